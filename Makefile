@@ -1,0 +1,42 @@
+# The two commands the README promises: `make serve` and `make test`.
+# Both bootstrap the machine (apt packages, .venv/) and run services as local processes.
+
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_WORKERS ?= auto
+
+.PHONY: serve test bootstrap initdb shell lint format services stop-services clean-state
+
+bootstrap:
+	@bin/bootstrap
+
+serve: bootstrap
+	@$(PY) -m warehouse.devservices serve
+
+test: bootstrap
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+initdb: bootstrap
+	@$(PY) -m warehouse.devservices start
+	@eval "$$($(PY) -m warehouse.devservices env)" && $(VENV)/bin/warehouse db upgrade
+
+shell: bootstrap
+	@$(PY) -m warehouse.devservices start
+	@eval "$$($(PY) -m warehouse.devservices env)" && $(VENV)/bin/warehouse shell
+
+lint: bootstrap
+	$(VENV)/bin/ruff check warehouse tests migrations bench
+	$(VENV)/bin/ruff format --check warehouse tests migrations bench
+
+format: bootstrap
+	$(VENV)/bin/ruff check --fix warehouse tests migrations bench
+	$(VENV)/bin/ruff format warehouse tests migrations bench
+
+services: bootstrap
+	@$(PY) -m warehouse.devservices start
+
+stop-services:
+	@$(PY) -m warehouse.devservices stop
+
+clean-state: stop-services
+	rm -rf .state

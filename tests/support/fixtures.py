@@ -1,0 +1,52 @@
+"""Fixtures for things most tests need: a user, an API token, basic-auth headers."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from warehouse.accounts.services import DatabaseUserService
+from warehouse.tokens.services import DatabaseTokenService
+
+
+def basic_auth(username: str, password: str) -> dict[str, str]:
+    value = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {value}"}
+
+
+@pytest.fixture
+def make_user(db_session):
+    def make(username: str = "alice", password: str = "correct horse battery", **kwargs):
+        kwargs.setdefault("email", f"{username}@example.com")
+        kwargs.setdefault("email_verified", True)
+        user = DatabaseUserService(db_session).create_user(username, password, **kwargs)
+        db_session.commit()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def make_token(db_session):
+    def make(user, **kwargs) -> str:
+        _, secret = DatabaseTokenService(db_session).create(user, **kwargs)
+        db_session.commit()
+        return secret
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def token(user, make_token) -> str:
+    return make_token(user)
+
+
+@pytest.fixture
+def auth_headers(token) -> dict[str, str]:
+    return basic_auth("__token__", token)

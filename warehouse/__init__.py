@@ -1,0 +1,1 @@
+"""warehouse: a Warehouse-style Python package index."""

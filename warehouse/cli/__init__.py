@@ -1,0 +1,19 @@
+"""The ``warehouse`` command: database, users, tokens and maintenance jobs."""
+
+from __future__ import annotations
+
+import click
+
+from warehouse.cli.db import db
+from warehouse.cli.users import shell, token, user
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Operate a warehouse package index."""
+
+
+main.add_command(db)
+main.add_command(user)
+main.add_command(token)
+main.add_command(shell)

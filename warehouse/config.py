@@ -1,0 +1,42 @@
+"""Builds the Pyramid application: settings, database, services and routes."""
+
+from __future__ import annotations
+
+from pyramid.config import Configurator
+
+from warehouse.settings import Settings
+
+
+def configure(settings: Settings | None = None, **registry_extras) -> Configurator:
+    """A Configurator for the whole index.
+
+    ``registry_extras`` pre-seeds the registry (tests pass an existing ``db.engine``).
+    """
+    settings = settings or Settings.from_env()
+    config = Configurator(
+        settings={
+            "warehouse": settings,
+            "tm.manager_hook": "pyramid_tm.explicit_manager",
+            "tm.annotate_user": False,
+        }
+    )
+    for key, value in registry_extras.items():
+        config.registry[key] = value
+    config.include("pyramid_services")
+    config.include("pyramid_tm")
+    config.include("warehouse.logging")
+    config.include("warehouse.db")
+    config.include("warehouse.redis")
+    config.include("warehouse.ratelimit")
+    config.include("warehouse.accounts")
+    config.include("warehouse.tokens")
+    config.include("warehouse.storage")
+    config.include("warehouse.packaging")
+    config.include("warehouse.upload")
+    config.include("warehouse.api")
+    config.include("warehouse.health")
+    return config
+
+
+def make_wsgi_app(settings: Settings | None = None, **registry_extras):
+    return configure(settings, **registry_extras).make_wsgi_app()

@@ -1,0 +1,154 @@
+"""Every setting the index reads from the environment, in one place.
+
+Nothing else in the package looks at ``os.environ``: code asks for a ``Settings``
+(``request.registry.settings["warehouse"]`` in views, ``Settings.from_env()`` in the CLI).
+Development defaults let ``make serve`` run with no environment at all; the production
+profile (``WAREHOUSE_ENV=production``) tightens what must be tight.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STATE_DIR = REPO_ROOT / ".state"
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"not a boolean: {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RateLimit:
+    """``count`` events per ``seconds``; written ``"20/minute"`` or ``"1000/3600"``."""
+
+    count: int
+    seconds: int
+
+    UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimit:
+        try:
+            count_text, per = text.replace(" per ", "/").split("/", 1)
+            count = int(count_text)
+            per = per.strip()
+            seconds = cls.UNITS[per] if per in cls.UNITS else int(per)
+        except (ValueError, KeyError) as exc:
+            raise SettingsError(
+                f"rate limit {text!r} is not like '20/minute' or '100/3600'"
+            ) from exc
+        if count < 0 or seconds <= 0:
+            raise SettingsError(f"rate limit {text!r} must be positive")
+        return cls(count, seconds)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:54320/warehouse"
+    redis_url: str = "redis://127.0.0.1:63790/0"
+    port: int = 8000
+    # Where files are linked from in the simple and JSON APIs; empty means the same origin.
+    files_url: str = ""
+    files_backend: str = "local"
+    files_path: str = str(STATE_DIR / "files")
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "warehouse-files"
+    s3_prefix: str = ""
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    max_file_size: int = 100 * MiB
+    max_project_size: int = 10 * GiB
+    upload_ratelimit: RateLimit = RateLimit(100_000, 3600)
+    new_project_ratelimit: RateLimit = RateLimit(100_000, 3600)
+    login_ratelimit: RateLimit = RateLimit(1000, 3600)
+    # Uploading and managing projects require 2FA and a verified email (production).
+    require_2fa: bool = False
+    require_verified_email: bool = True
+    simple_cache_seconds: int = 600
+    log_format: str = "console"
+    secret_key: str = "development-secret-do-not-use-in-production"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        profile = env.get("WAREHOUSE_ENV", "development")
+        values: dict[str, object] = {"env": profile}
+        if profile == "production":
+            values.update(
+                upload_ratelimit=RateLimit(20, 60),
+                new_project_ratelimit=RateLimit(40, 3600),
+                login_ratelimit=RateLimit(10, 300),
+                require_2fa=True,
+                log_format="json",
+            )
+
+        def take(name: str, field: str, convert=str) -> None:
+            if name in env and env[name] != "":
+                try:
+                    values[field] = convert(env[name])
+                except (ValueError, SettingsError) as exc:
+                    raise SettingsError(f"{name}: {exc}") from exc
+
+        take("DATABASE_URL", "database_url", _normalize_database_url)
+        take("REDIS_URL", "redis_url")
+        take("WAREHOUSE_PORT", "port", int)
+        take("WAREHOUSE_FILES_URL", "files_url")
+        take("WAREHOUSE_FILES_BACKEND", "files_backend")
+        take("WAREHOUSE_FILES_PATH", "files_path")
+        take("WAREHOUSE_S3_ENDPOINT_URL", "s3_endpoint_url")
+        take("WAREHOUSE_S3_REGION", "s3_region")
+        take("WAREHOUSE_S3_BUCKET", "s3_bucket")
+        take("WAREHOUSE_S3_PREFIX", "s3_prefix")
+        take("AWS_ACCESS_KEY_ID", "s3_access_key_id")
+        take("AWS_SECRET_ACCESS_KEY", "s3_secret_access_key")
+        take("WAREHOUSE_MAX_FILE_SIZE", "max_file_size", int)
+        take("WAREHOUSE_MAX_PROJECT_SIZE", "max_project_size", int)
+        take("WAREHOUSE_UPLOAD_RATELIMIT", "upload_ratelimit", RateLimit.parse)
+        take("WAREHOUSE_NEW_PROJECT_RATELIMIT", "new_project_ratelimit", RateLimit.parse)
+        take("WAREHOUSE_LOGIN_RATELIMIT", "login_ratelimit", RateLimit.parse)
+        take("WAREHOUSE_REQUIRE_2FA", "require_2fa", _bool)
+        take("WAREHOUSE_REQUIRE_VERIFIED_EMAIL", "require_verified_email", _bool)
+        take("WAREHOUSE_SIMPLE_CACHE_SECONDS", "simple_cache_seconds", int)
+        take("WAREHOUSE_LOG_FORMAT", "log_format")
+        take("WAREHOUSE_SECRET_KEY", "secret_key")
+
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.files_backend not in {"local", "s3"}:
+            raise SettingsError(
+                f"WAREHOUSE_FILES_BACKEND must be 'local' or 's3', not {self.files_backend!r}"
+            )
+        if self.env == "production" and self.secret_key == Settings.secret_key:
+            raise SettingsError("WAREHOUSE_SECRET_KEY must be set in production")
+
+    def replace(self, **changes) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _normalize_database_url(url: str) -> str:
+    # People paste libpq-style URLs; SQLAlchemy needs to be told to use psycopg 3.
+    for plain in ("postgres://", "postgresql://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url

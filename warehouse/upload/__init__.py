@@ -1,0 +1,5 @@
+"""The upload API (``POST /legacy/``)."""
+
+
+def includeme(config) -> None:
+    pass
