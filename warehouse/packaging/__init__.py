@@ -1,7 +1,9 @@
 """Projects, releases, files, and the journal."""
 
 import warehouse.packaging.journal  # noqa: F401  (installs the commit hook)
+from warehouse.packaging.interfaces import IProjectService
+from warehouse.packaging.services import project_service_factory
 
 
 def includeme(config) -> None:
-    pass
+    config.register_service_factory(project_service_factory, IProjectService)

@@ -60,6 +60,9 @@ def record(
     submitted_by: str | None = None,
 ) -> None:
     """Add a journal entry about project ``name``; it is written when the session commits."""
+    if not session.in_transaction():
+        # Tie the entry to a transaction, so that a rollback discards it.
+        session.begin()
     session.info.setdefault(_PENDING, []).append(_Pending(name, version, action, submitted_by))
 
 
@@ -67,9 +70,10 @@ def pending(session: orm.Session) -> list[_Pending]:
     return list(session.info.get(_PENDING, ()))
 
 
-@event.listens_for(orm.Session, "after_rollback")
-def _forget_pending(session: orm.Session) -> None:
-    session.info.pop(_PENDING, None)
+@event.listens_for(orm.Session, "after_soft_rollback")
+def _forget_pending(session: orm.Session, previous_transaction) -> None:
+    if previous_transaction.parent is None:  # the whole transaction, not a savepoint
+        session.info.pop(_PENDING, None)
 
 
 @event.listens_for(orm.Session, "before_commit")

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from zope.interface import Interface
 
 
 class BlobNotFound(LookupError):
     pass
+
+
+class BlobStat(NamedTuple):
+    size: int
+    mtime: float  # seconds since the epoch
 
 
 class IFileStorage(Interface):
@@ -21,10 +26,14 @@ class IFileStorage(Interface):
     def open(key: str, byte_range: tuple[int, int] | None = None) -> BinaryIO:
         """A readable stream of the blob, or of bytes ``[start, end]`` inclusive.
 
+        ``end`` past the blob is cut to its last byte; a ``start`` past it raises ValueError.
         Raises :class:`BlobNotFound`."""
 
     def size(key: str) -> int:
         """The blob's size in bytes. Raises :class:`BlobNotFound`."""
+
+    def stat(key: str) -> BlobStat:
+        """Size and modification time in one call. Raises :class:`BlobNotFound`."""
 
     def exists(key: str) -> bool:
         """Whether a blob is stored under ``key``."""

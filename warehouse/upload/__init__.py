@@ -2,4 +2,4 @@
 
 
 def includeme(config) -> None:
-    pass
+    config.include("warehouse.upload.views")

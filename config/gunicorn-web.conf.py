@@ -1,0 +1,32 @@
+"""gunicorn settings for the web app (simple API, JSON API, downloads, site)."""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("WAREHOUSE_BIND", "127.0.0.1:" + os.environ.get("WAREHOUSE_PORT", "8000"))
+# Reads are short and CPU-bound once cached: a few sync workers per core keep both cores
+# busy while one waits on PostgreSQL or Redis.
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 10
+keepalive = 5
+max_requests = 20000
+max_requests_jitter = 2000
+# Load the app once in the master so workers share its memory.
+preload_app = True
+accesslog = os.environ.get("WAREHOUSE_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("WAREHOUSE_LOG_LEVEL", "info")
+proc_name = "warehouse-web"
+
+
+def post_fork(server, worker):
+    # Connections made in the master (while preloading) must not be shared across workers.
+    from warehouse.wsgi import application
+
+    registry = application.registry
+    if "db.engine" in registry:
+        registry["db.engine"].dispose(close=False)
+    if "redis.client" in registry:
+        registry["redis.client"].connection_pool.reset()

@@ -1,0 +1,143 @@
+"""The app served by real gunicorn, for tests that drive unmodified clients (twine, pip, uv).
+
+The server gets its own database in the session's PostgreSQL cluster, because other tests
+truncate the ``warehouse`` database between tests, and its own Redis server, because the
+``redis_client`` fixture runs FLUSHALL (which would empty every Redis database number).
+Users and tokens are made by running the real ``warehouse`` CLI: that is part of what the
+interop tests prove.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from warehouse.devservices import Redis, free_port
+from warehouse.settings import REPO_ROOT
+
+VENV_BIN = Path(sys.executable).parent
+DATABASE = "warehouse_interop"
+STARTUP_TIMEOUT = 20.0
+
+
+@dataclasses.dataclass
+class LiveServer:
+    url: str
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen | None = None
+
+    def cli(self, *args: str) -> str:
+        """Run ``warehouse ARGS`` against the live server's database; return its stdout."""
+        result = subprocess.run(
+            [str(VENV_BIN / "warehouse"), *args], env=self.env, capture_output=True, text=True
+        )
+        if result.returncode != 0:
+            raise AssertionError(
+                f"warehouse {' '.join(args)} exited {result.returncode}:\n"
+                f"{result.stdout}{result.stderr}"
+            )
+        return result.stdout
+
+    def create_user(self, username: str) -> str:
+        password = secrets.token_urlsafe(16)
+        self.cli("user", "create", username, "--email", f"{username}@example.com",
+                 "--password", password)
+        return password
+
+    def create_token(
+        self, username: str, projects: Iterable[str] = (), expires: int | None = None
+    ) -> str:
+        args = ["token", "create", username]
+        for project in projects:
+            args += ["--project", project]
+        if expires is not None:
+            args += ["--expires", str(expires)]
+        return self.cli(*args).strip()
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
+
+
+def _wait_until_healthy(server: LiveServer) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            break
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(server.url + "/_health/", timeout=1) as response:
+                if response.status == 200:
+                    return
+        time.sleep(0.1)
+    status = server.process.poll()
+    state = "is still starting" if status is None else f"exited with {status}"
+    raise RuntimeError(
+        f"gunicorn at {server.url} did not answer /_health/ ({state}); log tail:\n"
+        + server.log_tail()
+    )
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)  # graceful: workers finish their requests
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+@pytest.fixture(scope="session")
+def live_server(postgres, service_root, tmp_path_factory):
+    postgres.create_database(DATABASE)
+    redis = Redis(service_root / "redis-interop", free_port())
+    redis.start()
+    root = tmp_path_factory.mktemp("live-server")
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": postgres.url(DATABASE),
+        "REDIS_URL": redis.url(0),
+        "WAREHOUSE_FILES_PATH": str(root / "files"),
+        "WAREHOUSE_BIND": f"127.0.0.1:{port}",
+        "WAREHOUSE_PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+    }
+    server = LiveServer(url=f"http://127.0.0.1:{port}", env=env, log=root / "gunicorn.log")
+    try:
+        server.cli("db", "upgrade")
+        with server.log.open("wb") as log:
+            server.process = subprocess.Popen(
+                [str(VENV_BIN / "gunicorn"), "-c", str(REPO_ROOT / "config" / "gunicorn-web.conf.py"),
+                 "warehouse.wsgi:application"],
+                env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+            )
+        _wait_until_healthy(server)
+        yield server
+    finally:
+        if server.process is not None:
+            _stop(server.process)
+        redis.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # A client's error often only says "500": put the server's side of the story in the report.
+    outcome = yield
+    report = outcome.get_result()
+    server = item.funcargs.get("live_server") if hasattr(item, "funcargs") else None
+    if report.failed and isinstance(server, LiveServer):
+        report.sections.append(("gunicorn log (tail)", server.log_tail()))

@@ -1,0 +1,50 @@
+import pytest
+
+from warehouse.settings import RateLimit, Settings, SettingsError
+
+
+def test_development_defaults_need_no_environment():
+    settings = Settings.from_env({})
+    assert settings.env == "development"
+    assert settings.require_2fa is False
+    assert settings.max_file_size == 100 * 1024 * 1024
+    # One token must be able to create 1,000 projects in a benchmark.
+    assert settings.new_project_ratelimit.count >= 1000
+
+
+def test_production_profile_tightens_and_demands_a_secret():
+    with pytest.raises(SettingsError, match="WAREHOUSE_SECRET_KEY"):
+        Settings.from_env({"WAREHOUSE_ENV": "production"})
+    settings = Settings.from_env({"WAREHOUSE_ENV": "production", "WAREHOUSE_SECRET_KEY": "s3cret"})
+    assert settings.require_2fa is True
+    assert settings.log_format == "json"
+    assert settings.upload_ratelimit == RateLimit(20, 60)
+
+
+def test_environment_overrides_and_libpq_urls_are_accepted():
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://u@h:1/db",
+            "WAREHOUSE_MAX_FILE_SIZE": "1024",
+            "WAREHOUSE_UPLOAD_RATELIMIT": "5/minute",
+            "WAREHOUSE_REQUIRE_2FA": "yes",
+        }
+    )
+    assert settings.database_url == "postgresql+psycopg://u@h:1/db"
+    assert settings.max_file_size == 1024
+    assert settings.upload_ratelimit == RateLimit(5, 60)
+    assert settings.require_2fa is True
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"WAREHOUSE_MAX_FILE_SIZE": "big"},
+        {"WAREHOUSE_UPLOAD_RATELIMIT": "lots"},
+        {"WAREHOUSE_REQUIRE_2FA": "maybe"},
+        {"WAREHOUSE_FILES_BACKEND": "ftp"},
+    ],
+)
+def test_bad_values_name_the_variable(env):
+    with pytest.raises(SettingsError, match="WAREHOUSE_"):
+        Settings.from_env(env)

@@ -1,0 +1,274 @@
+"""Rendered pages cached by serial, and the hook that tells readers a project changed.
+
+A read-API page is a pure function of the database at one serial, so it is rendered once per
+serial and kept as bytes: in a small per-process LRU and in Redis under
+``<variant>:<serial>``. Since the serial is part of the key, cached bytes never go stale; what
+can go stale is the reader's idea of the *current* serial, which lives in Redis:
+
+* ``serial:project:<normalized>`` -- the project's ``last_serial``;
+* ``serial:index`` -- the global serial (newest journal id), which the index depends on.
+
+A key holds either a number (the serial) or a tombstone ``stale:<nonce>``. Writers replace it
+with a fresh tombstone after they commit (:func:`invalidate_project`); a reader that finds no
+number reads the serial from the database and publishes it with a compare-and-set against the
+value it saw *before* its database snapshot began. So a reader whose snapshot predates a commit
+cannot overwrite the tombstone that commit's invalidation wrote, and the published serial never
+goes backwards past an invalidation. The keys also expire, which bounds the damage of a writer
+that crashed between its commit and its invalidation.
+
+Every page is rendered inside one REPEATABLE READ transaction that reads the serial first, so
+the bytes stored under a serial are exactly the data at that serial: a reader can never see a
+new serial with old content, nor content newer than its serial.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import redis as redis_lib
+import structlog
+from packaging.utils import canonicalize_name
+from sqlalchemy import event, orm
+
+log = structlog.get_logger(__name__)
+
+INDEX_SERIAL_KEY = "serial:index"
+# How long a published serial is trusted without an invalidation; see the module docstring.
+SERIAL_TTL = 600
+# Rendered bytes are immutable; the TTL only lets old serials' pages fall out of Redis.
+CONTENT_TTL = 24 * 3600
+LRU_BYTES = 64 * 1024 * 1024
+
+_TOMBSTONE = b"stale:"
+_PENDING = "warehouse.api.pending_invalidations"
+
+# SET key to ARGV[2] only if it still holds ARGV[1] ('' meaning: missing).
+_COMPARE_AND_SET = """
+local current = redis.call('GET', KEYS[1])
+if current == false then current = '' end
+if current ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+
+def project_serial_key(normalized_name: str) -> str:
+    return f"serial:project:{normalized_name}"
+
+
+# Invalidation ---------------------------------------------------------------------------
+
+
+def invalidate_project(redis, normalized_name: str) -> None:
+    """Make readers re-read the serial of ``normalized_name`` (and the global one) from the DB.
+
+    Call it *after* the change is committed; calling it earlier as well does no harm.
+    """
+    _tombstone(redis, [project_serial_key(canonicalize_name(normalized_name))])
+
+
+def on_commit_invalidate(request_or_session, normalized_names: Iterable[str], *, redis=None):
+    """Invalidate the read-API caches of these projects now and again after the next commit.
+
+    Takes a Pyramid request (its ``db`` session and ``redis`` client are used) or a SQLAlchemy
+    session plus ``redis=``. Works whether it is called after the commit (the immediate
+    invalidation is the one that counts) or inside the transaction that changes the projects
+    (the after-commit one is). An invalidation before the commit is harmless: readers simply
+    re-read the old serial, and the after-commit invalidation discards it again.
+    """
+    if isinstance(request_or_session, orm.Session):
+        session = request_or_session
+    else:
+        session = request_or_session.db
+        redis = redis if redis is not None else request_or_session.redis
+    if redis is None:
+        raise TypeError("on_commit_invalidate(session, ...) needs redis=")
+    keys = {project_serial_key(canonicalize_name(name)) for name in normalized_names}
+    if not keys:
+        return
+    _tombstone(redis, keys)
+    if session.in_transaction():
+        pending_redis, pending_keys = session.info.setdefault(_PENDING, (redis, set()))
+        pending_keys.update(keys)
+
+
+@event.listens_for(orm.Session, "after_commit")
+def _invalidate_after_commit(session: orm.Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if pending is not None:
+        redis, keys = pending
+        _tombstone(redis, keys)
+
+
+@event.listens_for(orm.Session, "after_rollback")
+def _forget_after_rollback(session: orm.Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def _tombstone(redis, keys: Iterable[str]) -> None:
+    # A fresh nonce for every invalidation: a reader's compare-and-set against the value it saw
+    # before the commit must fail, even if that value was an older tombstone.
+    value = _TOMBSTONE + os.urandom(8).hex().encode()
+    pipe = redis.pipeline(transaction=False)
+    for key in (*keys, INDEX_SERIAL_KEY):
+        pipe.set(key, value, ex=SERIAL_TTL)
+    try:
+        pipe.execute()
+    except redis_lib.RedisError:
+        # Nothing else to do: readers trust a serial for SERIAL_TTL seconds at most.
+        log.exception("read-api invalidation failed", keys=sorted(keys))
+
+
+# The per-process LRU -----------------------------------------------------------------------
+
+
+class LRU:
+    """Bytes by key, bounded by their total size; safe to share between threads."""
+
+    def __init__(self, max_bytes: int = LRU_BYTES):
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._items: collections.OrderedDict[Any, bytes] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key) -> bytes | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key, value: bytes) -> None:
+        if len(value) > self.max_bytes // 4:
+            return  # one huge page must not flush everything else
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.size -= len(old)
+            self._items[key] = value
+            self.size += len(value)
+            while self.size > self.max_bytes:
+                _, evicted = self._items.popitem(last=False)
+                self.size -= len(evicted)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.size = 0
+
+
+# Reading through the caches -----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Lookup:
+    """What a page lookup found.
+
+    ``serial`` is None when the thing the page is about does not exist. ``body`` is the page;
+    when the renderer decided on something else (a redirect, a 404 inside an existing
+    project) ``body`` is None and ``other`` holds its answer, which is never cached.
+    """
+
+    serial: int | None
+    body: bytes | None = None
+    other: Any = None
+
+
+class PageCache:
+    def __init__(self, redis, snapshot: Callable[[], contextlib.AbstractContextManager], lru=None):
+        self.redis = redis
+        self.snapshot = snapshot
+        self.lru = lru if lru is not None else LRU()
+        self._cas = redis.register_script(_COMPARE_AND_SET)
+
+    def get(
+        self,
+        serial_key: str,
+        variant: str,
+        read_serial: Callable[[orm.Session], int | None],
+        render: Callable[[orm.Session], Any],
+    ) -> Lookup:
+        """The page ``variant`` at the current serial named by ``serial_key``.
+
+        ``read_serial`` and ``render`` run in one database snapshot, only when the caches
+        cannot answer; ``render`` returns the page's bytes, or anything else to say the page
+        is not a page (see :class:`Lookup`).
+        """
+        # Read before the snapshot begins: see the module docstring.
+        observed = self._redis(self.redis.get, serial_key)
+        serial = _as_serial(observed)
+        if serial is not None:
+            body = self._cached(variant, serial)
+            if body is not None:
+                return Lookup(serial, body)
+
+        with self.snapshot() as session:
+            current = read_serial(session)
+            if current is None:
+                return Lookup(None)
+            body = self._cached(variant, current)
+            if body is None:
+                rendered = render(session)
+                if not isinstance(rendered, bytes):
+                    return Lookup(current, None, rendered)
+                body = rendered
+                self._store(variant, current, body)
+        if current != serial:
+            self._publish(serial_key, observed, current)
+        return Lookup(current, body)
+
+    def _cached(self, variant: str, serial: int) -> bytes | None:
+        key = f"{variant}:{serial}"
+        body = self.lru.get(key)
+        if body is None:
+            body = self._redis(self.redis.get, key)
+            if body is not None:
+                self.lru.put(key, body)
+        return body
+
+    def _store(self, variant: str, serial: int, body: bytes) -> None:
+        key = f"{variant}:{serial}"
+        self.lru.put(key, body)
+        self._redis(self.redis.set, key, body, ex=CONTENT_TTL)
+
+    def _publish(self, serial_key: str, observed: bytes | None, serial: int) -> None:
+        self._redis(
+            self._cas, keys=[serial_key], args=[observed or b"", serial, SERIAL_TTL]
+        )
+
+    @staticmethod
+    def _redis(method, *args, **kwargs):
+        # Redis is a cache here: when it is down, pages are rendered from the database.
+        try:
+            return method(*args, **kwargs)
+        except redis_lib.RedisError:
+            log.warning("read-api cache unavailable", exc_info=True)
+            return None
+
+
+def _as_serial(value: bytes | None) -> int | None:
+    if value is None or value.startswith(_TOMBSTONE):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+@contextlib.contextmanager
+def snapshot_session(engine) -> Iterator[orm.Session]:
+    """A read-only session whose statements all see the snapshot taken by its first one."""
+    with orm.Session(bind=engine) as session:
+        session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        )
+        try:
+            yield session
+        finally:
+            session.rollback()

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from zope.interface import Interface
+
+
+class IProjectService(Interface):
+    def find(name):
+        """The project whose normalized name matches ``name``, or None."""
+
+    def role_of(user, project):
+        """The user's role name on the project ("Owner", "Maintainer") or None."""
+
+    def check_new_name(name) -> None:
+        """Raise ``ProjectNameError`` unless ``name`` may be registered."""
+
+    def create(name, creator):
+        """Create the project owned by ``creator``; None if it already exists."""
+
+    def reorder_releases(project) -> None:
+        """Recompute the releases' order by version."""

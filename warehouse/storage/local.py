@@ -1,0 +1,174 @@
+"""Blobs as plain files under one directory (development, tests, single-host installs)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from zope.interface import implementer
+
+from warehouse.storage.interfaces import BlobNotFound, BlobStat, IFileStorage
+from warehouse.storage.keys import validate_key
+
+# put() writes here first; keys() skips these half-written files.
+_TEMP_PREFIX = ".tmp-"
+_MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+
+def check_range(byte_range: tuple[int, int], size: int) -> tuple[int, int]:
+    """``byte_range`` with its end cut to the blob; ValueError if it can't be served."""
+    start, end = byte_range
+    if start < 0 or end < start:
+        raise ValueError(f"invalid byte range {byte_range!r}")
+    if start >= size:
+        raise ValueError(f"byte range {byte_range!r} starts past the end ({size} bytes)")
+    return start, min(end, size - 1)
+
+
+class RangeReader(io.RawIOBase):
+    """Reads at most ``length`` bytes of ``raw`` from where it stands; closes it on close."""
+
+    def __init__(self, raw: BinaryIO, length: int):
+        self._raw = raw
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._left <= 0:
+            return 0
+        view = memoryview(buffer)[: self._left]
+        n = self._raw.readinto(view)
+        self._left -= n or 0
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+@implementer(IFileStorage)
+class LocalFileStorage:
+    def __init__(self, root: Path | str, *, fsync: bool = True):
+        self.root = Path(root)
+        # fsync makes a stored blob survive a power cut; tests turn it off for speed.
+        self.fsync = fsync
+
+    def _path(self, key: str) -> Path:
+        return self.root / validate_key(key)
+
+    def local_path(self, key: str) -> Path | None:
+        """Where the blob lives on disk, for sendfile-style serving; None if it is missing."""
+        path = self._path(key)
+        return path if path.is_file() else None
+
+    def put(self, key: str, source: Path, *, content_type: str) -> None:
+        # The content type is not stored: it follows from the filename when served.
+        path = self._path(key)
+        fd, temp = self._temp_file_beside(path)
+        try:
+            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+                shutil.copyfileobj(src, out, 1024 * 1024)
+                out.flush()
+                if self.fsync:
+                    os.fsync(out.fileno())
+            # mkstemp makes the file 0600; a web server reading the store may be another user.
+            os.chmod(temp, 0o644)
+            # Readers see either the old blob or the whole new one, never a partial write.
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        if self.fsync:
+            self._fsync_dir(path.parent)
+
+    def _temp_file_beside(self, path: Path) -> tuple[int, str]:
+        # A concurrent delete() may prune the directory between mkdir and mkstemp: retry.
+        for attempt in range(3):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                return tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX)
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _fsync_dir(directory: Path) -> None:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def open(self, key: str, byte_range: tuple[int, int] | None = None) -> BinaryIO:
+        try:
+            raw = open(self._path(key), "rb")
+        except _MISSING as exc:
+            raise BlobNotFound(key) from exc
+        if byte_range is None:
+            return raw
+        try:
+            start, end = check_range(byte_range, os.fstat(raw.fileno()).st_size)
+            raw.seek(start)
+        except BaseException:
+            raw.close()
+            raise
+        return RangeReader(raw, end - start + 1)  # type: ignore[return-value]
+
+    def stat(self, key: str) -> BlobStat:
+        try:
+            st = os.stat(self._path(key))
+        except _MISSING as exc:
+            raise BlobNotFound(key) from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise BlobNotFound(key)
+        return BlobStat(st.st_size, st.st_mtime)
+
+    def size(self, key: str) -> int:
+        return self.stat(key).size
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        # Prune directories left empty; rmdir refuses non-empty ones, so this is safe and cheap.
+        parent = path.parent
+        while parent != self.root:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+
+    def keys(self, prefix: str = "") -> list[str]:
+        if (
+            prefix.startswith("/")
+            or "\\" in prefix
+            or "\x00" in prefix
+            or ".." in prefix.split("/")
+        ):
+            raise ValueError(f"invalid key prefix: {prefix!r}")
+        # Walk only the deepest directory the prefix names fully.
+        start = self.root / prefix.rpartition("/")[0]
+        found = []
+        for directory, dirs, files in os.walk(start):
+            dirs.sort()
+            relative = Path(directory).relative_to(self.root).as_posix()
+            for name in sorted(files):
+                if name.startswith(_TEMP_PREFIX):
+                    continue
+                key = name if relative == "." else f"{relative}/{name}"
+                if key.startswith(prefix):
+                    found.append(key)
+        return sorted(found)

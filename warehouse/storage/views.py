@@ -1,0 +1,177 @@
+"""``/packages/<key>``: serves stored files. Hot path: no database, no sessions, no templates."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from pyramid.response import Response
+from pyramid.view import view_config
+
+from warehouse.storage.interfaces import BlobNotFound, IFileStorage
+from warehouse.storage.keys import (
+    METADATA_SUFFIX,
+    content_type_for,
+    parse_content_key,
+    validate_key,
+)
+from warehouse.storage.local import RangeReader
+
+CHUNK = 64 * 1024
+# Filenames are never reused, so the bytes at a URL never change.
+CACHE_FOREVER = "public, max-age=31536000, immutable"
+_PREFIX = "/packages/"
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+class _Unsatisfiable(Exception):
+    pass
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive ``(start, end)`` of a single-range ``Range`` header, or None to send it all.
+
+    Raises ``_Unsatisfiable`` for a well-formed range that lies outside the file. Several ranges
+    and headers we don't understand are answered with the whole file, as RFC 9110 allows.
+    """
+    if not header:
+        return None
+    match = _RANGE.fullmatch(header.strip())
+    if match is None:
+        return None
+    first, last = match.groups()
+    if first:
+        start = int(first)
+        end = int(last) if last else size - 1
+        if end < start:
+            return None  # not a valid range: ignore the header
+        if start >= size:
+            raise _Unsatisfiable
+        return start, min(end, size - 1)
+    if last:  # bytes=-n: the last n bytes
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise _Unsatisfiable
+        return max(0, size - suffix), size - 1
+    return None  # "bytes=-"
+
+
+def etag_for(key: str, size: int, mtime: float) -> str:
+    parsed = parse_content_key(key)
+    if parsed is not None:
+        # The key names the content's hash: a strong validator at no cost.
+        digest, filename = parsed
+        return f'"{digest}-metadata"' if filename.endswith(METADATA_SUFFIX) else f'"{digest}"'
+    return f'"{size:x}-{int(mtime * 1_000_000):x}"'
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    # If-None-Match uses the weak comparison: W/"x" matches "x".
+    if if_none_match.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+
+
+class _Chunks:
+    """A WSGI body that reads ``stream`` in chunks and closes it when the server is done."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def __iter__(self):
+        read = self.stream.read
+        while chunk := read(CHUNK):
+            yield chunk
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def _text(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Response:
+    body = (message + "\n").encode()
+    return Response(
+        status=status,
+        body=body,
+        headerlist=[
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            # Not cached: the file may be uploaded a moment later.
+            ("Cache-Control", "no-store"),
+            *(headers or []),
+        ],
+    )
+
+
+@view_config(route_name="packages", request_method="GET")  # Pyramid adds HEAD to GET
+def download(request):
+    key = request.path_info[len(_PREFIX) :]
+    storage = request.find_service(IFileStorage)
+    local_path = getattr(storage, "local_path", None)
+    stream = None  # open only for local files; closed on every path that doesn't send it
+    try:
+        validate_key(key)
+        if local_path is not None:
+            path = local_path(key)
+            if path is None:
+                raise BlobNotFound(key)
+            # Opened before the stat, so size and bytes come from the same file.
+            stream = open(path, "rb")
+            st = os.fstat(stream.fileno())
+            size, mtime = st.st_size, st.st_mtime
+        else:
+            size, mtime = storage.stat(key)
+    except (ValueError, BlobNotFound, FileNotFoundError, IsADirectoryError):
+        return _text(404, "Not Found")
+
+    filename = key.rpartition("/")[2]
+    etag = etag_for(key, size, mtime)
+    headers = [
+        ("ETag", etag),
+        ("Cache-Control", CACHE_FOREVER),
+        ("Accept-Ranges", "bytes"),
+        # The sidecar shares its distribution's surrogate key, so one purge clears both.
+        ("Surrogate-Key", "file/" + filename.removesuffix(METADATA_SUFFIX)),
+    ]
+    try:
+        if_none_match = request.headers.get("If-None-Match")
+        if if_none_match and _matches(if_none_match, etag):
+            return Response(status=304, headerlist=headers)
+
+        byte_range = None
+        if_range = request.headers.get("If-Range")
+        # If-Range: only send part of the file if it is still the one the client has.
+        if if_range is None or if_range.strip() == etag:
+            try:
+                byte_range = parse_range(request.headers.get("Range"), size)
+            except _Unsatisfiable:
+                return _text(416, "Range Not Satisfiable", [("Content-Range", f"bytes */{size}")])
+
+        headers.append(("Content-Type", content_type_for(filename)))
+        if byte_range is None:
+            status, length = 200, size
+        else:
+            start, end = byte_range
+            status, length = 206, end - start + 1
+            headers.append(("Content-Range", f"bytes {start}-{end}/{size}"))
+        headers.append(("Content-Length", str(length)))
+
+        if request.method == "HEAD":
+            return Response(status=status, headerlist=headers, app_iter=[])
+
+        if stream is None:
+            body = _Chunks(storage.open(key, byte_range))
+        elif byte_range is None:
+            # The server may send this with sendfile(2) (gunicorn does).
+            file_wrapper = request.environ.get("wsgi.file_wrapper")
+            body = file_wrapper(stream, CHUNK) if file_wrapper else _Chunks(stream)
+        else:
+            stream.seek(byte_range[0])
+            body = _Chunks(RangeReader(stream, length))
+        stream = None  # the server closes it now
+    except BlobNotFound:
+        # Deleted between the stat and the read.
+        return _text(404, "Not Found")
+    finally:
+        if stream is not None:
+            stream.close()
+    return Response(status=status, headerlist=headers, app_iter=body)

@@ -1,0 +1,411 @@
+"""The upload pipeline: checked form and artifact in, project / release / file rows out.
+
+Each step is a small method with its own errors; :meth:`UploadService.upload` only sequences
+them. Ordering matters in three places:
+
+* everything that can refuse the upload runs before any blob is written;
+* rows are flushed before the blob is stored, so a clash with a concurrent upload of the
+  same filename surfaces as a clear 400 while nothing is in the store yet;
+* a blob written by a transaction that then fails to commit is removed after the rollback,
+  unless a committed row already points at it (the same bytes uploaded twice at once).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+import sqlalchemy as sa
+import structlog
+import transaction as zope_transaction
+from packaging.utils import canonicalize_name
+from sqlalchemy import orm
+from sqlalchemy.dialects.postgresql import insert
+
+from warehouse.accounts.security import Identity
+from warehouse.db import utcnow
+from warehouse.packaging import journal
+from warehouse.packaging.journal import Action
+from warehouse.packaging.models import (
+    Classifier,
+    Dependency,
+    DependencyKind,
+    File,
+    FilenameRegistry,
+    PackageType,
+    Project,
+    Release,
+    ReleaseURL,
+    RoleName,
+    release_classifiers,
+)
+from warehouse.packaging.services import DatabaseProjectService, ProjectNameError
+from warehouse.ratelimit import RateLimiter
+from warehouse.settings import MiB, Settings
+from warehouse.storage.interfaces import IFileStorage
+from warehouse.storage.keys import content_key, content_type_for, metadata_key
+from warehouse.upload.artifacts import (
+    Artifact,
+    Digests,
+    check_digests,
+    check_filename_matches,
+    check_metadata_agrees,
+    digest_bytes,
+    hash_stream,
+    inspect_artifact,
+)
+from warehouse.upload.errors import UploadError
+from warehouse.upload.metadata import UploadForm, render_description
+
+log = structlog.get_logger(__name__)
+
+HELP = "See https://pypi.org/help/#{} for more information."
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadOutcome:
+    file: File | None
+    # A byte-identical file was already there: nothing changed.
+    duplicate: bool = False
+
+
+@dataclasses.dataclass
+class UploadRequest:
+    identity: Identity | None
+    form: UploadForm
+    content: BinaryIO
+    filename: str
+    uploaded_via: str | None = None
+
+
+class UploadService:
+    def __init__(
+        self,
+        session: orm.Session,
+        settings: Settings,
+        storage: IFileStorage,
+        upload_limiter: RateLimiter,
+        new_project_limiter: RateLimiter,
+        transaction_manager=None,
+    ):
+        self.db = session
+        self.settings = settings
+        self.storage = storage
+        self.projects = DatabaseProjectService(session)
+        self.upload_limiter = upload_limiter
+        self.new_project_limiter = new_project_limiter
+        self.tm = transaction_manager or zope_transaction.manager
+
+    # The pipeline --------------------------------------------------------------------
+
+    def upload(self, request: UploadRequest, *, workdir: Path | None = None) -> UploadOutcome:
+        identity = self._require_uploader(request.identity)
+        form = request.form
+        check_filename_matches(request.filename, form.filetype, form.name, form.version)
+        self._check_rate(identity)
+        project = self.projects.find(form.name)
+        if project is not None:
+            self._check_may_upload(identity, project)
+
+        with tempfile.TemporaryDirectory(prefix="upload-", dir=workdir) as scratch:
+            artifact_path = Path(scratch) / "artifact"
+            digests = self._receive(request.content, artifact_path, form.name, project)
+            check_digests(form, digests)
+            if self._is_identical_reupload(request.filename, digests):
+                return UploadOutcome(file=None, duplicate=True)
+            self._check_filename_unused(request.filename)
+            artifact = inspect_artifact(artifact_path, request.filename, form.filetype)
+            check_metadata_agrees(artifact, form)
+
+            if project is None:
+                project = self._create_project(identity, form.name)
+            self._check_project_size(project, digests.size)
+            release = self._find_or_create_release(project, form, identity)
+            self._check_one_sdist(release, form)
+            file = self._add_file(project, release, form, request, digests, artifact, identity)
+            self._store_blobs(file, artifact_path, artifact)
+        log.info(
+            "upload accepted",
+            project=project.name,
+            version=release.version,
+            filename=file.filename,
+            size=file.size,
+            user=identity.user.username,
+        )
+        return UploadOutcome(file=file)
+
+    # Who may upload ------------------------------------------------------------------
+
+    def _require_uploader(self, identity: Identity | None) -> Identity:
+        if identity is None:
+            raise UploadError(
+                "Invalid or non-existent authentication information. " + HELP.format("invalid-auth"),
+                status=403,
+            )
+        user = identity.user
+        if self.settings.require_verified_email and not user.has_verified_email:
+            raise UploadError(
+                f"User {user.username!r} does not have a verified primary email address. "
+                "Please add a verified primary email before attempting to upload. "
+                + HELP.format("verified-email")
+            )
+        if self.settings.require_2fa and not user.has_two_factor:
+            raise UploadError(
+                f"User {user.username!r} does not have two-factor authentication enabled. "
+                "Please enable two-factor authentication before attempting to upload. "
+                + HELP.format("two-factor-authentication")
+            )
+        return identity
+
+    def _check_rate(self, identity: Identity) -> None:
+        if not self.upload_limiter.hit(str(identity.user.id)):
+            raise UploadError(
+                "Too many uploads in a short time; try again in "
+                f"{self.upload_limiter.retry_after()} seconds.",
+                status=429,
+            )
+
+    def _check_may_upload(self, identity: Identity, project: Project) -> None:
+        role = self.projects.role_of(identity.user, project)
+        if role is None or not identity.may_act_on(project.normalized_name):
+            raise UploadError(
+                f"The user {identity.user.username!r} isn't allowed to upload to project "
+                f"{project.name!r}. " + HELP.format("project-name"),
+                status=403,
+            )
+
+    def _create_project(self, identity: Identity, name: str) -> Project:
+        if not identity.may_act_on(None):
+            raise UploadError(
+                f"Invalid API Token: the token is scoped to projects and cannot create the "
+                f"new project {name!r}.",
+                status=403,
+            )
+        try:
+            self.projects.check_new_name(name)
+        except ProjectNameError as exc:
+            raise UploadError(str(exc)) from None
+        if not self.new_project_limiter.hit(str(identity.user.id)):
+            raise UploadError(
+                "Too many new projects created in a short time; try again in "
+                f"{self.new_project_limiter.retry_after()} seconds.",
+                status=429,
+            )
+        project = self.projects.create(name, identity.user)
+        if project is None:
+            # Created by a concurrent upload that has committed since we looked.
+            project = self.projects.find(name)
+            self._check_may_upload(identity, project)
+        return project
+
+    # Bytes ---------------------------------------------------------------------------
+
+    def _file_size_limit(self, project: Project | None) -> int:
+        if project is not None and project.upload_limit:
+            return max(project.upload_limit, self.settings.max_file_size)
+        return self.settings.max_file_size
+
+    def _receive(
+        self, content: BinaryIO, path: Path, name: str, project: Project | None
+    ) -> Digests:
+        limit = self._file_size_limit(project)
+        too_large = (
+            f"File too large. Limit for project {name!r} is {limit // MiB} MB. "
+            + HELP.format("file-size-limit")
+        )
+        with path.open("wb") as out:
+            return hash_stream(content, out, limit=limit, too_large_message=too_large)
+
+    def _is_identical_reupload(self, filename: str, digests: Digests) -> bool:
+        existing = self.db.scalar(sa.select(File).where(File.filename == filename))
+        if existing is None:
+            return False
+        if existing.sha256_digest == digests.sha256 and existing.blake2_256_digest == digests.blake2_256:
+            return True
+        raise UploadError(
+            f"File already exists ({filename!r}, with blake2_256 hash "
+            f"{existing.blake2_256_digest!r}). " + HELP.format("file-name-reuse")
+        )
+
+    def _check_filename_unused(self, filename: str) -> None:
+        used = self.db.scalar(sa.select(FilenameRegistry.id).where(FilenameRegistry.filename == filename))
+        if used is not None:
+            raise UploadError(
+                "This filename has already been used, use a different version. "
+                + HELP.format("file-name-reuse")
+            )
+
+    def _check_project_size(self, project: Project, size: int) -> None:
+        limit = max(project.total_size_limit or 0, self.settings.max_project_size)
+        if project.total_size + size > limit:
+            raise UploadError(
+                f"Project size too large. Limit for project {project.name!r} total size is "
+                f"{limit // (1024 * MiB)} GB. " + HELP.format("project-size-limit")
+            )
+
+    # Rows ----------------------------------------------------------------------------
+
+    def _find_or_create_release(
+        self, project: Project, form: UploadForm, identity: Identity
+    ) -> Release:
+        release = self._find_release(project, form.canonical_version)
+        if release is not None:
+            return release
+        created_id = self.db.scalar(
+            insert(Release)
+            .values(
+                project_id=project.id,
+                version=form.version,
+                canonical_version=form.canonical_version,
+                is_prerelease=form.is_prerelease,
+                metadata_version=form.metadata_version,
+                created=utcnow(),
+                sort_order=0,
+                yanked=False,
+                yanked_reason="",
+            )
+            .on_conflict_do_nothing()
+            .returning(Release.id)
+        )
+        if created_id is None:  # a concurrent upload made it first
+            return self._find_release(project, form.canonical_version)
+        release = self.db.get(Release, created_id)
+        self._fill_release_metadata(release, form)
+        release.uploader_id = identity.user.id
+        self.projects.reorder_releases(project)
+        journal.record(
+            self.db, project.name, Action.NEW_RELEASE, version=release.version,
+            submitted_by=identity.user.username,
+        )
+        return release
+
+    def _find_release(self, project: Project, canonical_version: str) -> Release | None:
+        return self.db.scalar(
+            sa.select(Release).where(
+                Release.project_id == project.id, Release.canonical_version == canonical_version
+            )
+        )
+
+    def _fill_release_metadata(self, release: Release, form: UploadForm) -> None:
+        for attribute in (
+            "summary", "description", "description_content_type", "keywords", "author",
+            "author_email", "maintainer", "maintainer_email", "license", "license_expression",
+            "home_page", "download_url", "requires_python",
+        ):
+            setattr(release, attribute, getattr(form, attribute))
+        for attribute in ("license_files", "platform", "supported_platform", "provides_extra", "dynamic"):
+            setattr(release, attribute, list(getattr(form, attribute)) or None)
+        release.description_html = render_description(form.description, form.description_content_type)
+        for kind in DependencyKind:
+            for specifier in getattr(form, kind.name):
+                release.dependencies.append(Dependency(kind=kind, specifier=specifier))
+        for label, url in form.project_urls:
+            release.urls.append(ReleaseURL(label=label, url=url))
+        self._attach_classifiers(release, form.classifiers)
+
+    def _attach_classifiers(self, release: Release, classifiers: list[str]) -> None:
+        if not classifiers:
+            return
+        self.db.execute(
+            insert(Classifier)
+            .values([{"classifier": c} for c in classifiers])
+            .on_conflict_do_nothing()
+        )
+        ids = self.db.scalars(sa.select(Classifier.id).where(Classifier.classifier.in_(classifiers)))
+        self.db.execute(
+            insert(release_classifiers)
+            .values([{"release_id": release.id, "trove_id": i} for i in ids])
+            .on_conflict_do_nothing()
+        )
+
+    def _check_one_sdist(self, release: Release, form: UploadForm) -> None:
+        if form.filetype != PackageType.sdist:
+            return
+        has_sdist = self.db.scalar(
+            sa.select(File.id).where(File.release_id == release.id, File.packagetype == PackageType.sdist)
+        )
+        if has_sdist is not None:
+            raise UploadError("Only one sdist may be uploaded per release.")
+
+    def _add_file(
+        self,
+        project: Project,
+        release: Release,
+        form: UploadForm,
+        request: UploadRequest,
+        digests: Digests,
+        artifact: Artifact,
+        identity: Identity,
+    ) -> File:
+        metadata_digests = (
+            digest_bytes(artifact.metadata_bytes)
+            if form.filetype == PackageType.bdist_wheel
+            else None
+        )
+        file = File(
+            release_id=release.id,
+            filename=request.filename,
+            packagetype=form.filetype,
+            python_version=form.pyversion,
+            requires_python=release.requires_python,
+            size=digests.size,
+            md5_digest=digests.md5,
+            sha256_digest=digests.sha256,
+            blake2_256_digest=digests.blake2_256,
+            path=content_key(digests.blake2_256, request.filename),
+            uploaded_via=request.uploaded_via,
+            metadata_sha256=metadata_digests.sha256 if metadata_digests else None,
+            metadata_blake2_256=metadata_digests.blake2_256 if metadata_digests else None,
+        )
+        self.db.add(file)
+        self.db.add(FilenameRegistry(filename=request.filename))
+        project.total_size = Project.total_size + digests.size
+        journal.record(
+            self.db,
+            project.name,
+            Action.ADD_FILE.format(packagetype=form.filetype, filename=request.filename),
+            version=release.version,
+            submitted_by=identity.user.username,
+        )
+        try:
+            self.db.flush()
+        except sa.exc.IntegrityError:
+            # Another upload of this filename committed between our checks and now.
+            raise UploadError(
+                f"File already exists ({request.filename!r}). " + HELP.format("file-name-reuse")
+            ) from None
+        return file
+
+    # Blobs ---------------------------------------------------------------------------
+
+    def _store_blobs(self, file: File, artifact_path: Path, artifact: Artifact) -> None:
+        stored: list[str] = []
+        current = self.tm.get()
+        current.addAfterCommitHook(self._remove_blobs_unless_committed, args=(stored,))
+        current.addAfterAbortHook(self._remove_blobs_unless_committed, args=(False, stored))
+        self.storage.put(file.path, artifact_path, content_type=content_type_for(file.filename))
+        stored.append(file.path)
+        if file.metadata_sha256:
+            metadata_file = artifact_path.with_suffix(".metadata")
+            metadata_file.write_bytes(artifact.metadata_bytes)
+            key = metadata_key(file.path)
+            self.storage.put(key, metadata_file, content_type=content_type_for(key))
+            stored.append(key)
+
+    def _remove_blobs_unless_committed(self, committed: bool, keys: list[str]) -> None:
+        if committed or not keys:
+            return
+        file_key = keys[0]
+        # The same bytes under the same filename may have been committed by a concurrent
+        # upload: its row owns the blob then, and we must leave it.
+        with orm.Session(bind=self.db.get_bind()) as session:
+            owned = session.scalar(sa.select(File.id).where(File.path == file_key))
+        if owned is not None:
+            return
+        for key in keys:
+            try:
+                self.storage.delete(key)
+            except Exception:  # noqa: BLE001 - a leftover blob is reaped later; never mask the failure
+                log.exception("could not remove blob of a failed upload", key=key)
