@@ -7,12 +7,15 @@ same tool chain a user runs, so the clients meet exactly what they would meet in
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
+
+from tests.interop.clients import python_env
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +73,7 @@ def build_project(
     result = subprocess.run(
         [sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel",
          "--outdir", str(out), str(source)],
-        capture_output=True, text=True,
+        capture_output=True, text=True, env=python_env(dict(os.environ)),
     )
     if result.returncode != 0:
         raise AssertionError(f"building {name} {version} failed:\n{result.stdout}{result.stderr}")

@@ -75,7 +75,12 @@ def _record_line(path: str, content: bytes) -> str:
 
 
 def wheel_filename(
-    name: str, version: str, *, python_tag: str = "py3", abi_tag: str = "none", platform_tag: str = "any"
+    name: str,
+    version: str,
+    *,
+    python_tag: str = "py3",
+    abi_tag: str = "none",
+    platform_tag: str = "any",
 ) -> str:
     return f"{filename_project(name)}-{version}-{python_tag}-{abi_tag}-{platform_tag}.whl"
 

@@ -53,8 +53,9 @@ class LiveServer:
 
     def create_user(self, username: str) -> str:
         password = secrets.token_urlsafe(16)
-        self.cli("user", "create", username, "--email", f"{username}@example.com",
-                 "--password", password)
+        self.cli(
+            "user", "create", username, "--email", f"{username}@example.com", "--password", password
+        )
         return password
 
     def create_token(
@@ -115,15 +116,25 @@ def live_server(postgres, service_root, tmp_path_factory):
         "WAREHOUSE_BIND": f"127.0.0.1:{port}",
         "WAREHOUSE_PORT": str(port),
         "WEB_CONCURRENCY": "2",
+        # gunicorn puts its control socket under ~/.gunicorn/: keep ours apart from any other
+        # gunicorn on this machine (make serve, a parallel test run).
+        "HOME": str(root),
     }
     server = LiveServer(url=f"http://127.0.0.1:{port}", env=env, log=root / "gunicorn.log")
     try:
         server.cli("db", "upgrade")
         with server.log.open("wb") as log:
             server.process = subprocess.Popen(
-                [str(VENV_BIN / "gunicorn"), "-c", str(REPO_ROOT / "config" / "gunicorn-web.conf.py"),
-                 "warehouse.wsgi:application"],
-                env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    str(VENV_BIN / "gunicorn"),
+                    "-c",
+                    str(REPO_ROOT / "config" / "gunicorn-web.conf.py"),
+                    "warehouse.wsgi:application",
+                ],
+                env=env,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         _wait_until_healthy(server)
         yield server

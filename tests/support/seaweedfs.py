@@ -62,8 +62,17 @@ class SeaweedFS:
     access_key: str
     secret_key: str
     region: str = REGION
+    _shared_client: object = dataclasses.field(default=None, repr=False, compare=False)
 
-    def client(self, *, secret_key: str | None = None):
+    def client(self, *, secret_key: str | None = None, shared: bool = True):
+        """A boto3 S3 client; the shared one unless asked for a new one or another secret.
+
+        Making a client takes 0.1-0.5 s, so tests share one where they can.
+        """
+        if shared and secret_key is None:
+            if self._shared_client is None:
+                self._shared_client = self.client(shared=False)
+            return self._shared_client
         return boto3.session.Session().client(
             "s3",
             endpoint_url=self.endpoint_url,

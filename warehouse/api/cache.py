@@ -192,13 +192,13 @@ class PageCache:
         serial_key: str,
         variant: str,
         read_serial: Callable[[orm.Session], int | None],
-        render: Callable[[orm.Session], Any],
+        render: Callable[[orm.Session, int], Any],
     ) -> Lookup:
         """The page ``variant`` at the current serial named by ``serial_key``.
 
-        ``read_serial`` and ``render`` run in one database snapshot, only when the caches
-        cannot answer; ``render`` returns the page's bytes, or anything else to say the page
-        is not a page (see :class:`Lookup`).
+        ``read_serial`` and ``render`` (given the serial read) run in one database snapshot,
+        only when the caches cannot answer; ``render`` returns the page's bytes, or anything
+        else to say the page is not a page (see :class:`Lookup`).
         """
         # Read before the snapshot begins: see the module docstring.
         observed = self._redis(self.redis.get, serial_key)
@@ -214,7 +214,7 @@ class PageCache:
                 return Lookup(None)
             body = self._cached(variant, current)
             if body is None:
-                rendered = render(session)
+                rendered = render(session, current)
                 if not isinstance(rendered, bytes):
                     return Lookup(current, None, rendered)
                 body = rendered

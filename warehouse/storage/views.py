@@ -42,12 +42,11 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     first, last = match.groups()
     if first:
         start = int(first)
-        end = int(last) if last else size - 1
-        if end < start:
+        if last and int(last) < start:
             return None  # not a valid range: ignore the header
         if start >= size:
             raise _Unsatisfiable
-        return start, min(end, size - 1)
+        return start, min(int(last), size - 1) if last else size - 1
     if last:  # bytes=-n: the last n bytes
         suffix = int(last)
         if suffix == 0 or size == 0:

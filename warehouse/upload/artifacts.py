@@ -237,9 +237,8 @@ class _Budget:
 
 
 def is_suspicious_ratio(uncompressed: int, compressed: int) -> bool:
-    return (
-        uncompressed > COMPRESSION_RATIO_FLOOR
-        and uncompressed > MAX_COMPRESSION_RATIO * max(compressed, 1)
+    return uncompressed > COMPRESSION_RATIO_FLOOR and uncompressed > MAX_COMPRESSION_RATIO * max(
+        compressed, 1
     )
 
 
@@ -376,6 +375,10 @@ def _read_tar_gz(
                     if count > MAX_MEMBERS:
                         raise _invalid_file(filename, f"it has more than {MAX_MEMBERS} members")
                     _add_tar_member(filename, archive, member, contents, keep)
+            # Inflate whatever follows the end-of-archive marker too: that verifies the gzip
+            # checksum and keeps trailing data within the budget.
+            while budgeted.read(CHUNK_SIZE):
+                pass
     except _TAR_ERRORS:
         raise _invalid_file(filename, "it is not a valid tar.gz archive") from None
     return contents
@@ -544,7 +547,9 @@ def _inspect_sdist(
     top = _single_top_level_directory(filename, project, version, contents)
     metadata_path = f"{top}/PKG-INFO"
     if metadata_path not in contents.kept:
-        raise UploadError(f"Source distribution {shown(filename)} does not contain a PKG-INFO file.")
+        raise UploadError(
+            f"Source distribution {shown(filename)} does not contain a PKG-INFO file."
+        )
     metadata_bytes = contents.kept[metadata_path]
     return Artifact(
         filename=filename,
@@ -580,7 +585,11 @@ def _single_top_level_directory(
     )
 
 
-_METADATA_FIELD_LABELS = {"metadata_version": "Metadata-Version", "name": "Name", "version": "Version"}
+_METADATA_FIELD_LABELS = {
+    "metadata_version": "Metadata-Version",
+    "name": "Name",
+    "version": "Version",
+}
 
 
 def _parse_metadata(filename: str, kind: str, data: bytes) -> dict[str, Any]:
@@ -626,7 +635,9 @@ def check_metadata_agrees(artifact: Artifact, form: UploadForm) -> None:
     if not _same_version(metadata["version"], form.version):
         raise _mismatch("version", _short(metadata["version"]), form.version)
     if metadata["metadata_version"].strip() != form.metadata_version:
-        raise _mismatch("metadata_version", _short(metadata["metadata_version"]), form.metadata_version)
+        raise _mismatch(
+            "metadata_version", _short(metadata["metadata_version"]), form.metadata_version
+        )
     if artifact.packagetype == "bdist_wheel":
         _check_requires_python_agrees(metadata["requires_python"], form.requires_python)
         _check_requires_dist_agrees(metadata["requires_dist"], form.requires_dist)

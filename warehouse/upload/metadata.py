@@ -545,7 +545,9 @@ def _check_provides_extra(extras: Iterable[str]) -> None:
 def _check_dynamic(dynamic_fields: Iterable[str]) -> None:
     for dynamic_field in dynamic_fields:
         if dynamic_field.lower() in _NEVER_DYNAMIC:
-            raise _invalid("dynamic", dynamic_field, "Name, Version and Metadata-Version are static")
+            raise _invalid(
+                "dynamic", dynamic_field, "Name, Version and Metadata-Version are static"
+            )
         if dynamic_field.lower() not in _DYNAMIC_FIELD_NAMES:
             raise _invalid("dynamic", dynamic_field, "not a core metadata field name")
 

@@ -13,6 +13,7 @@ them. Ordering matters in three places:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
@@ -52,7 +53,6 @@ from warehouse.upload.artifacts import (
     check_digests,
     check_filename_matches,
     check_metadata_agrees,
-    digest_bytes,
     hash_stream,
     inspect_artifact,
 )
@@ -62,6 +62,15 @@ from warehouse.upload.metadata import UploadForm, render_description
 log = structlog.get_logger(__name__)
 
 HELP = "See https://pypi.org/help/#{} for more information."
+
+
+def _metadata_digests(data: bytes) -> Digests:
+    return Digests(
+        md5=hashlib.md5(data).hexdigest(),
+        sha256=hashlib.sha256(data).hexdigest(),
+        blake2_256=hashlib.blake2b(data, digest_size=32).hexdigest(),
+        size=len(data),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,12 +220,8 @@ class UploadService:
         self, content: BinaryIO, path: Path, name: str, project: Project | None
     ) -> Digests:
         limit = self._file_size_limit(project)
-        too_large = (
-            f"File too large. Limit for project {name!r} is {limit // MiB} MB. "
-            + HELP.format("file-size-limit")
-        )
         with path.open("wb") as out:
-            return hash_stream(content, out, limit=limit, too_large_message=too_large)
+            return hash_stream(content, out, limit=limit, project_name=name)
 
     def _is_identical_reupload(self, filename: str, digests: Digests) -> bool:
         existing = self.db.scalar(sa.select(File).where(File.filename == filename))
@@ -340,7 +345,7 @@ class UploadService:
         identity: Identity,
     ) -> File:
         metadata_digests = (
-            digest_bytes(artifact.metadata_bytes)
+            _metadata_digests(artifact.metadata_bytes)
             if form.filetype == PackageType.bdist_wheel
             else None
         )

@@ -1,5 +1,7 @@
 """S3FileStorage against a real SeaweedFS server (the ``seaweedfs`` fixture)."""
 
+import secrets
+
 import pytest
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import ClientError
@@ -14,25 +16,34 @@ from .contract import DATA, KEY, StorageContract
 pytestmark = pytest.mark.s3
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def bucket(seaweedfs):
+    # One bucket for the module (SeaweedFS takes about a second to make one); each test
+    # works under a prefix of its own instead.
     return seaweedfs.make_bucket()
+
+
+@pytest.fixture
+def prefix():
+    return f"test-{secrets.token_hex(6)}"
 
 
 class TestS3FileStorage(StorageContract):
     @pytest.fixture
-    def storage(self, seaweedfs, bucket):
-        return S3FileStorage(seaweedfs.client(), bucket)
+    def storage(self, seaweedfs, bucket, prefix):
+        return S3FileStorage(seaweedfs.client(), bucket, prefix)
 
     def test_object_carries_content_type_and_cache_control(self, storage, put, bucket):
         put(KEY, DATA, content_type="application/gzip")
-        head = storage.client.head_object(Bucket=bucket, Key=KEY)
+        head = storage.client.head_object(Bucket=bucket, Key=f"{storage.prefix}{KEY}")
         assert head["ContentType"] == "application/gzip"
         assert head["CacheControl"] == CACHE_CONTROL
         assert head["ContentLength"] == len(DATA)
 
-    def test_keys_across_pages(self, seaweedfs, bucket, put):
-        storage = S3FileStorage(seaweedfs.client(), bucket, page_size=2)
+    def test_keys_across_pages(self, seaweedfs, bucket, prefix, put):
+        # A client of its own, so the event hook doesn't reach other tests.
+        client = seaweedfs.client(shared=False)
+        storage = S3FileStorage(client, bucket, prefix, page_size=2)
         calls = []
         storage.client.meta.events.register(
             "before-call.s3.ListObjectsV2", lambda **kwargs: calls.append(1)
@@ -44,24 +55,24 @@ class TestS3FileStorage(StorageContract):
         assert len(calls) == 4
         assert storage.keys("ab/cd/00") == names
 
-    def test_prefix_keeps_stores_apart(self, seaweedfs, bucket, tmp_path):
+    def test_prefix_keeps_stores_apart(self, seaweedfs, bucket, prefix, tmp_path):
         source = tmp_path / "upload"
         source.write_bytes(b"x")
-        one = S3FileStorage(seaweedfs.client(), bucket, prefix="one")
-        two = S3FileStorage(seaweedfs.client(), bucket, prefix="/two/")
+        one = S3FileStorage(seaweedfs.client(), bucket, prefix=prefix + "/one")
+        two = S3FileStorage(seaweedfs.client(), bucket, prefix=f"/{prefix}/two/")
         one.put(KEY, source, content_type="application/gzip")
         assert one.keys() == [KEY]
         assert two.keys() == [] and not two.exists(KEY)
-        assert one.client.head_object(Bucket=bucket, Key="one/" + KEY)
+        assert one.client.head_object(Bucket=bucket, Key=f"{prefix}/one/{KEY}")
 
     def test_missing_bucket_is_not_a_missing_blob(self, seaweedfs):
         storage = S3FileStorage(seaweedfs.client(), "no-such-bucket-here")
         with pytest.raises(ClientError):
             storage.open(KEY)
 
-    def test_wrong_secret_is_rejected(self, seaweedfs, bucket, put, tmp_path):
+    def test_wrong_secret_is_rejected(self, seaweedfs, bucket, prefix, put, tmp_path):
         put(KEY, DATA)
-        storage = S3FileStorage(seaweedfs.client(secret_key="wrong"), bucket)
+        storage = S3FileStorage(seaweedfs.client(secret_key="wrong"), bucket, prefix)
         with pytest.raises(ClientError) as info:
             storage.open(KEY)
         assert info.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
@@ -74,12 +85,12 @@ class TestS3FileStorage(StorageContract):
             storage.put("ab/cd/ef/other.whl", source, content_type="application/zip")
 
 
-def test_storage_from_settings(seaweedfs, bucket, tmp_path):
+def test_storage_from_settings(seaweedfs, bucket, prefix, tmp_path):
     settings = Settings(
         files_backend="s3",
         s3_endpoint_url=seaweedfs.endpoint_url,
         s3_bucket=bucket,
-        s3_prefix="files",
+        s3_prefix=prefix,
         s3_access_key_id=seaweedfs.access_key,
         s3_secret_access_key=seaweedfs.secret_key,
     )

@@ -112,7 +112,11 @@ def test_hash_stream_copies_and_digests():
 
 def test_hash_stream_refuses_more_than_the_limit():
     error = refused(
-        hash_stream, io.BytesIO(b"x" * (ONE_MIB + 1)), io.BytesIO(), limit=ONE_MIB, project_name="foo"
+        hash_stream,
+        io.BytesIO(b"x" * (ONE_MIB + 1)),
+        io.BytesIO(),
+        limit=ONE_MIB,
+        project_name="foo",
     )
     assert error.status == 413
     assert error.message == (
@@ -127,7 +131,11 @@ def test_file_too_large_for_small_limits_says_bytes():
 
 def test_check_digests_accepts_matching_and_absent_digests(tmp_path):
     path = make_wheel(tmp_path, "example", "1.0")
-    form = parse_upload_form(form_fields_for(path, "example", "1.0", md5_digest=hashlib.md5(path.read_bytes()).hexdigest()))
+    form = parse_upload_form(
+        form_fields_for(
+            path, "example", "1.0", md5_digest=hashlib.md5(path.read_bytes()).hexdigest()
+        )
+    )
     with path.open("rb") as src:
         digests = hash_stream(src, io.BytesIO(), limit=10 * ONE_MIB, project_name="example")
     check_digests(form, digests)
@@ -140,7 +148,9 @@ def test_check_digests_refuses_any_mismatch(tmp_path, field):
     path = make_wheel(tmp_path, "example", "1.0")
     form = parse_upload_form(form_fields_for(path, "example", "1.0"))
     setattr(form, field, "0" * (32 if field == "md5_digest" else 64))
-    digests = hash_stream(io.BytesIO(path.read_bytes()), io.BytesIO(), limit=ONE_MIB, project_name="x")
+    digests = hash_stream(
+        io.BytesIO(path.read_bytes()), io.BytesIO(), limit=ONE_MIB, project_name="x"
+    )
     assert refused(check_digests, form, digests).message == (
         "The digest supplied does not match a digest calculated from the uploaded file."
     )
@@ -151,7 +161,14 @@ def test_check_digests_refuses_any_mismatch(tmp_path, field):
 
 @pytest.mark.parametrize(
     "filename",
-    ["example-1.0.tar.bz2", "example-1.0.tgz", "example-1.0.egg", "example-1.0.exe", "example-1.0.WHL", "example"],
+    [
+        "example-1.0.tar.bz2",
+        "example-1.0.tgz",
+        "example-1.0.egg",
+        "example-1.0.exe",
+        "example-1.0.WHL",
+        "example",
+    ],
 )
 def test_unsupported_extensions_are_refused(filename):
     assert refused(parse_distribution_filename, filename, "sdist").message == (
@@ -195,7 +212,9 @@ def test_invalid_wheel_filenames_are_refused(filename):
     assert message.startswith("Invalid") and message.endswith("(PEP 427).")
 
 
-@pytest.mark.parametrize("filename", ["example.tar.gz", "example-notaversion.tar.gz", "-1.0.tar.gz", "ex mple-1.0.zip"])
+@pytest.mark.parametrize(
+    "filename", ["example.tar.gz", "example-notaversion.tar.gz", "-1.0.tar.gz", "ex mple-1.0.zip"]
+)
 def test_invalid_sdist_filenames_are_refused(filename):
     assert refused(parse_distribution_filename, filename, "sdist").message == (
         f"Invalid source distribution filename '{filename}': use '{{name}}-{{version}}.tar.gz' (PEP 625)."
@@ -289,7 +308,11 @@ def test_filename_matching_is_normalized(filename, name, version):
 
 @pytest.mark.parametrize(
     ("filename", "name"),
-    [("other-1.0.tar.gz", "foo"), ("foo_bar-1.0-py3-none-any.whl", "foo"), ("foo-bar-1.0.tar.gz", "foo")],
+    [
+        ("other-1.0.tar.gz", "foo"),
+        ("foo_bar-1.0-py3-none-any.whl", "foo"),
+        ("foo-bar-1.0.tar.gz", "foo"),
+    ],
 )
 def test_filename_must_start_with_the_project_name(filename, name):
     filetype = "bdist_wheel" if filename.endswith(".whl") else "sdist"
@@ -364,7 +387,9 @@ def test_wheel_without_optional_metadata(tmp_path):
 
 
 def test_wheel_platform_tags_are_checked_on_inspection(tmp_path):
-    path = make_wheel(tmp_path, "example", "1.0", platform_tag="linux_x86_64", python_tag="cp312", abi_tag="cp312")
+    path = make_wheel(
+        tmp_path, "example", "1.0", platform_tag="linux_x86_64", python_tag="cp312", abi_tag="cp312"
+    )
     assert inspection_error(path) == (
         f"Binary wheel '{path.name}' has an unsupported platform tag 'linux_x86_64'."
     )
@@ -387,7 +412,10 @@ def test_wheel_without_dist_info(tmp_path):
 
 def test_wheel_with_two_dist_info_directories(tmp_path):
     path = make_wheel(tmp_path, "example", "1.0", extra_files={"other-1.0.dist-info/METADATA": "x"})
-    assert inspection_error(path) == f"Wheel '{path.name}' contains more than one .dist-info directory."
+    assert (
+        inspection_error(path)
+        == f"Wheel '{path.name}' contains more than one .dist-info directory."
+    )
 
 
 def test_wheel_dist_info_must_match_the_filename(tmp_path):
@@ -399,7 +427,9 @@ def test_wheel_dist_info_must_match_the_filename(tmp_path):
 
 
 def test_wheel_dist_info_is_compared_normalized(tmp_path):
-    members = [(name.replace(DIST_INFO, "Example-1.0.0.dist-info"), data) for name, data in wheel_members()]
+    members = [
+        (name.replace(DIST_INFO, "Example-1.0.0.dist-info"), data) for name, data in wheel_members()
+    ]
     path = write_zip(tmp_path / "example-1.0-py3-none-any.whl", members)
     assert inspect(path).metadata_path == "Example-1.0.0.dist-info/METADATA"
 
@@ -467,14 +497,24 @@ def test_sdist_members_with_dot_slash_prefix(tmp_path):
 @pytest.mark.parametrize("extension", [".tar.gz", ".zip"])
 def test_sdist_needs_pkg_info(tmp_path, extension):
     path = make_sdist(tmp_path, "example", "1.0", omit={"PKG-INFO"}, extension=extension)
-    assert inspection_error(path) == f"Source distribution '{path.name}' does not contain a PKG-INFO file."
+    assert (
+        inspection_error(path)
+        == f"Source distribution '{path.name}' does not contain a PKG-INFO file."
+    )
 
 
 def test_sdist_pkg_info_must_be_at_the_root(tmp_path):
     path = make_sdist(
-        tmp_path, "example", "1.0", omit={"PKG-INFO"}, extra_files={"sub/PKG-INFO": metadata_text("example", "1.0")}
+        tmp_path,
+        "example",
+        "1.0",
+        omit={"PKG-INFO"},
+        extra_files={"sub/PKG-INFO": metadata_text("example", "1.0")},
     )
-    assert inspection_error(path) == f"Source distribution '{path.name}' does not contain a PKG-INFO file."
+    assert (
+        inspection_error(path)
+        == f"Source distribution '{path.name}' does not contain a PKG-INFO file."
+    )
 
 
 def test_sdist_pkg_info_symlink_does_not_count(tmp_path):
@@ -482,7 +522,10 @@ def test_sdist_pkg_info_symlink_does_not_count(tmp_path):
     with tarfile.open(path, "w:gz") as archive:
         archive.addfile(tar_member("example-1.0/real", tarfile.REGTYPE))
         archive.addfile(tar_member("example-1.0/PKG-INFO", tarfile.SYMTYPE, "real"))
-    assert inspection_error(path) == f"Source distribution '{path.name}' does not contain a PKG-INFO file."
+    assert (
+        inspection_error(path)
+        == f"Source distribution '{path.name}' does not contain a PKG-INFO file."
+    )
 
 
 @pytest.mark.parametrize(
@@ -505,12 +548,16 @@ def test_sdist_needs_one_matching_top_level_directory(tmp_path, members):
 
 
 def test_zip_sdist_needs_one_top_level_directory(tmp_path):
-    path = write_zip(tmp_path / "example-1.0.zip", [("example-1.0/PKG-INFO", b"x"), ("stray.txt", b"")])
+    path = write_zip(
+        tmp_path / "example-1.0.zip", [("example-1.0/PKG-INFO", b"x"), ("stray.txt", b"")]
+    )
     assert "must contain a single top-level directory" in inspection_error(path)
 
 
 def test_sdist_metadata_needs_identity_fields(tmp_path):
-    path = make_sdist(tmp_path, "example", "1.0", extra_files={"PKG-INFO": "Metadata-Version: 2.1\n"})
+    path = make_sdist(
+        tmp_path, "example", "1.0", extra_files={"PKG-INFO": "Metadata-Version: 2.1\n"}
+    )
     assert inspection_error(path) == (
         f"The PKG-INFO file of '{path.name}' has a missing or invalid Name field."
     )
@@ -573,7 +620,15 @@ def test_encrypted_zip_members_are_refused(tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    ["../evil.py", "example/../../evil.py", "/etc/passwd", "..\\evil.py", "example\\..\\..\\evil", "C:/evil", "\\evil"],
+    [
+        "../evil.py",
+        "example/../../evil.py",
+        "/etc/passwd",
+        "..\\evil.py",
+        "example\\..\\..\\evil",
+        "C:/evil",
+        "\\evil",
+    ],
 )
 def test_zip_members_escaping_the_root_are_refused(tmp_path, name):
     path = write_zip(tmp_path / "example-1.0-py3-none-any.whl", wheel_members([(name, b"x")]))
@@ -582,7 +637,9 @@ def test_zip_members_escaping_the_root_are_refused(tmp_path, name):
     )
 
 
-@pytest.mark.parametrize("name", ["../evil", "/etc/passwd", "example-1.0/../../evil", "example-1.0/..\\..\\evil"])
+@pytest.mark.parametrize(
+    "name", ["../evil", "/etc/passwd", "example-1.0/../../evil", "example-1.0/..\\..\\evil"]
+)
 def test_tar_members_escaping_the_root_are_refused(tmp_path, name):
     path = tar_gz(tmp_path / "example-1.0.tar.gz", (tar_member(name), b"x"))
     assert inspection_error(path) == (
@@ -604,7 +661,9 @@ def test_tar_members_escaping_the_root_are_refused(tmp_path, name):
     ],
 )
 def test_tar_links_escaping_the_root_are_refused(tmp_path, kind, linkname):
-    path = tar_gz(tmp_path / "example-1.0.tar.gz", (tar_member("example-1.0/link", kind, linkname), None))
+    path = tar_gz(
+        tmp_path / "example-1.0.tar.gz", (tar_member("example-1.0/link", kind, linkname), None)
+    )
     assert inspection_error(path) == (
         f"Invalid distribution file '{path.name}': the link 'example-1.0/link' points outside the archive."
     )
@@ -612,10 +671,16 @@ def test_tar_links_escaping_the_root_are_refused(tmp_path, kind, linkname):
 
 @pytest.mark.parametrize(
     ("kind", "linkname"),
-    [(tarfile.SYMTYPE, "PKG-INFO"), (tarfile.SYMTYPE, "../example-1.0/PKG-INFO"), (tarfile.LNKTYPE, "example-1.0/PKG-INFO")],
+    [
+        (tarfile.SYMTYPE, "PKG-INFO"),
+        (tarfile.SYMTYPE, "../example-1.0/PKG-INFO"),
+        (tarfile.LNKTYPE, "example-1.0/PKG-INFO"),
+    ],
 )
 def test_tar_links_inside_the_root_are_accepted(tmp_path, kind, linkname):
-    path = tar_gz(tmp_path / "example-1.0.tar.gz", (tar_member("example-1.0/link", kind, linkname), None))
+    path = tar_gz(
+        tmp_path / "example-1.0.tar.gz", (tar_member("example-1.0/link", kind, linkname), None)
+    )
     assert "example-1.0/link" in inspect(path).member_names
 
 
@@ -648,7 +713,9 @@ def test_duplicate_zip_members_are_refused(tmp_path):
 
 def test_zip_over_the_uncompressed_budget_is_refused(tmp_path):
     # A few MB of zeros deflate about a thousand times: tiny upload, large inflation.
-    path = write_zip(tmp_path / "example-1.0-py3-none-any.whl", wheel_members([("zeros", bytes(4 * ONE_MIB))]))
+    path = write_zip(
+        tmp_path / "example-1.0-py3-none-any.whl", wheel_members([("zeros", bytes(4 * ONE_MIB))])
+    )
     assert path.stat().st_size < 20_000
     assert inspection_error(path, max_uncompressed=ONE_MIB) == (
         f"Invalid distribution file '{path.name}': it holds more than {ONE_MIB} bytes once uncompressed."
@@ -657,7 +724,9 @@ def test_zip_over_the_uncompressed_budget_is_refused(tmp_path):
 
 
 def test_zip_member_with_a_bomb_ratio_is_refused(tmp_path):
-    path = write_zip(tmp_path / "example-1.0-py3-none-any.whl", wheel_members([("zeros", bytes(11 * ONE_MIB))]))
+    path = write_zip(
+        tmp_path / "example-1.0-py3-none-any.whl", wheel_members([("zeros", bytes(11 * ONE_MIB))])
+    )
     assert inspection_error(path) == (
         f"Invalid distribution file '{path.name}': its compression ratio is suspiciously high."
     )
@@ -673,12 +742,16 @@ def test_zip_with_a_bomb_ratio_overall_is_refused(tmp_path):
 def test_large_stored_zip_member_is_fine(tmp_path):
     # Incompressible (stored) data is big but not a bomb.
     members = wheel_members([("zeros", bytes(11 * ONE_MIB))])
-    path = write_zip(tmp_path / "example-1.0-py3-none-any.whl", members, compression=zipfile.ZIP_STORED)
+    path = write_zip(
+        tmp_path / "example-1.0-py3-none-any.whl", members, compression=zipfile.ZIP_STORED
+    )
     assert inspect(path).size > 11 * ONE_MIB
 
 
 def test_tar_gz_over_the_uncompressed_budget_is_refused(tmp_path):
-    path = tar_gz(tmp_path / "example-1.0.tar.gz", (tar_member("example-1.0/zeros"), bytes(4 * ONE_MIB)))
+    path = tar_gz(
+        tmp_path / "example-1.0.tar.gz", (tar_member("example-1.0/zeros"), bytes(4 * ONE_MIB))
+    )
     assert path.stat().st_size < 20_000
     assert inspection_error(path, max_uncompressed=ONE_MIB) == (
         f"Invalid distribution file '{path.name}': it holds more than {ONE_MIB} bytes once uncompressed."
@@ -687,7 +760,9 @@ def test_tar_gz_over_the_uncompressed_budget_is_refused(tmp_path):
 
 
 def test_tar_gz_with_a_bomb_ratio_is_refused(tmp_path):
-    path = tar_gz(tmp_path / "example-1.0.tar.gz", (tar_member("example-1.0/zeros"), bytes(11 * ONE_MIB)))
+    path = tar_gz(
+        tmp_path / "example-1.0.tar.gz", (tar_member("example-1.0/zeros"), bytes(11 * ONE_MIB))
+    )
     assert inspection_error(path) == (
         f"Invalid distribution file '{path.name}': its compression ratio is suspiciously high."
     )
@@ -707,7 +782,10 @@ def test_tar_gz_headers_count_against_the_budget(tmp_path):
 def test_too_many_members_are_refused(tmp_path, monkeypatch, maker):
     monkeypatch.setattr(artifacts, "MAX_MEMBERS", 5)
     path = maker(tmp_path, "example", "1.0", extra_files={f"f{i}": "" for i in range(6)})
-    assert inspection_error(path) == f"Invalid distribution file '{path.name}': it has more than 5 members."
+    assert (
+        inspection_error(path)
+        == f"Invalid distribution file '{path.name}': it has more than 5 members."
+    )
 
 
 def test_oversized_metadata_file_is_refused(tmp_path, monkeypatch):
@@ -724,7 +802,11 @@ def test_member_inflating_past_its_declared_size_is_refused():
     budget = artifacts._Budget("example.whl", 100 * ONE_MIB, ONE_MIB)
     with pytest.raises(UploadError, match="a member is larger than its declared size"):
         artifacts._read_member(
-            io.BytesIO(b"x" * 1000), declared_size=10, budget=budget, filename="example.whl", keep=False
+            io.BytesIO(b"x" * 1000),
+            declared_size=10,
+            budget=budget,
+            filename="example.whl",
+            keep=False,
         )
 
 
@@ -745,19 +827,27 @@ def test_matching_metadata_agrees(tmp_path, maker):
 def test_name_must_agree(tmp_path, maker):
     path = maker(tmp_path, "example", "1.0")
     message = refused(check_metadata_agrees, inspect(path), form_for(path, "other")).message
-    assert message == "The 'name' in the uploaded file's metadata (example) does not match the form field (other)."
+    assert (
+        message
+        == "The 'name' in the uploaded file's metadata (example) does not match the form field (other)."
+    )
 
 
 @pytest.mark.parametrize("maker", [make_wheel, make_sdist])
 def test_version_must_agree(tmp_path, maker):
     path = maker(tmp_path, "example", "1.0")
     message = refused(check_metadata_agrees, inspect(path), form_for(path, version="1.1")).message
-    assert message == "The 'version' in the uploaded file's metadata (1.0) does not match the form field (1.1)."
+    assert (
+        message
+        == "The 'version' in the uploaded file's metadata (1.0) does not match the form field (1.1)."
+    )
 
 
 def test_metadata_version_must_agree(tmp_path):
     path = make_wheel(tmp_path, "example", "1.0")
-    message = refused(check_metadata_agrees, inspect(path), form_for(path, metadata_version="2.2")).message
+    message = refused(
+        check_metadata_agrees, inspect(path), form_for(path, metadata_version="2.2")
+    ).message
     assert message == (
         "The 'metadata_version' in the uploaded file's metadata (2.1) does not match the form field (2.2)."
     )
@@ -768,7 +858,9 @@ def test_wheel_requires_python_must_agree(tmp_path):
     artifact = inspect(path)
     check_metadata_agrees(artifact, form_for(path, requires_python=">= 3.8"))
     check_metadata_agrees(artifact, form_for(path, requires_python=None))
-    message = refused(check_metadata_agrees, artifact, form_for(path, requires_python=">=3.9")).message
+    message = refused(
+        check_metadata_agrees, artifact, form_for(path, requires_python=">=3.9")
+    ).message
     assert message == (
         "The 'requires_python' in the uploaded file's metadata (>=3.8) does not match the form field (>=3.9)."
     )
@@ -776,23 +868,33 @@ def test_wheel_requires_python_must_agree(tmp_path):
 
 def test_wheel_requires_python_absent_from_the_file(tmp_path):
     path = make_wheel(tmp_path, "example", "1.0")
-    message = refused(check_metadata_agrees, inspect(path), form_for(path, requires_python=">=3.9")).message
+    message = refused(
+        check_metadata_agrees, inspect(path), form_for(path, requires_python=">=3.9")
+    ).message
     assert "metadata (none) does not match the form field (>=3.9)" in message
 
 
 def test_wheel_requires_dist_must_agree(tmp_path):
-    path = make_wheel(tmp_path, "example", "1.0", requires_dist=["b>=1,<2", "a; python_version<'3.11'"])
+    path = make_wheel(
+        tmp_path, "example", "1.0", requires_dist=["b>=1,<2", "a; python_version<'3.11'"]
+    )
     artifact = inspect(path)
     # Order, whitespace and quoting differ between tools; the requirements are the same.
-    check_metadata_agrees(artifact, form_for(path, requires_dist=['a ; python_version < "3.11"', "b <2, >=1"]))
+    check_metadata_agrees(
+        artifact, form_for(path, requires_dist=['a ; python_version < "3.11"', "b <2, >=1"])
+    )
     check_metadata_agrees(artifact, form_for(path, requires_dist=None))
-    message = refused(check_metadata_agrees, artifact, form_for(path, requires_dist=["a", "b>=1,<2"])).message
+    message = refused(
+        check_metadata_agrees, artifact, form_for(path, requires_dist=["a", "b>=1,<2"])
+    ).message
     assert message.startswith("The 'requires_dist' in the uploaded file's metadata (")
 
 
 def test_sdist_requirements_are_not_compared(tmp_path):
     path = make_sdist(tmp_path, "example", "1.0", requires_dist=["a"], requires_python=">=3.8")
-    check_metadata_agrees(inspect(path), form_for(path, requires_dist=["b"], requires_python=">=3.12"))
+    check_metadata_agrees(
+        inspect(path), form_for(path, requires_dist=["b"], requires_python=">=3.12")
+    )
 
 
 @pytest.mark.parametrize(
@@ -814,7 +916,9 @@ def test_license_files_must_be_in_the_archive(tmp_path, maker, license_path):
     check_metadata_agrees(artifact, form)
     form.license_files = ["COPYING"]
     message = refused(check_metadata_agrees, artifact, form).message
-    assert message.startswith(f"License-File 'COPYING' does not exist in distribution file '{path.name}'")
+    assert message.startswith(
+        f"License-File 'COPYING' does not exist in distribution file '{path.name}'"
+    )
 
 
 # --- end to end: what twine sends, through every check -----------------------------------------
@@ -823,8 +927,17 @@ def test_license_files_must_be_in_the_archive(tmp_path, maker, license_path):
 @pytest.mark.parametrize(
     "build",
     [
-        lambda tmp: make_wheel(tmp, "My.Pkg", "2.0rc1", requires_dist=["attrs"], requires_python=">=3.9"),
-        lambda tmp: make_wheel(tmp, "native", "1.0", python_tag="cp312", abi_tag="cp312", platform_tag="macosx_11_0_arm64"),
+        lambda tmp: make_wheel(
+            tmp, "My.Pkg", "2.0rc1", requires_dist=["attrs"], requires_python=">=3.9"
+        ),
+        lambda tmp: make_wheel(
+            tmp,
+            "native",
+            "1.0",
+            python_tag="cp312",
+            abi_tag="cp312",
+            platform_tag="macosx_11_0_arm64",
+        ),
         lambda tmp: make_sdist(tmp, "My.Pkg", "2.0rc1", requires_dist=["attrs"]),
         lambda tmp: make_sdist(tmp, "legacy", "0.1", extension=".zip"),
     ],
@@ -849,7 +962,9 @@ def test_twine_upload_passes_every_check(tmp_path, build):
 
 
 def _name_and_version(path: Path) -> tuple[str, str]:
-    with_extension_removed = path.name.removesuffix(".tar.gz").removesuffix(".zip").removesuffix(".whl")
+    with_extension_removed = (
+        path.name.removesuffix(".tar.gz").removesuffix(".zip").removesuffix(".whl")
+    )
     name, version = with_extension_removed.split("-")[:2]
     return name, version
 
@@ -858,11 +973,17 @@ def test_factory_artifacts_are_what_twine_reads(tmp_path):
     twine_package = pytest.importorskip("twine.package")
     twine_repository = pytest.importorskip("twine.repository")
     for path in (
-        make_wheel(tmp_path, "My.Pkg", "1.0", requires_dist=["attrs"], metadata_extra={"Keywords": "a,b"}),
-        make_sdist(tmp_path, "My.Pkg", "1.0", metadata_extra={"Project-URL": "Home, https://example.com"}),
+        make_wheel(
+            tmp_path, "My.Pkg", "1.0", requires_dist=["attrs"], metadata_extra={"Keywords": "a,b"}
+        ),
+        make_sdist(
+            tmp_path, "My.Pkg", "1.0", metadata_extra={"Project-URL": "Home, https://example.com"}
+        ),
     ):
         package = twine_package.PackageFile.from_filename(str(path), None)
-        sent = twine_repository.Repository._convert_metadata_to_list_of_tuples(package.metadata_dictionary())
+        sent = twine_repository.Repository._convert_metadata_to_list_of_tuples(
+            package.metadata_dictionary()
+        )
         expected: dict[str, list[str]] = {}
         for key, value in sent:
             expected.setdefault(key, []).append(value)
@@ -872,4 +993,20 @@ def test_factory_artifacts_are_what_twine_reads(tmp_path):
 
 
 def test_wheel_filename_helper():
-    assert wheel_filename("My.Pkg", "1.0", platform_tag="win_amd64") == "my_pkg-1.0-py3-none-win_amd64.whl"
+    assert (
+        wheel_filename("My.Pkg", "1.0", platform_tag="win_amd64")
+        == "my_pkg-1.0-py3-none-win_amd64.whl"
+    )
+
+
+def test_tar_gz_with_a_corrupt_gzip_checksum_is_refused(tmp_path):
+    path = make_sdist(tmp_path, "example", "1.0")
+    content = bytearray(path.read_bytes())
+    content[-8] ^= 0xFF  # the gzip trailer: CRC-32, then the size
+    path.write_bytes(bytes(content))
+    assert "it is not a valid tar.gz archive" in inspection_error(path)
+
+
+def test_inspection_checks_the_filename_first(tmp_path):
+    path = make_sdist(tmp_path, "example", "1.0", filename="example-1.0.tgz")
+    assert inspection_error(path) == "Invalid file extension: Use .tar.gz, .whl or .zip (PEP 527)."

@@ -363,7 +363,9 @@ def test_invalid_description_content_types_are_rejected(content_type, reason):
 
 
 @pytest.mark.parametrize("field", ["home_page", "download_url"])
-@pytest.mark.parametrize("url", ["https://example.com/x?y=1", "http://127.0.0.1:8000/", "HTTPS://A.B"])
+@pytest.mark.parametrize(
+    "url", ["https://example.com/x?y=1", "http://127.0.0.1:8000/", "HTTPS://A.B"]
+)
 def test_valid_urls(field, url):
     assert getattr(parse(**{field: url}), field) == url
 
@@ -371,7 +373,14 @@ def test_valid_urls(field, url):
 @pytest.mark.parametrize("field", ["home_page", "download_url"])
 @pytest.mark.parametrize(
     "url",
-    ["example.com", "ftp://example.com", "javascript:alert(1)", "https://", "https://a b.com", "http://[::1"],
+    [
+        "example.com",
+        "ftp://example.com",
+        "javascript:alert(1)",
+        "https://",
+        "https://a b.com",
+        "http://[::1",
+    ],
 )
 def test_invalid_urls_are_rejected(field, url):
     assert rejection(**{field: url}).endswith("use a valid http:// or https:// URL.")
@@ -405,9 +414,7 @@ def test_invalid_emails_are_rejected(field, emails):
 # --- requirements ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "specifier", [">=3.9", ">=3.8, <4", "~=3.10", "==3.*", "!=3.9.1,>=3.9"]
-)
+@pytest.mark.parametrize("specifier", [">=3.9", ">=3.8, <4", "~=3.10", "==3.*", "!=3.9.1,>=3.9"])
 def test_valid_requires_python(specifier):
     assert parse(requires_python=specifier).requires_python == specifier
 
@@ -436,7 +443,8 @@ def test_pep345_name_and_version_is_accepted(field):
 
 
 @pytest.mark.parametrize(
-    "field", ["requires_external", "requires", "provides", "obsoletes", "platform", "supported_platform"]
+    "field",
+    ["requires_external", "requires", "provides", "obsoletes", "platform", "supported_platform"],
 )
 def test_free_form_lists(field):
     assert getattr(parse(**{field: ["anything (goes)", "  x  ", ""]}), field) == [
@@ -449,7 +457,10 @@ def test_free_form_lists(field):
 
 
 def test_valid_classifiers():
-    classifiers = ["Development Status :: 5 - Production/Stable", "License :: OSI Approved :: MIT License"]
+    classifiers = [
+        "Development Status :: 5 - Production/Stable",
+        "License :: OSI Approved :: MIT License",
+    ]
     assert parse(classifiers=classifiers).classifiers == classifiers
 
 
@@ -487,10 +498,14 @@ def test_valid_extras():
 
 @pytest.mark.parametrize("extra", ["my extra", "-dev", "d\u00e9v"])
 def test_invalid_extras_are_rejected(extra):
-    assert rejection(provides_extra=extra).startswith(f"{extra!r} is an invalid value for Provides-Extra:")
+    assert rejection(provides_extra=extra).startswith(
+        f"{extra!r} is an invalid value for Provides-Extra:"
+    )
 
 
-@pytest.mark.parametrize("dynamic", ["Requires-Dist", "requires-python", "LICENSE-FILE", "Import-Name"])
+@pytest.mark.parametrize(
+    "dynamic", ["Requires-Dist", "requires-python", "LICENSE-FILE", "Import-Name"]
+)
 def test_valid_dynamic_fields(dynamic):
     assert parse(metadata_version="2.2", dynamic=dynamic).dynamic == [dynamic]
 
@@ -519,7 +534,9 @@ def test_dynamic_needs_metadata_2_2():
 
 
 def test_project_urls_are_label_url_pairs():
-    form = parse(project_urls=["Bug Tracker,https://example.com/issues", "Docs ,  https://docs.example"])
+    form = parse(
+        project_urls=["Bug Tracker,https://example.com/issues", "Docs ,  https://docs.example"]
+    )
     assert form.project_urls == [
         ("Bug Tracker", "https://example.com/issues"),
         ("Docs", "https://docs.example"),
@@ -541,7 +558,9 @@ def test_project_url_label_of_32_characters_is_accepted():
     ],
 )
 def test_invalid_project_urls_are_rejected(entry, reason):
-    assert rejection(project_urls=entry) == f"{entry!r} is an invalid value for Project-URL: {reason}."
+    assert (
+        rejection(project_urls=entry) == f"{entry!r} is an invalid value for Project-URL: {reason}."
+    )
 
 
 def test_duplicate_project_url_labels_are_rejected():
@@ -552,9 +571,14 @@ def test_duplicate_project_url_labels_are_rejected():
 # --- licenses ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("expression", ["MIT", "mit or apache-2.0", "(MIT AND BSD-3-Clause) OR LicenseRef-Mine"])
+@pytest.mark.parametrize(
+    "expression", ["MIT", "mit or apache-2.0", "(MIT AND BSD-3-Clause) OR LicenseRef-Mine"]
+)
 def test_valid_license_expressions(expression):
-    assert parse(metadata_version="2.4", license_expression=expression).license_expression == expression
+    assert (
+        parse(metadata_version="2.4", license_expression=expression).license_expression
+        == expression
+    )
 
 
 @pytest.mark.parametrize("expression", ["Not A License(", "MIT OR", "GPL-2.0+ WITH"])
@@ -591,7 +615,8 @@ def test_license_files_before_metadata_2_4_are_ignored():
 
 
 @pytest.mark.parametrize(
-    "path", ["../LICENSE", "/LICENSE", "C:/LICENSE", "licenses\\MIT", "a/../LICENSE", "./LICENSE", "a//b"]
+    "path",
+    ["../LICENSE", "/LICENSE", "C:/LICENSE", "licenses\\MIT", "a/../LICENSE", "./LICENSE", "a//b"],
 )
 def test_unsafe_license_file_paths_are_rejected(path):
     assert rejection(metadata_version="2.4", license_file=path).startswith(
@@ -627,7 +652,9 @@ def test_broken_rst_with_explicit_content_type_is_rejected():
 
 
 def test_markdown_defaults_to_gfm():
-    html = render_description("# Title\n\n~~gone~~ and a | table |\n|---|---|\n| a | b |", "text/markdown")
+    html = render_description(
+        "# Title\n\n~~gone~~ and a | table |\n|---|---|\n| a | b |", "text/markdown"
+    )
     assert "<h1" in html and "<del>gone</del>" in html and "<table>" in html
 
 
@@ -637,7 +664,9 @@ def test_markdown_commonmark_variant():
 
 
 def test_rendered_markdown_is_sanitized():
-    html = render_description("<script>alert(1)</script>\n\n[x](javascript:alert(1))", "text/markdown")
+    html = render_description(
+        "<script>alert(1)</script>\n\n[x](javascript:alert(1))", "text/markdown"
+    )
     assert "<script" not in html and "javascript:" not in html
 
 

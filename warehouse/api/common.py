@@ -1,0 +1,100 @@
+"""What the simple and JSON APIs share: file URLs, timestamps, headers, plain responses."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from pyramid.response import Response
+
+from warehouse.api.cache import PageCache
+from warehouse.packaging.models import Project
+
+SURROGATE_CONTROL = "max-age=86400"
+
+
+def pages(request) -> PageCache:
+    return request.registry["api.pages"]
+
+
+def files_base(request) -> str:
+    """Where file URLs point: the configured files origin, else this application."""
+    return request.registry.settings["warehouse"].files_url.rstrip("/") or request.application_url
+
+
+def base_tag(*urls: str) -> str:
+    # Pages with absolute URLs differ by origin, so the origin is part of their cache key;
+    # a short digest keeps client-chosen Host headers from making keys arbitrarily long.
+    return hashlib.blake2b("\n".join(urls).encode(), digest_size=6).hexdigest()
+
+
+def project_serial(normalized: str):
+    """A ``read_serial`` for :meth:`PageCache.get`: the project's ``last_serial``, or None."""
+
+    def read(session) -> int | None:
+        return session.scalar(
+            sa.select(Project.last_serial).where(Project.normalized_name == normalized)
+        )
+
+    return read
+
+
+def with_query(request, path: str) -> str:
+    query = request.environ.get("QUERY_STRING")
+    return f"{path}?{query}" if query else path
+
+
+def file_url(base: str, path: str) -> str:
+    return f"{base}/packages/{quote(path, safe='/+')}"
+
+
+def iso_utc(moment: datetime.datetime) -> str:
+    """``2024-01-01T00:00:00.123456Z``: always UTC, always microseconds (PEP 700)."""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def dump_json(data) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def cache_control(request) -> str:
+    return f"max-age={request.registry.settings['warehouse'].simple_cache_seconds}, public"
+
+
+def etag_matches(request, etag: str) -> bool:
+    header = request.environ.get("HTTP_IF_NONE_MATCH")
+    if not header:
+        return False
+    return header.strip() == "*" or any(
+        tag.strip().removeprefix("W/") == etag for tag in header.split(",")
+    )
+
+
+def page_response(request, body: bytes, headers: list[tuple[str, str]], etag: str) -> Response:
+    """200 with ``body``, or 304 when the client already has this ETag."""
+    headers.append(("ETag", etag))
+    if etag_matches(request, etag):
+        return Response(status=304, headerlist=headers)
+    return Response(body=body, headerlist=headers)  # WebOb adds Content-Length
+
+
+def text_response(status: int, message: str, headers: list[tuple[str, str]], content_type: str):
+    body = message.encode()
+    return Response(
+        status=status,
+        body=body,
+        headerlist=[
+            ("Content-Type", content_type),
+            *headers,
+        ],
+    )
+
+
+def redirect(location: str, headers: list[tuple[str, str]]) -> Response:
+    return Response(
+        status=301,
+        headerlist=[("Location", location), *headers],
+    )

@@ -1,0 +1,236 @@
+"""PyPI's JSON API: ``/pypi/<name>/json`` and ``/pypi/<name>/<version>/json``.
+
+Pages are cached by serial exactly like the simple pages (see :mod:`warehouse.api.cache`);
+only the rare redirects and 404s inside an existing project are computed per request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+
+import sqlalchemy as sa
+from packaging.utils import canonicalize_name, canonicalize_version
+from sqlalchemy import orm
+
+from warehouse.api.cache import project_serial_key
+from warehouse.api.common import (
+    SURROGATE_CONTROL,
+    base_tag,
+    cache_control,
+    dump_json,
+    file_url,
+    files_base,
+    iso_utc,
+    page_response,
+    pages,
+    project_serial,
+    redirect,
+    text_response,
+    with_query,
+)
+from warehouse.packaging.models import DependencyKind, Project, Release
+
+CORS_HEADERS = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "GET"),
+    (
+        "Access-Control-Allow-Headers",
+        "Content-Type, If-Match, If-Modified-Since, If-None-Match, If-Unmodified-Since",
+    ),
+    ("Access-Control-Max-Age", "86400"),
+    ("Access-Control-Expose-Headers", "X-PyPI-Last-Serial"),
+]
+NO_DOWNLOAD_COUNTS = {"last_day": -1, "last_month": -1, "last_week": -1}
+
+
+@dataclasses.dataclass(frozen=True)
+class _RedirectTo:
+    version: str
+
+
+_NOT_FOUND = object()
+
+
+# Choosing releases ----------------------------------------------------------------------
+
+
+def _latest(releases: list[Release]) -> Release:
+    """What ``pip install <name>`` would pick: the newest final release that isn't yanked,
+    else the newest release that isn't yanked, else the newest release."""
+    newest_first = sorted(releases, key=lambda r: r.sort_order, reverse=True)
+    for acceptable in (lambda r: not r.yanked and not r.is_prerelease, lambda r: not r.yanked):
+        for release in newest_first:
+            if acceptable(release):
+                return release
+    return newest_first[0]
+
+
+def _find_version(session, project_id: int, version: str) -> Release | _RedirectTo | None:
+    release = session.scalar(
+        sa.select(Release).where(Release.project_id == project_id, Release.version == version)
+    )
+    if release is not None:
+        return release
+    # 1.0.0 for 1.0, 1.0.POST1 for 1.0.post1: send the client to the version as published.
+    try:
+        canonical = canonicalize_version(version)
+    except ValueError:
+        return None
+    published = session.scalar(
+        sa.select(Release.version).where(
+            Release.project_id == project_id, Release.canonical_version == canonical
+        )
+    )
+    return _RedirectTo(published) if published is not None else None
+
+
+# Rendering ------------------------------------------------------------------------------
+
+
+def _upload_time(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _files(release: Release, base: str) -> list[dict]:
+    return [
+        {
+            "comment_text": "",
+            "digests": {
+                "blake2b_256": f.blake2_256_digest,
+                "md5": f.md5_digest,
+                "sha256": f.sha256_digest,
+            },
+            "downloads": -1,
+            "filename": f.filename,
+            "has_sig": False,
+            "md5_digest": f.md5_digest,
+            "packagetype": f.packagetype,
+            "python_version": f.python_version,
+            "requires_python": f.requires_python or release.requires_python or None,
+            "size": f.size,
+            "upload_time": _upload_time(f.upload_time),
+            "upload_time_iso_8601": iso_utc(f.upload_time),
+            "url": file_url(base, f.path),
+            "yanked": release.yanked,
+            "yanked_reason": release.yanked_reason or None,
+        }
+        for f in release.files
+    ]
+
+
+def _info(project: Project, release: Release, app_url: str) -> dict:
+    project_url = f"{app_url}/project/{project.name}/"
+    requires_dist = release.dependencies_of(DependencyKind.requires_dist)
+    return {
+        "author": release.author,
+        "author_email": release.author_email,
+        "bugtrack_url": None,
+        "classifiers": [c.classifier for c in release.classifiers],
+        "description": release.description or "",
+        "description_content_type": release.description_content_type,
+        "docs_url": None,
+        "download_url": release.download_url,
+        "downloads": NO_DOWNLOAD_COUNTS,
+        "dynamic": release.dynamic,
+        "home_page": release.home_page,
+        "keywords": release.keywords,
+        "license": release.license,
+        "license_expression": release.license_expression,
+        "license_files": release.license_files,
+        "maintainer": release.maintainer,
+        "maintainer_email": release.maintainer_email,
+        "name": project.name,
+        "package_url": project_url,
+        "platform": ", ".join(release.platform) if release.platform else None,
+        "project_url": project_url,
+        "project_urls": {u.label: u.url for u in release.urls} or None,
+        "provides_extra": release.provides_extra,
+        "release_url": f"{project_url}{release.version}/",
+        "requires_dist": requires_dist or None,
+        "requires_python": release.requires_python,
+        "summary": release.summary,
+        "version": release.version,
+        "yanked": release.yanked,
+        "yanked_reason": release.yanked_reason or None,
+    }
+
+
+def _renderer(normalized: str, version: str | None, base: str, app_url: str):
+    def render(session, serial: int):
+        project = session.scalar(sa.select(Project).where(Project.normalized_name == normalized))
+        if version is None:
+            releases = session.scalars(
+                sa.select(Release)
+                .where(Release.project_id == project.id)
+                .options(orm.selectinload(Release.files), orm.defer(Release.description_html))
+                .order_by(Release.sort_order)
+            ).all()
+            if not releases:
+                return _NOT_FOUND
+            release = _latest(releases)
+        else:
+            release = _find_version(session, project.id, version)
+            if not isinstance(release, Release):
+                return release or _NOT_FOUND
+        data = {
+            "info": _info(project, release, app_url),
+            "last_serial": serial,
+            "urls": _files(release, base),
+            "vulnerabilities": [],
+        }
+        if version is None:
+            data["releases"] = {r.version: _files(r, base) for r in releases}
+        return dump_json(data)
+
+    return render
+
+
+
+# Views ----------------------------------------------------------------------------------
+
+
+def _path(name: str, version: str | None, slash: str) -> str:
+    middle = f"{name}/{version}" if version is not None else name
+    return f"/pypi/{middle}/json{slash}"
+
+
+def json_view(request):
+    name = request.matchdict["name"]
+    version = request.matchdict.get("version")
+    slash = "/" if request.path_info.endswith("/") else ""
+    normalized = canonicalize_name(name)
+    common = [("Cache-Control", cache_control(request)), *CORS_HEADERS]
+    if normalized != name:
+        return redirect(with_query(request, _path(normalized, version, slash)), common)
+
+    base, app_url = files_base(request), request.application_url
+    found = pages(request).get(
+        project_serial_key(normalized),
+        f"json:{normalized}:{version or ''}:{base_tag(base, app_url)}",
+        project_serial(normalized),
+        _renderer(normalized, version, base, app_url),
+    )
+    if isinstance(found.other, _RedirectTo):
+        return redirect(with_query(request, _path(normalized, found.other.version, slash)), common)
+    surrogate = [("Surrogate-Key", f"project/{normalized} json"), ("Surrogate-Control", SURROGATE_CONTROL)]
+    if found.body is None:
+        body = dump_json({"message": "Not Found"}).decode()
+        return text_response(404, body, [*common, *surrogate], "application/json")
+    headers = [
+        ("Content-Type", "application/json"),
+        ("X-PyPI-Last-Serial", str(found.serial)),
+        *common,
+        *surrogate,
+    ]
+    return page_response(request, found.body, headers, f'"json-{found.serial}"')
+
+
+
+def includeme(config) -> None:
+    config.add_route("json.project", "/pypi/{name}/json")
+    config.add_route("json.project_slash", "/pypi/{name}/json/")
+    config.add_route("json.release", "/pypi/{name}/{version}/json")
+    config.add_route("json.release_slash", "/pypi/{name}/{version}/json/")
+    for route in ("json.project", "json.project_slash", "json.release", "json.release_slash"):
+        config.add_view(json_view, route_name=route, request_method=("GET", "HEAD"))

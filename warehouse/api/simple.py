@@ -1,0 +1,294 @@
+"""The simple repository API: PEP 503 HTML and PEP 691 JSON at api-version 1.3 (PEP 700).
+
+Installers hit these pages more than anything else, so a request normally costs one Redis
+lookup (the current serial) and a dictionary lookup (the page rendered at that serial); see
+:mod:`warehouse.api.cache`. Everything here works on plain rows, not ORM objects.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import NamedTuple
+
+import sqlalchemy as sa
+from packaging.utils import canonicalize_name
+
+from warehouse.api import negotiation
+from warehouse.api.cache import INDEX_SERIAL_KEY, project_serial_key
+from warehouse.api.common import (
+    SURROGATE_CONTROL,
+    base_tag,
+    cache_control,
+    dump_json,
+    file_url,
+    files_base,
+    iso_utc,
+    page_response,
+    pages,
+    project_serial,
+    redirect,
+    text_response,
+    with_query,
+)
+from warehouse.packaging import journal
+from warehouse.packaging.models import File, Project, Release
+
+API_VERSION = "1.3"
+
+
+class SimpleFile(NamedTuple):
+    filename: str
+    path: str
+    sha256: str
+    size: int
+    upload_time: object  # datetime
+    requires_python: str | None
+    metadata_sha256: str | None
+    yanked: bool
+    yanked_reason: str
+
+
+# Reading ---------------------------------------------------------------------------------
+
+
+
+def _project_files(session, project_id: int) -> list[SimpleFile]:
+    rows = session.execute(
+        sa.select(
+            File.filename,
+            File.path,
+            File.sha256_digest,
+            File.size,
+            File.upload_time,
+            sa.func.coalesce(File.requires_python, Release.requires_python),
+            File.metadata_sha256,
+            Release.yanked,
+            Release.yanked_reason,
+        )
+        .join(Release, File.release_id == Release.id)
+        .where(Release.project_id == project_id)
+        .order_by(Release.sort_order, File.filename)
+    )
+    return [SimpleFile(*row) for row in rows]
+
+
+def _project_renderer(normalized: str, fmt: str, base: str):
+    def render(session, serial: int) -> bytes:
+        project_id, name = session.execute(
+            sa.select(Project.id, Project.name).where(Project.normalized_name == normalized)
+        ).one()
+        files = _project_files(session, project_id)
+        if fmt == "json":
+            versions = session.scalars(
+                sa.select(Release.version)
+                .where(Release.project_id == project_id)
+                .order_by(Release.sort_order)
+            ).all()
+            return render_project_json(normalized, serial, versions, files, base)
+        return render_project_html(name, files, base)
+
+    return render
+
+
+def _render_index(fmt: str):
+    def render(session, serial: int) -> bytes:
+        rows = session.execute(
+            sa.select(Project.name, Project.normalized_name, Project.last_serial).order_by(
+                Project.normalized_name
+            )
+        ).all()
+        if fmt == "json":
+            return render_index_json(serial, rows)
+        return render_index_html(rows)
+
+    return render
+
+
+# Rendering -------------------------------------------------------------------------------
+
+_HTML_HEAD = (
+    "<!DOCTYPE html>\n<html>\n  <head>\n"
+    f'    <meta name="pypi:repository-version" content="{API_VERSION}">\n'
+    "    <title>{title}</title>\n  </head>\n  <body>\n"
+)
+_HTML_TAIL = "  </body>\n</html>\n"
+
+
+def render_index_html(projects) -> bytes:
+    parts = [_HTML_HEAD.format(title="Simple index")]
+    parts.extend(
+        f'    <a href="/simple/{escape(normalized)}/">{escape(name)}</a>\n'
+        for name, normalized, _ in projects
+    )
+    parts.append(_HTML_TAIL)
+    return "".join(parts).encode()
+
+
+def render_index_json(serial: int, projects) -> bytes:
+    return dump_json(
+        {
+            "meta": {"api-version": API_VERSION, "_last-serial": serial},
+            "projects": [{"name": name, "_last-serial": last} for name, _, last in projects],
+        }
+    )
+
+
+def render_project_html(name: str, files: list[SimpleFile], base: str) -> bytes:
+    title = escape(f"Links for {name}")
+    parts = [_HTML_HEAD.format(title=title), f"    <h1>{title}</h1>\n"]
+    for f in files:
+        attrs = f'href="{escape(file_url(base, f.path))}#sha256={f.sha256}"'
+        if f.requires_python:
+            attrs += f' data-requires-python="{escape(f.requires_python)}"'
+        if f.metadata_sha256:
+            # PEP 714 renamed the attribute; older pips only know the PEP 658 name.
+            attrs += (
+                f' data-dist-info-metadata="sha256={f.metadata_sha256}"'
+                f' data-core-metadata="sha256={f.metadata_sha256}"'
+            )
+        if f.yanked:
+            attrs += f' data-yanked="{escape(f.yanked_reason or "")}"'
+        parts.append(f"    <a {attrs}>{escape(f.filename)}</a><br />\n")
+    parts.append(_HTML_TAIL)
+    return "".join(parts).encode()
+
+
+def render_project_json(
+    normalized: str, serial: int, versions: list[str], files: list[SimpleFile], base: str
+) -> bytes:
+    def describe(f: SimpleFile) -> dict:
+        metadata = {"sha256": f.metadata_sha256} if f.metadata_sha256 else False
+        return {
+            "filename": f.filename,
+            "url": file_url(base, f.path),
+            "hashes": {"sha256": f.sha256},
+            "requires-python": f.requires_python,
+            "core-metadata": metadata,
+            "dist-info-metadata": metadata,
+            # PEP 691: a reason string, or true when there is none.
+            "yanked": (f.yanked_reason or True) if f.yanked else False,
+            "size": f.size,
+            "upload-time": iso_utc(f.upload_time),
+        }
+
+    return dump_json(
+        {
+            "meta": {"api-version": API_VERSION, "_last-serial": serial},
+            "name": normalized,
+            "versions": versions,
+            "files": [describe(f) for f in files],
+        }
+    )
+
+
+# Responses -------------------------------------------------------------------------------
+
+
+def _negotiate(request):
+    """The representation to send, or a 406 response."""
+    choice = negotiation.choose(
+        request.environ.get("HTTP_ACCEPT"), request.GET.get("format")
+    )
+    if choice is None:
+        return None, text_response(
+            406,
+            negotiation.not_acceptable_message(),
+            [("Vary", "Accept")],
+            "text/plain; charset=utf-8",
+        )
+    return choice, None
+
+
+def _headers(request, choice, serial: int, surrogate_key: str) -> list[tuple[str, str]]:
+    return [
+        ("Content-Type", choice.content_type),
+        ("Vary", "Accept"),
+        ("X-PyPI-Last-Serial", str(serial)),
+        ("Cache-Control", cache_control(request)),
+        ("Surrogate-Key", surrogate_key),
+        ("Surrogate-Control", SURROGATE_CONTROL),
+    ]
+
+
+
+def index_response(request):
+    choice, refusal = _negotiate(request)
+    if refusal is not None:
+        return refusal
+    found = pages(request).get(
+        INDEX_SERIAL_KEY, f"simple-index:{choice.fmt}", journal.last_serial, _render_index(choice.fmt)
+    )
+    headers = _headers(request, choice, found.serial, "simple simple-index")
+    return page_response(request, found.body, headers, f'"{choice.fmt}-{found.serial}"')
+
+
+def project_response(request, name: str):
+    normalized = canonicalize_name(name)
+    if normalized != name:
+        return redirect(
+            with_query(request, f"/simple/{normalized}/"),
+            [("Vary", "Accept"), ("Cache-Control", cache_control(request))],
+        )
+    choice, refusal = _negotiate(request)
+    if refusal is not None:
+        return refusal
+    base = files_base(request)
+    found = pages(request).get(
+        project_serial_key(normalized),
+        f"simple:{normalized}:{choice.fmt}:{base_tag(base)}",
+        project_serial(normalized),
+        _project_renderer(normalized, choice.fmt, base),
+    )
+    surrogate_key = f"simple project/{normalized}"
+    if found.serial is None:
+        return _not_found(request, choice, surrogate_key)
+    headers = _headers(request, choice, found.serial, surrogate_key)
+    return page_response(request, found.body, headers, f'"{choice.fmt}-{found.serial}"')
+
+
+def _not_found(request, choice, surrogate_key: str):
+    if choice.fmt == "json":
+        body = dump_json({"message": "Not Found"}).decode()
+    else:
+        body = "<!DOCTYPE html>\n<html><body><h1>404 Not Found</h1></body></html>\n"
+    # Cacheable like the page it stands for, and purged with it when the project appears.
+    headers = [
+        ("Vary", "Accept"),
+        ("Cache-Control", cache_control(request)),
+        ("Surrogate-Key", surrogate_key),
+        ("Surrogate-Control", SURROGATE_CONTROL),
+    ]
+    return text_response(404, body, headers, choice.content_type)
+
+
+def add_slash(request):
+    """``/simple`` and ``/simple/<name>`` live at the same path with a trailing slash."""
+    name = request.matchdict.get("name")
+    path = "/simple/" if name is None else f"/simple/{canonicalize_name(name)}/"
+    return redirect(
+        with_query(request, path),
+        [("Vary", "Accept"), ("Cache-Control", cache_control(request))],
+    )
+
+
+# Views -----------------------------------------------------------------------------------
+
+
+def index_view(request):
+    return index_response(request)
+
+
+def project_view(request):
+    return project_response(request, request.matchdict["name"])
+
+
+def includeme(config) -> None:
+    config.add_route("simple.index", "/simple/")
+    config.add_route("simple.detail", "/simple/{name}/")
+    config.add_route("simple.index_no_slash", "/simple")
+    config.add_route("simple.detail_no_slash", "/simple/{name}")
+    get = ("GET", "HEAD")
+    config.add_view(index_view, route_name="simple.index", request_method=get)
+    config.add_view(project_view, route_name="simple.detail", request_method=get)
+    config.add_view(add_slash, route_name="simple.index_no_slash", request_method=get)
+    config.add_view(add_slash, route_name="simple.detail_no_slash", request_method=get)
