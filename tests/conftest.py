@@ -56,7 +56,7 @@ def database_url(postgres):
     url = postgres.url("warehouse")
     from alembic import command
 
-    command.upgrade(alembic_config(url), "head")
+    command.upgrade(alembic_config(url), "heads")
     return url
 
 

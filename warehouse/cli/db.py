@@ -23,7 +23,7 @@ def db() -> None:
 
 
 @db.command()
-@click.argument("revision", default="head")
+@click.argument("revision", default="heads")
 def upgrade(revision: str) -> None:
     """Upgrade the schema to REVISION (default: the newest)."""
     command.upgrade(alembic_config(), revision)

@@ -1,0 +1,60 @@
+"""The `warehouse` command against the test database."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from warehouse.accounts.models import Email, User
+from warehouse.cli import main
+from warehouse.tokens.models import APIToken
+from warehouse.tokens.services import DatabaseTokenService
+
+
+@pytest.fixture
+def run(database_url, clean_database, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+
+    def invoke(*args: str):
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_user_create_makes_a_verified_user(run, db_session):
+    result = run("user", "create", "bob", "--email", "bob@example.com", "--password", "s3cret-pass")
+    assert result.exit_code == 0, result.output
+    user = db_session.scalar(sa.select(User).where(User.username == "bob"))
+    assert user.password.startswith("$argon2id$")
+    email = db_session.scalar(sa.select(Email))
+    assert (email.email, email.primary, email.verified) == ("bob@example.com", True, True)
+
+
+def test_user_create_reports_rule_violations(run):
+    assert run("user", "create", "bob", "--email", "b@example.com", "--password", "pw").exit_code == 1
+    run("user", "create", "bob", "--email", "b@example.com", "--password", "long-enough")
+    again = run("user", "create", "BOB", "--email", "c@example.com", "--password", "long-enough")
+    assert again.exit_code == 1 and "already taken" in again.output
+
+
+def test_token_create_prints_only_a_working_token(run, db_session):
+    run("user", "create", "carol", "--email", "c@example.com", "--password", "long-enough")
+    result = run("token", "create", "carol", "--project", "Some_Project", "--expires", "7")
+    assert result.exit_code == 0, result.output
+    secret = result.output.strip()
+    assert secret.startswith("pypi-") and "\n" not in secret
+    token = DatabaseTokenService(db_session).verify(secret)
+    assert token.projects == ["some-project"]
+    assert token.expires is not None
+    assert db_session.scalar(sa.select(sa.func.count()).select_from(APIToken)) == 1
+
+
+def test_token_create_for_unknown_user_fails(run):
+    result = run("token", "create", "nobody")
+    assert result.exit_code == 1 and "no user named 'nobody'" in result.output
+
+
+def test_db_current_names_the_head_revision(run, capsys):
+    result = run("db", "current")
+    assert result.exit_code == 0
