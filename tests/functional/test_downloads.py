@@ -193,14 +193,41 @@ def test_directory_is_not_a_file(webapp, put):
         "/packages/a%00b",
         "/packages//etc/passwd",
         "/packages/",
+        f"/packages/xx/../{KEY}",  # would name a real file once normalized
     ],
 )
 def test_unsafe_keys_are_not_found(webapp, put, path):
     put(KEY, DATA)
-    webapp.get(path, status=404)
+    response = webapp.get(path, status=404)
+    # Refused by the download view itself, not by falling through the routes.
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_downloads_need_no_database_or_redis(settings):
+    import redis
+
+    from warehouse.config import configure
+
+    # Both point at a closed port: any use of them would fail the request.
+    unreachable = settings.replace(
+        database_url="postgresql+psycopg://nobody@127.0.0.1:9/nowhere",
+        redis_url="redis://127.0.0.1:9/0",
+    )
+    config = configure(unreachable, **{"redis.client": redis.Redis.from_url(unreachable.redis_url)})
+    app = webtest.TestApp(config.make_wsgi_app())
+    storage = app.app.registry["storage.instance"]
+    source = settings.files_path + ".upload"
+    with open(source, "wb") as out:
+        out.write(DATA)
+    storage.put(KEY, source, content_type="application/gzip")
+    assert app.get(URL).body == DATA
+    app.get(URL, headers={"Range": "bytes=0-9"}, status=206)
+    app.head(URL)
+    app.get(URL + ".missing", status=404)
 
 
 @pytest.mark.s3
+@pytest.mark.xdist_group("seaweedfs")
 def test_download_from_s3(seaweedfs, settings, clean_database, redis_client, tmp_path):
     from warehouse.config import configure
     from warehouse.storage.s3 import S3FileStorage

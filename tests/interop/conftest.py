@@ -15,18 +15,23 @@ from tests.interop.builder import Built, build_project
 from tests.interop.clients import Clients
 
 # Every distribution the suite needs, built once per session: key -> build_project arguments.
+# Projects whose sdist no test looks at are built as wheels only (half the build time).
 PROJECTS = {
     "twine": dict(name="interop-twine", version="1.0", requires_python=">=3.8"),
     "uv": dict(name="interop-uv", version="1.0"),
-    "chain-a": dict(name="interop-chain-a", version="1.0", requires=["interop-chain-b>=1.0"]),
-    "chain-b": dict(name="interop-chain-b", version="1.0"),
+    "chain-a": dict(
+        name="interop-chain-a", version="1.0", requires=["interop-chain-b>=1.0"], sdist=False
+    ),
+    "chain-b": dict(name="interop-chain-b", version="1.0", sdist=False),
     "dupe": dict(name="interop-dupe", version="1.0"),
-    # Same filenames as "dupe", different bytes.
-    "dupe-changed": dict(name="interop-dupe", version="1.0", readme="Changed after release.\n"),
+    # The same wheel filename as "dupe", different bytes.
+    "dupe-changed": dict(
+        name="interop-dupe", version="1.0", readme="Changed after release.\n", sdist=False
+    ),
     # Never uploaded with a token allowed to create it.
-    "unclaimed": dict(name="interop-unclaimed", version="1.0"),
-    "pyreq-1": dict(name="interop-pyreq", version="1.0", requires_python=">=3.0"),
-    "pyreq-2": dict(name="interop-pyreq", version="2.0", requires_python=">=4.0"),
+    "unclaimed": dict(name="interop-unclaimed", version="1.0", sdist=False),
+    "pyreq-1": dict(name="interop-pyreq", version="1.0", requires_python=">=3.0", sdist=False),
+    "pyreq-2": dict(name="interop-pyreq", version="2.0", requires_python=">=4.0", sdist=False),
 }
 
 
@@ -36,15 +41,18 @@ class Uploader:
     token: str
 
 
-@pytest.fixture(scope="session")
-def dists(tmp_path_factory) -> dict[str, Built]:
+@pytest.fixture(scope="session", autouse=True)
+def _dist_builds(tmp_path_factory):
+    # Autouse so the builds (seconds of mostly process start-up each) run side by side, and
+    # alongside PostgreSQL, migrations and gunicorn starting, rather than after them.
     root = tmp_path_factory.mktemp("interop-dists")
-    # Each build is a few seconds of mostly process start-up: run them side by side.
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = {
-            key: pool.submit(build_project, root / key, **spec) for key, spec in PROJECTS.items()
-        }
-        return {key: future.result() for key, future in futures.items()}
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        yield {key: pool.submit(build_project, root / key, **spec) for key, spec in PROJECTS.items()}
+
+
+@pytest.fixture(scope="session")
+def dists(_dist_builds) -> dict[str, Built]:
+    return {key: future.result() for key, future in _dist_builds.items()}
 
 
 @pytest.fixture(scope="session")

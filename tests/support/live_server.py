@@ -119,7 +119,11 @@ def live_server(postgres, service_root, tmp_path_factory):
         # gunicorn puts its control socket under ~/.gunicorn/: keep ours apart from any other
         # gunicorn on this machine (make serve, a parallel test run).
         "HOME": str(root),
+        # The venv has no .pyc files and PYTHONDONTWRITEBYTECODE is set: without a cache every
+        # CLI run compiles the whole app again.
+        "PYTHONPYCACHEPREFIX": str(service_root / "pycache"),
     }
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     server = LiveServer(url=f"http://127.0.0.1:{port}", env=env, log=root / "gunicorn.log")
     try:
         server.cli("db", "upgrade")

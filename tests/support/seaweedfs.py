@@ -82,6 +82,8 @@ class SeaweedFS:
             config=Config(
                 s3={"addressing_style": "path"},
                 retries={"max_attempts": 1},
+                connect_timeout=5,
+                read_timeout=30,
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
             ),
@@ -125,8 +127,8 @@ class _Server:
             "-master.volumeSizeLimitMB=16",
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
-            f"-s3.localSocket={self.root / 's3.sock'}",
-            f"-filer.localSocket={self.root / 'filer.sock'}",
+            f"-s3.localSocket={data / 's3.sock'}",
+            f"-filer.localSocket={data / 'filer.sock'}",
             *(f"-{service}.port={port}" for service, port in ports.items()),
         ]
         env = {
@@ -135,7 +137,7 @@ class _Server:
             "AWS_ACCESS_KEY_ID": info.access_key,
             "AWS_SECRET_ACCESS_KEY": info.secret_key,
             # Its gRPC unix sockets go to the temp dir: keep them in ours.
-            "TMPDIR": str(self.root),
+            "TMPDIR": str(data),
         }
         with open(self.log, "ab") as log:
             # A session of its own, so stop() signals only this server.

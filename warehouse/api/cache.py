@@ -16,6 +16,10 @@ cannot overwrite the tombstone that commit's invalidation wrote, and the publish
 goes backwards past an invalidation. The keys also expire, which bounds the damage of a writer
 that crashed between its commit and its invalidation.
 
+Even one Redis round trip per request costs more than the rest of a cached request, so each
+process also remembers serials it has learned (:class:`SerialMemo`) and forgets them when the
+invalidation, which is also published on a Redis channel, reaches its listener thread.
+
 Every page is rendered inside one REPEATABLE READ transaction that reads the serial first, so
 the bytes stored under a serial are exactly the data at that serial: a reader can never see a
 new serial with old content, nor content newer than its serial.
@@ -28,6 +32,8 @@ import contextlib
 import dataclasses
 import os
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -39,8 +45,11 @@ from sqlalchemy import event, orm
 log = structlog.get_logger(__name__)
 
 INDEX_SERIAL_KEY = "serial:index"
+INVALIDATION_CHANNEL = "warehouse:api:invalidated"
 # How long a published serial is trusted without an invalidation; see the module docstring.
 SERIAL_TTL = 600
+# The same for a serial remembered by one process (which also hears invalidations).
+MEMO_TTL = 60
 # Rendered bytes are immutable; the TTL only lets old serials' pages fall out of Redis.
 CONTENT_TTL = 24 * 3600
 LRU_BYTES = 64 * 1024 * 1024
@@ -115,14 +124,20 @@ def _tombstone(redis, keys: Iterable[str]) -> None:
     # A fresh nonce for every invalidation: a reader's compare-and-set against the value it saw
     # before the commit must fail, even if that value was an older tombstone.
     value = _TOMBSTONE + os.urandom(8).hex().encode()
+    keys = [*keys, INDEX_SERIAL_KEY]
     pipe = redis.pipeline(transaction=False)
-    for key in (*keys, INDEX_SERIAL_KEY):
+    for key in keys:
         pipe.set(key, value, ex=SERIAL_TTL)
+    # After the SETs: a process that hears this must find the tombstones when it asks.
+    pipe.publish(INVALIDATION_CHANNEL, " ".join(keys))
     try:
         pipe.execute()
     except redis_lib.RedisError:
         # Nothing else to do: readers trust a serial for SERIAL_TTL seconds at most.
         log.exception("read-api invalidation failed", keys=sorted(keys))
+    # This process need not wait for its own message: what it wrote, it reads next.
+    for memo in list(_memos):
+        memo.forget(keys)
 
 
 # The per-process LRU -----------------------------------------------------------------------
@@ -163,6 +178,99 @@ class LRU:
             self.size = 0
 
 
+# Serials remembered by this process ----------------------------------------------------
+
+
+_memos: weakref.WeakSet[SerialMemo] = weakref.WeakSet()
+
+
+class SerialMemo:
+    """The serials this process has learned, forgotten when an invalidation is heard.
+
+    Trusted only while the listener thread is subscribed: it forgets everything whenever it
+    (re)subscribes, since invalidations published while it was away are lost. A reader
+    takes :attr:`generation` *before* asking Redis or the database, and :meth:`remember`
+    refuses the answer if an invalidation arrived meanwhile: the answer may predate it.
+    """
+
+    def __init__(self, redis, ttl: float = MEMO_TTL):
+        self.redis = redis
+        self.ttl = ttl
+        self.generation = 0
+        self._serials: dict[str, tuple[int, float]] = {}
+        self._trusted = False
+        self._listener_pid: int | None = None
+        self._lock = threading.Lock()
+        self._starting = threading.Lock()
+        _memos.add(self)
+
+    def get(self, key: str) -> int | None:
+        if self._listener_pid != os.getpid():
+            self._start_listener()
+        if not self._trusted:
+            return None
+        entry = self._serials.get(key)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def remember(self, key: str, serial: int, generation: int) -> None:
+        with self._lock:
+            if self._trusted and generation == self.generation:
+                self._serials[key] = (serial, time.monotonic() + self.ttl)
+
+    def forget(self, keys) -> None:
+        with self._lock:
+            self.generation += 1
+            for key in keys:
+                self._serials.pop(key, None)
+
+    def _reset(self, *, trusted: bool) -> None:
+        with self._lock:
+            self.generation += 1
+            self._serials.clear()
+            self._trusted = trusted
+
+    def _start_listener(self) -> None:
+        # Lazily, and again after a fork: threads do not survive into gunicorn's workers.
+        with self._starting:
+            if self._listener_pid == os.getpid():
+                return
+            self._listener_pid = os.getpid()
+            self._reset(trusted=False)
+            threading.Thread(
+                target=_listen, args=(weakref.ref(self),), name="read-api-invalidations",
+                daemon=True,
+            ).start()
+
+
+def _listen(memo_ref: weakref.ref) -> None:
+    """Forward invalidations to the memo; ends when the memo is garbage."""
+    while (memo := memo_ref()) is not None:
+        pubsub = memo.redis.pubsub()
+        del memo  # hold no reference while waiting, so the memo can be collected
+        try:
+            pubsub.subscribe(INVALIDATION_CHANNEL)
+            while (memo := memo_ref()) is not None:
+                message = pubsub.get_message(timeout=1.0)
+                if message is None:
+                    pass
+                elif message["type"] == "subscribe":
+                    memo._reset(trusted=True)
+                elif message["type"] == "message":
+                    memo.forget(message["data"].decode().split())
+                del memo
+            return
+        except redis_lib.RedisError:
+            log.warning("read-api invalidation listener lost Redis; retrying", exc_info=True)
+        finally:
+            if (memo := memo_ref()) is not None:
+                memo._reset(trusted=False)
+            del memo
+            pubsub.close()
+        time.sleep(1)
+
+
 # Reading through the caches -----------------------------------------------------------------
 
 
@@ -185,6 +293,7 @@ class PageCache:
         self.redis = redis
         self.snapshot = snapshot
         self.lru = lru if lru is not None else LRU()
+        self.memo = SerialMemo(redis)
         self._cas = redis.register_script(_COMPARE_AND_SET)
 
     def get(
@@ -200,12 +309,20 @@ class PageCache:
         only when the caches cannot answer; ``render`` returns the page's bytes, or anything
         else to say the page is not a page (see :class:`Lookup`).
         """
-        # Read before the snapshot begins: see the module docstring.
+        # Everything is read before the snapshot begins: see the module docstring.
+        generation = self.memo.generation
+        serial = self.memo.get(serial_key)
+        if serial is not None:
+            body = self._cached(variant, serial)
+            if body is not None:
+                return Lookup(serial, body)
+
         observed = self._redis(self.redis.get, serial_key)
         serial = _as_serial(observed)
         if serial is not None:
             body = self._cached(variant, serial)
             if body is not None:
+                self.memo.remember(serial_key, serial, generation)
                 return Lookup(serial, body)
 
         with self.snapshot() as session:
@@ -221,6 +338,7 @@ class PageCache:
                 self._store(variant, current, body)
         if current != serial:
             self._publish(serial_key, observed, current)
+        self.memo.remember(serial_key, current, generation)
         return Lookup(current, body)
 
     def _cached(self, variant: str, serial: int) -> bytes | None:

@@ -18,7 +18,10 @@ class BlobStat(NamedTuple):
 
 
 class IFileStorage(Interface):
-    """Blobs addressed by a relative key such as ``ab/cd/<blake2>/name-1.0.tar.gz``."""
+    """Blobs addressed by a relative key such as ``ab/cd/<blake2>/name-1.0.tar.gz``.
+
+    Every method raises ValueError for a key that is not a plain relative path
+    (see :func:`warehouse.storage.keys.validate_key`)."""
 
     def put(key: str, source: Path, *, content_type: str) -> None:
         """Store the file at ``source`` under ``key``, replacing any blob there."""

@@ -13,7 +13,8 @@ from warehouse.storage.s3 import CACHE_CONTROL, S3FileStorage
 
 from .contract import DATA, KEY, StorageContract
 
-pytestmark = pytest.mark.s3
+# One xdist worker runs every SeaweedFS test (with --dist loadgroup), so only one server starts.
+pytestmark = [pytest.mark.s3, pytest.mark.xdist_group("seaweedfs")]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,272 @@
+"""Changing what is already published: deleting, yanking, roles and renames.
+
+Every operation writes its journal entry in the caller's transaction, so the change and the
+serial that announces it commit (or vanish) together. Permission checks are the caller's job:
+these methods assume the acting user may do what is asked.
+
+Blobs are the one thing a rollback cannot restore, so they are removed only by an
+after-commit hook on the transaction: if the transaction aborts, every row still points at
+its blob and nothing is lost; if it commits, nothing points at the blob any more. The
+session must therefore be joined to ``transaction_manager`` (``request.db`` is joined to
+``request.tm``).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+import structlog
+import transaction as zope_transaction
+from packaging.utils import canonicalize_name
+from sqlalchemy import orm
+
+from warehouse.accounts.models import User
+from warehouse.packaging import journal
+from warehouse.packaging.journal import Action
+from warehouse.packaging.models import File, Project, Release, Role, RoleName
+from warehouse.packaging.services import (
+    MAX_PROJECT_NAME_LENGTH,
+    PROJECT_NAME_RE,
+    DatabaseProjectService,
+    ProjectNameError,
+)
+from warehouse.storage.interfaces import IFileStorage
+from warehouse.storage.keys import metadata_key
+
+log = structlog.get_logger(__name__)
+
+# Recorded under a renamed project's *old* name, so that a mirror following the changelog
+# also revisits the old name (and finds it gone). Not yet an ``Action`` constant.
+RENAMED_TO = "rename to {new}"
+
+
+class ManagementError(ValueError):
+    """A change that cannot be made; the message is one sentence for the user."""
+
+
+class LastOwnerError(ManagementError):
+    pass
+
+
+def _blob_keys(file: File) -> list[str]:
+    keys = [file.path]
+    if file.metadata_sha256:
+        keys.append(metadata_key(file.path))
+    return keys
+
+
+class ProjectManagement:
+    def __init__(self, session: orm.Session, storage: IFileStorage, transaction_manager=None):
+        self.db = session
+        self.storage = storage
+        self.tm = transaction_manager or zope_transaction.manager
+        self.projects = DatabaseProjectService(session)
+
+    # Files, releases, projects -------------------------------------------------------
+
+    def delete_file(self, file: File, by_user: User | None) -> None:
+        """Remove one file; its name stays in the filename registry, so it is never reused."""
+        release = file.release
+        project = release.project
+        keys = _blob_keys(file)
+        release.files.remove(file)  # delete-orphan: the row goes at flush
+        self._shrink(project, file.size)
+        self._record(
+            project.name, Action.REMOVE_FILE.format(filename=file.filename), by_user,
+            version=release.version,
+        )
+        self.db.flush()
+        self._remove_blobs_after_commit(keys)
+
+    def delete_release(self, release: Release, by_user: User | None) -> None:
+        project = release.project
+        files = list(release.files)
+        keys = [key for file in files for key in _blob_keys(file)]
+        self.db.delete(release)  # its files, dependencies, URLs go with it (cascade)
+        self._shrink(project, sum(file.size for file in files))
+        self._record(project.name, Action.REMOVE_RELEASE, by_user, version=release.version)
+        self.db.flush()
+        self.db.expire(project, ["releases"])
+        # Keep sort_order dense (0..n-1) for whoever ranks releases by it.
+        self.projects.reorder_releases(project)
+        self.db.flush()
+        self._remove_blobs_after_commit(keys)
+
+    def delete_project(self, project: Project, by_user: User | None) -> None:
+        """Remove the project with its releases, files and roles (the database cascades)."""
+        rows = self.db.execute(
+            sa.select(File.path, File.metadata_sha256)
+            .join(Release, File.release_id == Release.id)
+            .where(Release.project_id == project.id)
+        ).all()
+        keys = [row.path for row in rows] + [
+            metadata_key(row.path) for row in rows if row.metadata_sha256
+        ]
+        self._record(project.name, Action.REMOVE_PROJECT, by_user)
+        self.db.delete(project)
+        self.db.flush()
+        self._remove_blobs_after_commit(keys)
+
+    # Yanking -------------------------------------------------------------------------
+
+    def yank_release(self, release: Release, reason: str, by_user: User | None) -> None:
+        """Yank (PEP 592); yanking again with another reason updates the reason."""
+        reason = reason or ""
+        if release.yanked and release.yanked_reason == reason:
+            return  # nothing changes, so nothing to announce
+        release.yanked = True
+        release.yanked_reason = reason
+        self._record(release.project.name, Action.YANK_RELEASE, by_user, version=release.version)
+        self.db.flush()
+
+    def unyank_release(self, release: Release, by_user: User | None) -> None:
+        if not release.yanked:
+            return
+        release.yanked = False
+        release.yanked_reason = ""
+        self._record(
+            release.project.name, Action.UNYANK_RELEASE, by_user, version=release.version
+        )
+        self.db.flush()
+
+    # Roles ---------------------------------------------------------------------------
+
+    def add_role(
+        self, project: Project, user: User, role_name: str, by_user: User | None
+    ) -> Role:
+        role_name = self._valid_role_name(role_name)
+        self._lock(project)
+        existing = self._role(project, user)
+        if existing is not None:
+            raise ManagementError(
+                f"{user.username} already has the {existing.role_name} role on {project.name}."
+            )
+        role = Role(user=user, project=project, role_name=role_name)
+        self.db.add(role)
+        self._record(
+            project.name, Action.ADD_ROLE.format(role=role_name, username=user.username), by_user
+        )
+        self.db.flush()
+        return role
+
+    def remove_role(self, project: Project, user: User, by_user: User | None) -> None:
+        """Remove the user's role; a project always keeps at least one Owner."""
+        self._lock(project)
+        role = self._role(project, user)
+        if role is None:
+            raise ManagementError(f"{user.username} has no role on {project.name}.")
+        if role.role_name == RoleName.owner and self._owner_count(project) <= 1:
+            raise LastOwnerError(
+                f"{user.username} is the last Owner of {project.name}: add another Owner "
+                "before removing this one."
+            )
+        self.db.delete(role)
+        self._record(
+            project.name,
+            Action.REMOVE_ROLE.format(role=role.role_name, username=user.username),
+            by_user,
+        )
+        self.db.flush()
+
+    # Renaming ------------------------------------------------------------------------
+
+    def rename_project(self, project: Project, new_name: str, by_user: User | None) -> None:
+        """Rename; raises ``ProjectNameError`` for a name a new project could not take."""
+        old_name = project.name
+        if new_name == old_name:
+            raise ManagementError(f"The project is already named {old_name!r}.")
+        self._check_name_shape(new_name)
+        new_normalized = canonicalize_name(new_name)
+        moves = new_normalized != project.normalized_name
+        if moves and self.projects.find(new_name) is not None:
+            raise ProjectNameError(f"The name {new_name!r} is already used by another project.")
+        self._apply_new_name(project, new_name, new_normalized)
+        if moves:
+            self._record(old_name, RENAMED_TO.format(new=new_name), by_user)
+        self._record(new_name, Action.RENAME_PROJECT.format(old=old_name), by_user)
+
+    def _check_name_shape(self, name: str) -> None:
+        # The CHECK constraint would reject a malformed name at flush with an unhelpful
+        # IntegrityError; let the project service say what is wrong instead.
+        if not PROJECT_NAME_RE.match(name) or len(name) > MAX_PROJECT_NAME_LENGTH:
+            self.projects.check_new_name(name)
+
+    def _apply_new_name(self, project: Project, new_name: str, new_normalized: str) -> None:
+        # The name is checked *after* it is written, inside a savepoint: then the "too
+        # similar to an existing project" rule no longer sees the project itself under its
+        # old name, and a concurrent registration of the same name fails on the unique index.
+        savepoint = self.db.begin_nested()
+        try:
+            project.name = new_name
+            project.normalized_name = new_normalized
+            self.db.flush()
+            self.projects.check_new_name(new_name)
+        except sa.exc.IntegrityError:
+            savepoint.rollback()
+            raise ProjectNameError(
+                f"The name {new_name!r} is already used by another project."
+            ) from None
+        except BaseException:
+            savepoint.rollback()
+            raise
+        savepoint.commit()
+
+    # Helpers -------------------------------------------------------------------------
+
+    def _record(self, name: str, action: str, by_user: User | None, *, version=None) -> None:
+        journal.record(
+            self.db,
+            name,
+            action,
+            version=version,
+            submitted_by=by_user.username if by_user is not None else None,
+        )
+
+    def _shrink(self, project: Project, size: int) -> None:
+        # In SQL, not Python: a concurrent upload may have changed the total meanwhile.
+        project.total_size = sa.func.greatest(Project.total_size - size, 0)
+
+    def _lock(self, project: Project) -> None:
+        # Role changes on one project take turns, so two removals cannot each see the other
+        # Owner and together leave the project with none.
+        self.db.execute(
+            sa.select(Project.id).where(Project.id == project.id).with_for_update()
+        )
+
+    def _role(self, project: Project, user: User) -> Role | None:
+        return self.db.scalar(
+            sa.select(Role).where(Role.project_id == project.id, Role.user_id == user.id)
+        )
+
+    def _owner_count(self, project: Project) -> int:
+        return self.db.scalar(
+            sa.select(sa.func.count())
+            .select_from(Role)
+            .where(Role.project_id == project.id, Role.role_name == RoleName.owner)
+        )
+
+    @staticmethod
+    def _valid_role_name(role_name: str) -> str:
+        try:
+            return RoleName(role_name).value
+        except ValueError:
+            choices = " or ".join(r.value for r in RoleName)
+            raise ManagementError(f"{role_name!r} is not a role: use {choices}.") from None
+
+    # Blobs ---------------------------------------------------------------------------
+
+    def _remove_blobs_after_commit(self, keys: list[str]) -> None:
+        if keys:
+            self.tm.get().addAfterCommitHook(self._remove_blobs, args=(list(keys),))
+
+    def _remove_blobs(self, committed: bool, keys: list[str]) -> None:
+        if not committed:
+            return  # the rows still point at these blobs
+        for key in keys:
+            try:
+                self.storage.delete(key)
+            except Exception:  # noqa: BLE001 - the commit stands; an orphan blob is reaped later
+                log.exception("could not remove the blob of a deleted file", key=key)
+
+
+def project_management_factory(context, request) -> ProjectManagement:
+    return ProjectManagement(request.db, request.find_service(IFileStorage), request.tm)

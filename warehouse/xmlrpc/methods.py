@@ -1,0 +1,357 @@
+"""PyPI's XML-RPC methods, as bandersnatch and older tools call them.
+
+Each method takes a :class:`Call` and the caller's arguments; the annotations are the
+argument types the dispatcher enforces. All of a call's queries run in one read-only
+snapshot, so a result never mixes two states of the index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import threading
+from collections.abc import Callable
+
+import redis as redis_lib
+import sqlalchemy as sa
+import structlog
+from packaging.utils import canonicalize_name, canonicalize_version
+from sqlalchemy import orm
+
+from warehouse.accounts.models import User
+from warehouse.api.common import file_url, iso_utc
+from warehouse.packaging import journal
+from warehouse.packaging.models import (
+    Classifier,
+    DependencyKind,
+    File,
+    JournalEntry,
+    Project,
+    Release,
+    Role,
+    RoleName,
+    release_classifiers,
+)
+from warehouse.xmlrpc.protocol import Marshalled, dumps_result
+
+log = structlog.get_logger(__name__)
+
+# PyPI's cap: a mirror that is further behind asks again from the last serial it got.
+CHANGELOG_LIMIT = 50_000
+
+
+class ResponseCache:
+    """Marshalled responses by key: the newest one in this process, all of them in Redis.
+
+    Keys include the global serial, so an entry never goes stale; it only stops being asked
+    for. One slot per process is enough for what is cached (the one list every mirror asks
+    for at the current serial).
+    """
+
+    TTL = 24 * 3600
+
+    def __init__(self, redis):
+        self.redis = redis
+        self._latest: tuple[str, bytes] | None = None
+        self._lock = threading.Lock()
+
+    def get_or_make(self, key: str, make: Callable[[], bytes]) -> bytes:
+        latest = self._latest
+        if latest is not None and latest[0] == key:
+            return latest[1]
+        body = self._redis_get(key)
+        if body is None:
+            body = make()
+            self._redis_set(key, body)
+        with self._lock:
+            self._latest = (key, body)
+        return body
+
+    def _redis_get(self, key: str) -> bytes | None:
+        try:
+            return self.redis.get(key)
+        except redis_lib.RedisError:
+            log.warning("xmlrpc cache unavailable", exc_info=True)
+            return None
+
+    def _redis_set(self, key: str, body: bytes) -> None:
+        try:
+            self.redis.set(key, body, ex=self.TTL)
+        except redis_lib.RedisError:
+            log.warning("xmlrpc cache unavailable", exc_info=True)
+
+
+@dataclasses.dataclass
+class Call:
+    session: orm.Session
+    app_url: str
+    files_base: str
+    cache: ResponseCache
+
+
+def _timestamp(moment: datetime.datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _project(call: Call, name: str) -> Project | None:
+    return call.session.scalar(
+        sa.select(Project).where(Project.normalized_name == canonicalize_name(name))
+    )
+
+
+def _release(call: Call, name: str, version: str) -> Release | None:
+    project = _project(call, name)
+    if project is None:
+        return None
+    found = call.session.scalar(
+        sa.select(Release).where(Release.project_id == project.id, Release.version == version)
+    )
+    if found is not None:
+        return found
+    try:  # "1.0.0" finds "1.0", as pip would
+        canonical = canonicalize_version(version)
+    except ValueError:
+        return None
+    return call.session.scalar(
+        sa.select(Release).where(
+            Release.project_id == project.id, Release.canonical_version == canonical
+        )
+    )
+
+
+# Mirroring ------------------------------------------------------------------------------
+
+
+def changelog_last_serial(call: Call) -> int:
+    return journal.last_serial(call.session)
+
+
+def changelog_since_serial(call: Call, since_serial: int) -> list:
+    """``[name, version, timestamp, action, serial]`` after ``since_serial``, oldest first."""
+    rows = call.session.execute(
+        sa.select(
+            JournalEntry.name,
+            JournalEntry.version,
+            JournalEntry.submitted_date,
+            JournalEntry.action,
+            JournalEntry.id,
+        )
+        .where(JournalEntry.id > since_serial)
+        .order_by(JournalEntry.id)
+        .limit(CHANGELOG_LIMIT)
+    )
+    return [(r.name, r.version, _timestamp(r.submitted_date), r.action, r.id) for r in rows]
+
+
+def changelog(call: Call, since: int, with_ids: bool = False) -> list:
+    """Entries made after the Unix time ``since``, oldest first (the pre-serial method)."""
+    moment = datetime.datetime.fromtimestamp(max(since, 0), datetime.UTC)
+    rows = call.session.execute(
+        sa.select(
+            JournalEntry.name,
+            JournalEntry.version,
+            JournalEntry.submitted_date,
+            JournalEntry.action,
+            JournalEntry.id,
+        )
+        .where(JournalEntry.submitted_date > moment)
+        .order_by(JournalEntry.id)
+        .limit(CHANGELOG_LIMIT)
+    )
+    entries = []
+    for r in rows:
+        entry = (r.name, r.version, _timestamp(r.submitted_date), r.action)
+        entries.append((*entry, r.id) if with_ids else entry)
+    return entries
+
+
+def list_packages_with_serial(call: Call) -> Marshalled:
+    """``{name: last_serial}`` for every project.
+
+    Mirrors ask for this at the start of every full sync, so it must stay fast at any size:
+    one query straight to tuples (no ORM objects), marshalled once per global serial and
+    cached. The serial and the rows come from the same snapshot, so what is cached under a
+    serial is exactly the index at that serial.
+    """
+    serial = journal.last_serial(call.session)
+    key = f"xmlrpc:list_packages_with_serial:{serial}"
+    return Marshalled(call.cache.get_or_make(key, lambda: _marshal_packages(call.session)))
+
+
+def _marshal_packages(session: orm.Session) -> bytes:
+    connection = session.connection()
+    rows = connection.exec_driver_sql("SELECT name, last_serial FROM projects").fetchall()
+    return dumps_result(dict(rows))
+
+
+def list_packages(call: Call) -> list:
+    return list(call.session.scalars(sa.select(Project.name).order_by(Project.normalized_name)))
+
+
+# Projects and releases ------------------------------------------------------------------
+
+
+def package_releases(call: Call, package_name: str, show_hidden: bool = False) -> list:
+    """All versions, newest first, with ``show_hidden``; otherwise only the latest one
+    (PyPI has no hidden releases, so the flag chooses between the two)."""
+    project = _project(call, package_name)
+    if project is None:
+        return []
+    releases = call.session.execute(
+        sa.select(Release.version, Release.yanked, Release.is_prerelease)
+        .where(Release.project_id == project.id)
+        .order_by(Release.sort_order.desc())
+    ).all()
+    if show_hidden:
+        return [r.version for r in releases]
+    for acceptable in (lambda r: not r.yanked and not r.is_prerelease, lambda r: not r.yanked):
+        for release in releases:
+            if acceptable(release):
+                return [release.version]
+    return [releases[0].version] if releases else []
+
+
+def package_roles(call: Call, package_name: str) -> list:
+    """``[role, username]``, Owners first."""
+    project = _project(call, package_name)
+    if project is None:
+        return []
+    rows = call.session.execute(
+        sa.select(Role.role_name, User.username)
+        .join(User, Role.user_id == User.id)
+        .where(Role.project_id == project.id)
+        .order_by(Role.role_name != RoleName.owner, User.username)
+    )
+    return [[r.role_name, r.username] for r in rows]
+
+
+def user_packages(call: Call, user: str) -> list:
+    """``[role, project name]`` for every project the user has a role on."""
+    rows = call.session.execute(
+        sa.select(Role.role_name, Project.name)
+        .join(User, Role.user_id == User.id)
+        .join(Project, Role.project_id == Project.id)
+        .where(User.username == user)
+        .order_by(Project.normalized_name)
+    )
+    return [[r.role_name, r.name] for r in rows]
+
+
+def release_urls(call: Call, package_name: str, release_version: str) -> list:
+    release = _release(call, package_name, release_version)
+    if release is None:
+        return []
+    files = call.session.scalars(
+        sa.select(File).where(File.release_id == release.id).order_by(File.filename)
+    )
+    return [_file_dict(call, release, f) for f in files]
+
+
+def _file_dict(call: Call, release: Release, f: File) -> dict:
+    return {
+        "comment_text": "",
+        "digests": {
+            "md5": f.md5_digest,
+            "sha256": f.sha256_digest,
+            "blake2b_256": f.blake2_256_digest,
+        },
+        "downloads": -1,
+        "filename": f.filename,
+        "has_sig": False,
+        "md5_digest": f.md5_digest,
+        "packagetype": f.packagetype,
+        "path": f.path,
+        "python_version": f.python_version,
+        "requires_python": f.requires_python or release.requires_python,
+        "sha256_digest": f.sha256_digest,
+        "size": f.size,
+        "upload_time": f.upload_time,
+        "upload_time_iso_8601": iso_utc(f.upload_time),
+        "url": file_url(call.files_base, f.path),
+        "yanked": release.yanked,
+        "yanked_reason": release.yanked_reason or None,
+    }
+
+
+def release_data(call: Call, package_name: str, release_version: str) -> dict:
+    """The release's core metadata; ``{}`` for an unknown release, as PyPI answers."""
+    release = _release(call, package_name, release_version)
+    if release is None:
+        return {}
+    project = release.project
+    project_url = f"{call.app_url}/project/{project.name}/"
+    return {
+        "name": project.name,
+        "version": release.version,
+        "stable_version": "",
+        "summary": release.summary,
+        "description": release.description or "",
+        "description_content_type": release.description_content_type,
+        "keywords": release.keywords,
+        "author": release.author,
+        "author_email": release.author_email,
+        "maintainer": release.maintainer,
+        "maintainer_email": release.maintainer_email,
+        "license": release.license,
+        "license_expression": release.license_expression,
+        "home_page": release.home_page,
+        "download_url": release.download_url,
+        "platform": ", ".join(release.platform) if release.platform else None,
+        "classifiers": [c.classifier for c in release.classifiers],
+        "requires_python": release.requires_python,
+        **_dependencies(release),
+        "project_urls": [f"{u.label}, {u.url}" for u in release.urls],
+        "package_url": project_url,
+        "project_url": project_url,
+        "release_url": f"{project_url}{release.version}/",
+        "docs_url": None,
+        "bugtrack_url": None,
+        "yanked": release.yanked,
+        "yanked_reason": release.yanked_reason or None,
+        "_pypi_ordering": release.sort_order,
+        "downloads": {"last_day": -1, "last_week": -1, "last_month": -1},
+    }
+
+
+def _dependencies(release: Release) -> dict:
+    # requires_dist, provides_dist, ..., and metadata 1.1's requires, provides, obsoletes.
+    return {kind.name: release.dependencies_of(kind) for kind in DependencyKind}
+
+
+def browse(call: Call, classifiers: list[str]) -> list:
+    """``[name, version]`` of every release that has all of ``classifiers``."""
+    wanted = set(classifiers)
+    if not wanted:
+        return []
+    matching = (
+        sa.select(release_classifiers.c.release_id)
+        .join(Classifier, Classifier.id == release_classifiers.c.trove_id)
+        .where(Classifier.classifier.in_(wanted))
+        .group_by(release_classifiers.c.release_id)
+        .having(sa.func.count() == len(wanted))
+    )
+    rows = call.session.execute(
+        sa.select(Project.name, Release.version)
+        .join(Project, Release.project_id == Project.id)
+        .where(Release.id.in_(matching))
+        .order_by(Project.normalized_name, Release.sort_order)
+    )
+    return [[r.name, r.version] for r in rows]
+
+
+METHODS: dict[str, Callable] = {
+    function.__name__: function
+    for function in (
+        changelog_last_serial,
+        changelog_since_serial,
+        changelog,
+        list_packages_with_serial,
+        list_packages,
+        package_releases,
+        package_roles,
+        user_packages,
+        release_urls,
+        release_data,
+        browse,
+    )
+}
