@@ -75,10 +75,21 @@ def build_project(
     # --no-isolation: build with the setuptools already installed, so no index is needed;
     # --skip-dependency-check: it costs one more backend process per build, for nothing here.
     result = subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--skip-dependency-check",
-         *(["--sdist"] if sdist else []),
-         "--wheel", "--outdir", str(out), str(source)],
-        capture_output=True, text=True, env=python_env(dict(os.environ)),
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--no-isolation",
+            "--skip-dependency-check",
+            *(["--sdist"] if sdist else []),
+            "--wheel",
+            "--outdir",
+            str(out),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        env=python_env(dict(os.environ)),
     )
     if result.returncode != 0:
         raise AssertionError(f"building {name} {version} failed:\n{result.stdout}{result.stderr}")

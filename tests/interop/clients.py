@@ -10,23 +10,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from tests.support.live_server import PYCACHE
+
 VENV_BIN = Path(sys.executable).parent
 CLIENT_TIMEOUT = 120
-# The venv ships without .pyc files and the environment says PYTHONDONTWRITEBYTECODE, so every
-# pip or twine run would compile its imports again (about a second each on a busy machine).
-# Cache the bytecode outside the venv instead, shared by every run.
-PYCACHE = Path(tempfile.gettempdir()) / "warehouse-interop-pycache"
 
 
 def python_env(env: dict[str, str]) -> dict[str, str]:
-    """``env`` with bytecode caching in PYCACHE switched on."""
+    """``env`` with bytecode cached in PYCACHE (see there why)."""
     env = {key: value for key, value in env.items() if key != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     return env
+
 
 # Variables through which the clients (or Python itself) could pick up another index,
 # another environment or stored credentials.
@@ -57,6 +55,8 @@ def clean_client_env(tmp_path: Path) -> dict[str, str]:
         # twine asks keyring for credentials it was not given; never let it probe D-Bus.
         PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
         NO_COLOR="1",
+        # twine prints through rich, which wraps at the terminal width: keep messages on a line.
+        COLUMNS="400",
     )
     return env
 
@@ -65,7 +65,12 @@ def run(argv: Iterable[str | Path], env: dict[str, str], *, check: bool = True, 
     """Run a client; stdout and stderr are merged in ``.stdout`` as the user would see them."""
     argv = [str(arg) for arg in argv]
     result = subprocess.run(
-        argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        argv,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         timeout=CLIENT_TIMEOUT,
     )
     if check and result.returncode != 0:
@@ -90,24 +95,47 @@ class Clients:
 
     def twine_upload(self, token: str, files: Iterable[Path], *, check: bool = True):
         return self.run(
-            VENV_BIN / "twine", "upload", "--repository-url", self.upload_url,
-            "-u", "__token__", "-p", token, "--non-interactive", "--disable-progress-bar",
-            *files, check=check,
+            VENV_BIN / "twine",
+            "--no-color",
+            "upload",
+            "--repository-url",
+            self.upload_url,
+            "-u",
+            "__token__",
+            "-p",
+            token,
+            "--non-interactive",
+            "--disable-progress-bar",
+            *files,
+            check=check,
         )
 
-    def uv_publish(self, token: str, files: Iterable[Path], *, check_url: bool = False,
-                   check: bool = True):
+    def uv_publish(
+        self, token: str, files: Iterable[Path], *, check_url: bool = False, check: bool = True
+    ):
         extra = ["--check-url", self.index_url] if check_url else []
         return self.run(
-            VENV_BIN / "uv", "publish", "--publish-url", self.upload_url, "--token", token,
+            VENV_BIN / "uv",
+            "publish",
+            "--publish-url",
+            self.upload_url,
+            "--token",
+            token,
             # Not on a CI provider with OIDC: never try to mint a trusted-publishing token.
-            "--trusted-publishing", "never", *extra, *files, check=check,
+            "--trusted-publishing",
+            "never",
+            *extra,
+            *files,
+            check=check,
         )
 
     def pip(self, *args, check: bool = True):
-        return self.run(
+        result = self.run(
             sys.executable, "-m", "pip", *args, "--index-url", self.index_url, check=check
         )
+        # pip says so when it also looks at find-links: then a pass would prove nothing.
+        assert "Looking in links" not in result.stdout, result.stdout
+        return result
 
     def pip_install(self, target: Path, *requirements: str, check: bool = True):
         """Install into a plain folder (``--target``): no venv to create, nothing shared."""
@@ -119,12 +147,20 @@ class Clients:
 
     def uv_pip_install(self, python: Path, *requirements: str, check: bool = True):
         return self.run(
-            VENV_BIN / "uv", "pip", "install", "--python", python, "--index-url", self.index_url,
-            *requirements, check=check,
+            VENV_BIN / "uv",
+            "pip",
+            "install",
+            "--python",
+            python,
+            "--index-url",
+            self.index_url,
+            *requirements,
+            check=check,
         )
 
-    def call_hello(self, module: str, *, python: Path = Path(sys.executable),
-                   path: Path | None = None) -> str:
+    def call_hello(
+        self, module: str, *, python: Path = Path(sys.executable), path: Path | None = None
+    ) -> str:
         """Import the installed module in a fresh interpreter and return ``module.hello()``."""
         env = dict(self.env)
         if path is not None:

@@ -32,6 +32,8 @@ PROJECTS = {
     "unclaimed": dict(name="interop-unclaimed", version="1.0", sdist=False),
     "pyreq-1": dict(name="interop-pyreq", version="1.0", requires_python=">=3.0", sdist=False),
     "pyreq-2": dict(name="interop-pyreq", version="2.0", requires_python=">=4.0", sdist=False),
+    "yank-1": dict(name="interop-yank", version="1.0", sdist=False),
+    "yank-2": dict(name="interop-yank", version="2.0", sdist=False),
 }
 
 
@@ -47,7 +49,9 @@ def _dist_builds(tmp_path_factory):
     # alongside PostgreSQL, migrations and gunicorn starting, rather than after them.
     root = tmp_path_factory.mktemp("interop-dists")
     with ThreadPoolExecutor(max_workers=3) as pool:
-        yield {key: pool.submit(build_project, root / key, **spec) for key, spec in PROJECTS.items()}
+        yield {
+            key: pool.submit(build_project, root / key, **spec) for key, spec in PROJECTS.items()
+        }
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ whole session.
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 
 import pypi_simple
 import pytest
@@ -23,9 +25,16 @@ def sha256_of(path) -> str:
 
 
 def test_twine_upload_then_pip_install(clients, published, tmp_path):
-    clients.pip_install(tmp_path / "site", f"{published.name}=={published.version}")
+    pin = f"{published.name}=={published.version}"
+    clients.pip_install(tmp_path / "wheel", pin)
+    # The sdist as well: built by pip with the setuptools at hand (nothing else is on our index).
+    from_sdist = clients.pip_install(
+        tmp_path / "sdist", "--no-binary", ":all:", "--no-build-isolation", pin
+    )
 
-    assert clients.call_hello(published.module, path=tmp_path / "site") == "interop-twine 1.0"
+    assert clients.call_hello(published.module, path=tmp_path / "wheel") == "interop-twine 1.0"
+    assert clients.call_hello(published.module, path=tmp_path / "sdist") == "interop-twine 1.0"
+    assert published.sdist.name in from_sdist.stdout, from_sdist.stdout
 
 
 def test_uv_publish_then_uv_pip_install(clients, uploader, dists, tmp_path):
@@ -67,6 +76,51 @@ def test_pip_skips_releases_whose_requires_python_excludes_it(clients, uploader,
 
     assert clients.call_hello(old.module, path=tmp_path / "site") == "interop-pyreq 1.0"
     assert clients.call_hello(old.module, python=python) == "interop-pyreq 1.0"
+
+
+# There is no client-facing yank yet (web form, API or CLI), so the test yanks through the
+# management service in a process of its own, as such a front end would, then asks clients.
+_YANK = """
+import sys
+import redis
+import sqlalchemy as sa
+from warehouse.api.cache import invalidate_project
+from warehouse.cli.context import load_settings, session_scope
+from warehouse.packaging.management import ProjectManagement
+from warehouse.packaging.models import Project, Release
+
+name, version, reason = sys.argv[1:]
+with session_scope() as db:
+    release = db.scalars(
+        sa.select(Release).join(Project)
+        .where(Project.normalized_name == name, Release.version == version)
+    ).one()
+    ProjectManagement(db, storage=None).yank_release(release, reason, by_user=None)
+invalidate_project(redis.Redis.from_url(load_settings().redis_url), name)
+"""
+
+
+def yank(live_server, project: str, version: str, reason: str) -> None:
+    subprocess.run(
+        [sys.executable, "-c", _YANK, project, version, reason], env=live_server.env, check=True
+    )
+
+
+def test_installers_pass_over_a_yanked_release(clients, live_server, uploader, dists, tmp_path):
+    old, new = dists["yank-1"], dists["yank-2"]
+    clients.twine_upload(uploader.token, [*old.files, *new.files])
+    yank(live_server, "interop-yank", "2.0", "broken")
+
+    clients.pip_install(tmp_path / "site", "interop-yank")
+    python = clients.uv_venv(tmp_path / "venv")
+    clients.uv_pip_install(python, "interop-yank")
+    # PEP 592: an exact pin still gets the yanked release, with a warning.
+    pinned = clients.pip_install(tmp_path / "pinned", "interop-yank==2.0")
+
+    assert clients.call_hello(old.module, path=tmp_path / "site") == "interop-yank 1.0"
+    assert clients.call_hello(old.module, python=python) == "interop-yank 1.0"
+    assert clients.call_hello(old.module, path=tmp_path / "pinned") == "interop-yank 2.0"
+    assert "yanked" in pinned.stdout and "broken" in pinned.stdout, pinned.stdout
 
 
 # Hashes and the simple API as read by clients ------------------------------------------------

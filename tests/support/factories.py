@@ -65,6 +65,7 @@ def create_release(
         prerelease = Version(version).is_prerelease
     except InvalidVersion:
         prerelease = False
+    trove = [_classifier(session, text) for text in classifiers]
     release = Release(
         project=project,
         version=version,
@@ -76,7 +77,7 @@ def create_release(
         Dependency(kind=DependencyKind.requires_dist, specifier=spec) for spec in requires_dist
     ]
     release.urls = [ReleaseURL(label=k, url=v) for k, v in (project_urls or {}).items()]
-    release.classifiers = [_classifier(session, text) for text in classifiers]
+    release.classifiers = trove
     session.add(release)
     session.flush()
     _reorder(session, project)

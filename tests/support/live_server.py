@@ -16,8 +16,8 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,6 +30,10 @@ from warehouse.settings import REPO_ROOT
 VENV_BIN = Path(sys.executable).parent
 DATABASE = "warehouse_interop"
 STARTUP_TIMEOUT = 20.0
+# The venv has no .pyc files and PYTHONDONTWRITEBYTECODE is set, so every CLI, gunicorn or
+# client process would compile its imports again (a second or more each on a busy machine).
+# Subprocesses keep their bytecode here instead: outside the venv, shared across sessions.
+PYCACHE = Path(tempfile.gettempdir()) / "warehouse-interop-pycache"
 
 
 @dataclasses.dataclass
@@ -108,22 +112,29 @@ def live_server(postgres, service_root, tmp_path_factory):
     redis.start()
     root = tmp_path_factory.mktemp("live-server")
     port = free_port()
+    # Nothing from the outer shell may point the server elsewhere (another database, S3, the
+    # production profile): start from the environment without the app's own variables.
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("WAREHOUSE_", "AWS_")) and key != "PYTHONDONTWRITEBYTECODE"
+    }
     env = {
-        **os.environ,
+        **inherited,
+        "WAREHOUSE_ENV": "development",
         "DATABASE_URL": postgres.url(DATABASE),
         "REDIS_URL": redis.url(0),
         "WAREHOUSE_FILES_PATH": str(root / "files"),
         "WAREHOUSE_BIND": f"127.0.0.1:{port}",
         "WAREHOUSE_PORT": str(port),
         "WEB_CONCURRENCY": "2",
+        # Requests in the log, so a failing test's report shows what the client asked for.
+        "WAREHOUSE_ACCESS_LOG": "-",
         # gunicorn puts its control socket under ~/.gunicorn/: keep ours apart from any other
         # gunicorn on this machine (make serve, a parallel test run).
         "HOME": str(root),
-        # The venv has no .pyc files and PYTHONDONTWRITEBYTECODE is set: without a cache every
-        # CLI run compiles the whole app again.
-        "PYTHONPYCACHEPREFIX": str(service_root / "pycache"),
+        "PYTHONPYCACHEPREFIX": str(PYCACHE),
     }
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
     server = LiveServer(url=f"http://127.0.0.1:{port}", env=env, log=root / "gunicorn.log")
     try:
         server.cli("db", "upgrade")

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import functools
 
-from warehouse.api.cache import PageCache, invalidate_project, on_commit_invalidate, snapshot_session
+from warehouse.api.cache import (
+    PageCache,
+    invalidate_project,
+    on_commit_invalidate,
+    snapshot_session,
+)
 
 __all__ = ["invalidate_project", "on_commit_invalidate"]
 

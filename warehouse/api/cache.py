@@ -53,6 +53,9 @@ MEMO_TTL = 60
 # Rendered bytes are immutable; the TTL only lets old serials' pages fall out of Redis.
 CONTENT_TTL = 24 * 3600
 LRU_BYTES = 64 * 1024 * 1024
+# After a Redis error, how long this process serves from the database without asking Redis
+# (a failing call can spend seconds in the client's retries).
+REDIS_RETRY_AFTER = 10
 
 _TOMBSTONE = b"stale:"
 _PENDING = "warehouse.api.pending_invalidations"
@@ -239,13 +242,16 @@ class SerialMemo:
             self._listener_pid = os.getpid()
             self._reset(trusted=False)
             threading.Thread(
-                target=_listen, args=(weakref.ref(self),), name="read-api-invalidations",
+                target=_listen,
+                args=(weakref.ref(self),),
+                name="read-api-invalidations",
                 daemon=True,
             ).start()
 
 
 def _listen(memo_ref: weakref.ref) -> None:
     """Forward invalidations to the memo; ends when the memo is garbage."""
+    failing = False
     while (memo := memo_ref()) is not None:
         pubsub = memo.redis.pubsub()
         del memo  # hold no reference while waiting, so the memo can be collected
@@ -257,12 +263,15 @@ def _listen(memo_ref: weakref.ref) -> None:
                     pass
                 elif message["type"] == "subscribe":
                     memo._reset(trusted=True)
+                    failing = False
                 elif message["type"] == "message":
                     memo.forget(message["data"].decode().split())
                 del memo
             return
-        except redis_lib.RedisError:
-            log.warning("read-api invalidation listener lost Redis; retrying", exc_info=True)
+        except Exception as exc:  # connection errors, but also a client closed under us
+            if not failing:
+                log.warning("read-api invalidation listener lost Redis; retrying", error=str(exc))
+            failing = True
         finally:
             if (memo := memo_ref()) is not None:
                 memo._reset(trusted=False)
@@ -294,6 +303,7 @@ class PageCache:
         self.snapshot = snapshot
         self.lru = lru if lru is not None else LRU()
         self.memo = SerialMemo(redis)
+        self._redis_down_until = 0.0
         self._cas = redis.register_script(_COMPARE_AND_SET)
 
     def get(
@@ -356,17 +366,18 @@ class PageCache:
         self._redis(self.redis.set, key, body, ex=CONTENT_TTL)
 
     def _publish(self, serial_key: str, observed: bytes | None, serial: int) -> None:
-        self._redis(
-            self._cas, keys=[serial_key], args=[observed or b"", serial, SERIAL_TTL]
-        )
+        self._redis(self._cas, keys=[serial_key], args=[observed or b"", serial, SERIAL_TTL])
 
-    @staticmethod
-    def _redis(method, *args, **kwargs):
-        # Redis is a cache here: when it is down, pages are rendered from the database.
+    def _redis(self, method, *args, **kwargs):
+        # Redis is a cache here: when it is down, serials come from the database (and pages
+        # from this process's LRU when it has them).
+        if self._redis_down_until > time.monotonic():
+            return None
         try:
             return method(*args, **kwargs)
-        except redis_lib.RedisError:
-            log.warning("read-api cache unavailable", exc_info=True)
+        except redis_lib.RedisError as exc:
+            self._redis_down_until = time.monotonic() + REDIS_RETRY_AFTER
+            log.warning("read-api cache unavailable", error=str(exc))
             return None
 
 

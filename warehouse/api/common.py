@@ -77,7 +77,8 @@ def page_response(request, body: bytes, headers: list[tuple[str, str]], etag: st
     """200 with ``body``, or 304 when the client already has this ETag."""
     headers.append(("ETag", etag))
     if etag_matches(request, etag):
-        return Response(status=304, headerlist=headers)
+        # A 304 has no body, so nothing that describes one.
+        return Response(status=304, headerlist=[h for h in headers if h[0] != "Content-Type"])
     return Response(body=body, headerlist=headers)  # WebOb adds Content-Length
 
 

@@ -186,7 +186,6 @@ def _renderer(normalized: str, version: str | None, base: str, app_url: str):
     return render
 
 
-
 # Views ----------------------------------------------------------------------------------
 
 
@@ -213,7 +212,10 @@ def json_view(request):
     )
     if isinstance(found.other, _RedirectTo):
         return redirect(with_query(request, _path(normalized, found.other.version, slash)), common)
-    surrogate = [("Surrogate-Key", f"project/{normalized} json"), ("Surrogate-Control", SURROGATE_CONTROL)]
+    surrogate = [
+        ("Surrogate-Key", f"project/{normalized} json"),
+        ("Surrogate-Control", SURROGATE_CONTROL),
+    ]
     if found.body is None:
         body = dump_json({"message": "Not Found"}).decode()
         return text_response(404, body, [*common, *surrogate], "application/json")
@@ -224,7 +226,6 @@ def json_view(request):
         *surrogate,
     ]
     return page_response(request, found.body, headers, f'"json-{found.serial}"')
-
 
 
 def includeme(config) -> None:

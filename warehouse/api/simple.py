@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 from packaging.utils import canonicalize_name
+from pyramid.tweens import INGRESS
 
 from warehouse.api import negotiation
 from warehouse.api.cache import INDEX_SERIAL_KEY, project_serial_key
@@ -49,7 +50,6 @@ class SimpleFile(NamedTuple):
 
 
 # Reading ---------------------------------------------------------------------------------
-
 
 
 def _project_files(session, project_id: int) -> list[SimpleFile]:
@@ -186,9 +186,12 @@ def render_project_json(
 
 def _negotiate(request):
     """The representation to send, or a 406 response."""
-    choice = negotiation.choose(
-        request.environ.get("HTTP_ACCEPT"), request.GET.get("format")
-    )
+    environ = request.environ
+    format_param = request.GET.get("format") if environ.get("QUERY_STRING") else None
+    if format_param:
+        # An unescaped "+" in a query string means a space; media types have no spaces.
+        format_param = format_param.replace(" ", "+")
+    choice = negotiation.choose(environ.get("HTTP_ACCEPT"), format_param)
     if choice is None:
         return None, text_response(
             406,
@@ -210,13 +213,15 @@ def _headers(request, choice, serial: int, surrogate_key: str) -> list[tuple[str
     ]
 
 
-
 def index_response(request):
     choice, refusal = _negotiate(request)
     if refusal is not None:
         return refusal
     found = pages(request).get(
-        INDEX_SERIAL_KEY, f"simple-index:{choice.fmt}", journal.last_serial, _render_index(choice.fmt)
+        INDEX_SERIAL_KEY,
+        f"simple-index:{choice.fmt}",
+        journal.last_serial,
+        _render_index(choice.fmt),
     )
     headers = _headers(request, choice, found.serial, "simple simple-index")
     return page_response(request, found.body, headers, f'"{choice.fmt}-{found.serial}"')
@@ -225,10 +230,7 @@ def index_response(request):
 def project_response(request, name: str):
     normalized = canonicalize_name(name)
     if normalized != name:
-        return redirect(
-            with_query(request, f"/simple/{normalized}/"),
-            [("Vary", "Accept"), ("Cache-Control", cache_control(request))],
-        )
+        return redirect(with_query(request, f"/simple/{normalized}/"), _redirect_headers(request))
     choice, refusal = _negotiate(request)
     if refusal is not None:
         return refusal
@@ -261,34 +263,51 @@ def _not_found(request, choice, surrogate_key: str):
     return text_response(404, body, headers, choice.content_type)
 
 
-def add_slash(request):
-    """``/simple`` and ``/simple/<name>`` live at the same path with a trailing slash."""
-    name = request.matchdict.get("name")
-    path = "/simple/" if name is None else f"/simple/{canonicalize_name(name)}/"
-    return redirect(
-        with_query(request, path),
-        [("Vary", "Accept"), ("Cache-Control", cache_control(request))],
-    )
+# Dispatch --------------------------------------------------------------------------------
 
 
-# Views -----------------------------------------------------------------------------------
+def dispatch(request):
+    """The response for a GET or HEAD under ``/simple``, or None if the path isn't ours."""
+    path = request.path_info
+    if path == "/simple/":
+        return index_response(request)
+    if path == "/simple":
+        return redirect(with_query(request, "/simple/"), _redirect_headers(request))
+    if not path.startswith("/simple/"):
+        return None
+    name, slash, rest = path[len("/simple/") :].partition("/")
+    if rest or not name:
+        return None
+    if not slash:
+        location = f"/simple/{canonicalize_name(name)}/"
+        return redirect(with_query(request, location), _redirect_headers(request))
+    return project_response(request, name)
 
 
-def index_view(request):
-    return index_response(request)
+def _redirect_headers(request):
+    return [("Vary", "Accept"), ("Cache-Control", cache_control(request))]
 
 
-def project_view(request):
-    return project_response(request, request.matchdict["name"])
+def simple_tween_factory(handler, registry):
+    """Answer the simple API before routing, views and the request transaction.
+
+    Installers make most of an index's requests, and a cached page costs less to serve than
+    Pyramid's routing, view lookup and transaction would add to it. Nothing here uses
+    ``request.db`` or ``request.tm``: pages come from the caches or a snapshot session.
+    """
+
+    def simple_tween(request):
+        if request.method in ("GET", "HEAD"):
+            response = dispatch(request)
+            if response is not None:
+                return response
+        return handler(request)
+
+    return simple_tween
 
 
 def includeme(config) -> None:
+    # The routes only name the URLs (for route_url); the tween answers them.
     config.add_route("simple.index", "/simple/")
     config.add_route("simple.detail", "/simple/{name}/")
-    config.add_route("simple.index_no_slash", "/simple")
-    config.add_route("simple.detail_no_slash", "/simple/{name}")
-    get = ("GET", "HEAD")
-    config.add_view(index_view, route_name="simple.index", request_method=get)
-    config.add_view(project_view, route_name="simple.detail", request_method=get)
-    config.add_view(add_slash, route_name="simple.index_no_slash", request_method=get)
-    config.add_view(add_slash, route_name="simple.detail_no_slash", request_method=get)
+    config.add_tween("warehouse.api.simple.simple_tween_factory", under=INGRESS)

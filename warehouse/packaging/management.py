@@ -71,7 +71,9 @@ class ProjectManagement:
         release.files.remove(file)  # delete-orphan: the row goes at flush
         self._shrink(project, file.size)
         self._record(
-            project.name, Action.REMOVE_FILE.format(filename=file.filename), by_user,
+            project.name,
+            Action.REMOVE_FILE.format(filename=file.filename),
+            by_user,
             version=release.version,
         )
         self.db.flush()
@@ -123,16 +125,12 @@ class ProjectManagement:
             return
         release.yanked = False
         release.yanked_reason = ""
-        self._record(
-            release.project.name, Action.UNYANK_RELEASE, by_user, version=release.version
-        )
+        self._record(release.project.name, Action.UNYANK_RELEASE, by_user, version=release.version)
         self.db.flush()
 
     # Roles ---------------------------------------------------------------------------
 
-    def add_role(
-        self, project: Project, user: User, role_name: str, by_user: User | None
-    ) -> Role:
+    def add_role(self, project: Project, user: User, role_name: str, by_user: User | None) -> Role:
         role_name = self._valid_role_name(role_name)
         self._lock(project)
         existing = self._role(project, user)
@@ -228,9 +226,7 @@ class ProjectManagement:
     def _lock(self, project: Project) -> None:
         # Role changes on one project take turns, so two removals cannot each see the other
         # Owner and together leave the project with none.
-        self.db.execute(
-            sa.select(Project.id).where(Project.id == project.id).with_for_update()
-        )
+        self.db.execute(sa.select(Project.id).where(Project.id == project.id).with_for_update())
 
     def _role(self, project: Project, user: User) -> Role | None:
         return self.db.scalar(

@@ -86,7 +86,9 @@ def project_releases_view(request):
     normalized = canonicalize_name(name)
     if name != normalized:
         location = request.route_url("rss.project.releases", name=normalized)
-        return Response(status=301, headerlist=[("Location", location), ("Cache-Control", CACHE_CONTROL)])
+        return Response(
+            status=301, headerlist=[("Location", location), ("Cache-Control", CACHE_CONTROL)]
+        )
     with snapshot_session(request.registry["db.engine"]) as session:
         project = find_project(session, normalized)
         rows = latest_releases(session, project.id) if project is not None else []
@@ -94,7 +96,10 @@ def project_releases_view(request):
         return Response(
             status=404,
             body=b"Not Found\n",
-            headerlist=[("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", CACHE_CONTROL)],
+            headerlist=[
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Cache-Control", CACHE_CONTROL),
+            ],
         )
     channel = Channel(
         title=f"{_host(request)} recent updates for {project.name}",

@@ -14,9 +14,12 @@ import hmac
 import secrets
 import uuid
 
+import sqlalchemy as sa
 from packaging.utils import canonicalize_name
+from sqlalchemy import orm
 from zope.interface import implementer
 
+from warehouse.accounts.models import User
 from warehouse.db import utcnow
 from warehouse.tokens.interfaces import ITokenService
 from warehouse.tokens.models import APIToken
@@ -87,7 +90,12 @@ class DatabaseTokenService:
 
     def verify(self, token_string: str) -> APIToken:
         token_id, secret = _decode(token_string)
-        token = self.db.get(APIToken, token_id)
+        # One round trip for the token, its user and the user's emails (checked on upload).
+        token = self.db.scalar(
+            sa.select(APIToken)
+            .where(APIToken.id == token_id)
+            .options(orm.joinedload(APIToken.user).selectinload(User.emails))
+        )
         if token is None or not hmac.compare_digest(token.secret_hash, _hash(secret)):
             raise InvalidToken("Invalid or non-existent authentication information.")
         now = utcnow()

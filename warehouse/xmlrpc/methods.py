@@ -32,12 +32,14 @@ from warehouse.packaging.models import (
     RoleName,
     release_classifiers,
 )
-from warehouse.xmlrpc.protocol import Marshalled, dumps_result
+from warehouse.xmlrpc.protocol import Marshalled, dumps_name_int_struct
 
 log = structlog.get_logger(__name__)
 
 # PyPI's cap: a mirror that is further behind asks again from the last serial it got.
 CHANGELOG_LIMIT = 50_000
+_LAST_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
+_BIGINT = (-(2**63), 2**63 - 1)  # what a serial parameter can hold in SQL
 
 
 class ResponseCache:
@@ -136,7 +138,7 @@ def changelog_since_serial(call: Call, since_serial: int) -> list:
             JournalEntry.action,
             JournalEntry.id,
         )
-        .where(JournalEntry.id > since_serial)
+        .where(JournalEntry.id > min(max(since_serial, _BIGINT[0]), _BIGINT[1]))
         .order_by(JournalEntry.id)
         .limit(CHANGELOG_LIMIT)
     )
@@ -145,7 +147,8 @@ def changelog_since_serial(call: Call, since_serial: int) -> list:
 
 def changelog(call: Call, since: int, with_ids: bool = False) -> list:
     """Entries made after the Unix time ``since``, oldest first (the pre-serial method)."""
-    moment = datetime.datetime.fromtimestamp(max(since, 0), datetime.UTC)
+    # Clamped to what a datetime can hold: any time outside it is "before all" or "after all".
+    moment = datetime.datetime.fromtimestamp(min(max(since, 0), _LAST_TIMESTAMP), datetime.UTC)
     rows = call.session.execute(
         sa.select(
             JournalEntry.name,
@@ -179,9 +182,12 @@ def list_packages_with_serial(call: Call) -> Marshalled:
 
 
 def _marshal_packages(session: orm.Session) -> bytes:
-    connection = session.connection()
-    rows = connection.exec_driver_sql("SELECT name, last_serial FROM projects").fetchall()
-    return dumps_result(dict(rows))
+    # Straight from the driver, on the snapshot's own connection: SQLAlchemy's per-row
+    # result processing would cost several times the query itself.
+    driver_connection = session.connection().connection.driver_connection
+    with driver_connection.cursor() as cursor:
+        rows = cursor.execute("SELECT name, last_serial FROM projects").fetchall()
+    return dumps_name_int_struct(rows)
 
 
 def list_packages(call: Call) -> list:

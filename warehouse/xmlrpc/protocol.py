@@ -14,7 +14,7 @@ import typing
 import xmlrpc.client
 from collections.abc import Callable
 from typing import Any
-
+from xml.sax.saxutils import escape as _escape
 from xmlrpc.client import Fault
 
 PARSE_ERROR = -32700
@@ -36,17 +36,23 @@ class Marshalled(bytes):
     """A complete, already marshalled ``methodResponse`` document (see the cached methods)."""
 
 
+def too_large() -> Fault:
+    return Fault(INVALID_REQUEST, f"request too large: at most {MAX_REQUEST_BYTES} bytes")
+
+
 def parse_call(body: bytes) -> tuple[str, tuple]:
     """The method name and parameters of a ``methodCall`` document."""
     if len(body) > MAX_REQUEST_BYTES:
-        raise Fault(INVALID_REQUEST, f"request too large: at most {MAX_REQUEST_BYTES} bytes")
+        raise too_large()
     if b"<!DOCTYPE" in body:
         # XML-RPC has no use for a DTD, and refusing it refuses entity tricks with it.
         raise Fault(INVALID_REQUEST, "DTDs are not allowed in XML-RPC requests")
     try:
         params, method = xmlrpc.client.loads(body, use_builtin_types=True)
     except Exception as exc:  # noqa: BLE001 - expat, ValueError, ResponseError, ...
-        raise Fault(PARSE_ERROR, f"parse error: not a well-formed XML-RPC request ({exc})") from None
+        raise Fault(
+            PARSE_ERROR, f"parse error: not a well-formed XML-RPC request ({exc})"
+        ) from None
     if not method:
         raise Fault(INVALID_REQUEST, "invalid request: expected a methodCall with a methodName")
     return method, params
@@ -55,6 +61,25 @@ def parse_call(body: bytes) -> tuple[str, tuple]:
 def dumps_result(value: Any) -> bytes:
     return xmlrpc.client.dumps(
         (xml_safe(value),), methodresponse=True, allow_none=True, encoding="utf-8"
+    ).encode("utf-8")
+
+
+def dumps_name_int_struct(items: list[tuple[str, int]]) -> bytes:
+    """The response ``{name: int, ...}``, byte for byte what :func:`dumps_result` would give.
+
+    For the one big answer (a struct of every project): ``xmlrpc.client`` walks its input
+    value by value and would spend most of the call's time budget doing so.
+    """
+    if any(not _I4_MIN <= value <= _I4_MAX for _, value in items):
+        return dumps_result(dict(items))
+    members = "".join(
+        f"<member>\n<name>{_escape(name)}</name>\n<value><int>{value}</int></value>\n</member>\n"
+        for name, value in items
+    )
+    return (
+        "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><struct>\n"
+        + _NOT_XML.sub("\ufffd", members)
+        + "</struct></value>\n</param>\n</params>\n</methodResponse>\n"
     ).encode("utf-8")
 
 
@@ -98,7 +123,10 @@ def bind_arguments(name: str, function: Callable, params: tuple) -> list:
     hints = typing.get_type_hints(function)
     required = [p for p in declared if p.default is inspect.Parameter.empty]
     if not len(required) <= len(params) <= len(declared):
-        raise Fault(INVALID_PARAMS, f"{name}{_describe(declared, hints)}: {_count(required, declared, params)}")
+        raise Fault(
+            INVALID_PARAMS,
+            f"{name}{_describe(declared, hints)}: {_count(required, declared, params)}",
+        )
     values = list(params) + [p.default for p in declared[len(params) :]]
     for position, (parameter, value) in enumerate(zip(declared, values, strict=True), 1):
         expected = hints[parameter.name]
@@ -123,10 +151,15 @@ def _matches(value: Any, expected: Any) -> bool:
     return isinstance(value, expected)
 
 
-def _type_name(expected: Any) -> str:
+def _bare_type_name(expected: Any) -> str:
     if typing.get_origin(expected) is list:
-        return f"an array of {_type_name(typing.get_args(expected)[0])}s"
-    return {int: "an int", str: "a string", bool: "a boolean"}.get(expected, str(expected))
+        return f"array of {_bare_type_name(typing.get_args(expected)[0])}s"
+    return {int: "int", str: "string", bool: "boolean"}.get(expected, str(expected))
+
+
+def _type_name(expected: Any) -> str:
+    bare = _bare_type_name(expected)
+    return f"{'an' if bare[0] in 'aeiou' else 'a'} {bare}"
 
 
 def _xmlrpc_type(value: Any) -> str:
@@ -149,7 +182,7 @@ def _xmlrpc_type(value: Any) -> str:
 def _describe(declared, hints) -> str:
     parts = []
     for p in declared:
-        text = f"{p.name}: {_type_name(hints[p.name]).split(' ', 1)[1]}"
+        text = f"{p.name}: {_bare_type_name(hints[p.name])}"
         parts.append(text if p.default is inspect.Parameter.empty else f"{text} = {p.default!r}")
     return "(" + ", ".join(parts) + ")"
 

@@ -21,6 +21,7 @@ from warehouse.xmlrpc.protocol import (
     dumps_fault,
     dumps_result,
     parse_call,
+    too_large,
 )
 
 log = structlog.get_logger(__name__)
@@ -55,7 +56,7 @@ def _hit(limiter: RateLimiter, identifier: str) -> bool:
 
 def _read_body(request) -> bytes:
     if (request.content_length or 0) > MAX_REQUEST_BYTES:
-        return b" " * (MAX_REQUEST_BYTES + 1)  # parse_call refuses it without us reading it
+        raise too_large()  # without reading it
     return request.body_file.read(MAX_REQUEST_BYTES + 1)
 
 
@@ -79,7 +80,9 @@ def _answer(request, name: str, params: tuple) -> bytes:
             return result if isinstance(result, Marshalled) else dumps_result(result)
     except Exception:  # noqa: BLE001 - the client gets a fault it can parse, we get the trace
         log.exception("xmlrpc method failed", method=name)
-        raise Fault(INTERNAL_ERROR, f"internal error while answering {name}; try again later") from None
+        raise Fault(
+            INTERNAL_ERROR, f"internal error while answering {name}; try again later"
+        ) from None
 
 
 def _xml(body: bytes, headers: list[tuple[str, str]] | None = None) -> Response:

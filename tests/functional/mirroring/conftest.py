@@ -34,9 +34,7 @@ class XmlRpc:
         self.path = path
 
     def post(self, body: bytes, **kwargs):
-        return self.app.post(
-            self.path, params=body, headers={"Content-Type": "text/xml"}, **kwargs
-        )
+        return self.app.post(self.path, params=body, headers={"Content-Type": "text/xml"}, **kwargs)
 
     def raw(self, method: str, *params):
         """The parsed response, or the Fault it carried (returned, not raised)."""

@@ -157,7 +157,10 @@ def test_package_roles_and_user_packages(rpc, db_session, demo):
 
 def test_release_urls(rpc, demo):
     files = rpc.release_urls("demo-pkg", "1.0")
-    assert [f["filename"] for f in files] == ["demo_pkg-1.0-py3-none-any.whl", "demo_pkg-1.0.tar.gz"]
+    assert [f["filename"] for f in files] == [
+        "demo_pkg-1.0-py3-none-any.whl",
+        "demo_pkg-1.0.tar.gz",
+    ]
     wheel = files[0]
     assert wheel["packagetype"] == "bdist_wheel"
     assert wheel["url"] == "http://localhost/packages/" + wheel["path"]
@@ -187,9 +190,7 @@ def test_release_data(rpc, demo):
 
 
 def test_browse(rpc, db_session, demo):
-    create_project(
-        db_session, "other", versions=["0.1"], classifiers=["License :: OSI Approved"]
-    )
+    create_project(db_session, "other", versions=["0.1"], classifiers=["License :: OSI Approved"])
     assert rpc.browse(["License :: OSI Approved"]) == [
         ["Demo_Pkg", "1.0"],
         ["Demo_Pkg", "2.0"],
@@ -269,7 +270,11 @@ def test_oversized_request_is_a_fault(rpc):
 @pytest.mark.parametrize(
     ("method", "params", "message"),
     [
-        ("changelog_since_serial", ("5",), "argument 1 (since_serial) must be an int, not a string"),
+        (
+            "changelog_since_serial",
+            ("5",),
+            "argument 1 (since_serial) must be an int, not a string",
+        ),
         ("changelog_since_serial", (True,), "must be an int, not a boolean"),
         ("changelog_since_serial", (), "takes 1 argument, got 0"),
         ("changelog_since_serial", (1, 2), "takes 1 argument, got 2"),
@@ -332,3 +337,19 @@ def test_renamed_and_deleted_projects_stay_in_the_changelog(rpc, db_session, dem
     assert rpc.list_packages_with_serial() == {}
     last = rpc.changelog_since_serial(0)[-1]
     assert (last[0], last[3]) == ("Demo_Pkg", "remove project")
+
+
+def _call_with_raw_int(method: str, digits: str) -> bytes:
+    # xmlrpc.client refuses to write integers this large, other clients do not.
+    return (
+        f"<?xml version='1.0'?><methodCall><methodName>{method}</methodName><params>"
+        f"<param><value><int>{digits}</int></value></param></params></methodCall>"
+    ).encode()
+
+
+@pytest.mark.parametrize("method", ["changelog_since_serial", "changelog"])
+@pytest.mark.parametrize("digits", ["99999999999999999999999", "-99999999999999999999999"])
+def test_integers_beyond_any_range_are_answered(rpc, db_session, method, digits):
+    create_project(db_session, "alpha", versions=[], files=())
+    ((result,), _) = xmlrpc.client.loads(rpc.post(_call_with_raw_int(method, digits)).body)
+    assert len(result) == (0 if digits[0] == "9" else 1)

@@ -143,7 +143,11 @@ def test_delete_file_journals_and_removes_blob_and_sidecar_after_commit(
 
     assert not any(storage.exists(key) for key in keys)
     assert journal(db_session)[-1] == (
-        before + 1, "Demo", "1.0", f"remove file {wheel_name}", "alice"
+        before + 1,
+        "Demo",
+        "1.0",
+        f"remove file {wheel_name}",
+        "alice",
     )
     assert_gap_free(db_session)
     project = get(db_session, Project, name="Demo")
@@ -235,9 +239,7 @@ def test_delete_release_journals_removes_its_blobs_and_keeps_the_rest(
     files = {f.filename: f.path for f in db_session.scalars(sa.select(File))}
     before = last_serial(db_session)
     with tm:
-        manager.delete_release(
-            get(session, Release, version="1.0"), _user(session, "bob")
-        )
+        manager.delete_release(get(session, Release, version="1.0"), _user(session, "bob"))
 
     assert journal(db_session)[-1] == (before + 1, "Demo", "1.0", "remove release", "bob")
     assert_gap_free(db_session)
@@ -270,7 +272,9 @@ def test_delete_project_journals_and_removes_everything_but_the_registry(
     assert db_session.scalar(sa.select(sa.func.count()).select_from(FilenameRegistry)) == 4
 
 
-def test_delete_project_aborted_keeps_all_blobs(manager, session, tm, db_session, storage, published):
+def test_delete_project_aborted_keeps_all_blobs(
+    manager, session, tm, db_session, storage, published
+):
     keys = storage.keys()
     tm.begin()
     manager.delete_project(get(session, Project, name="Demo"), None)
@@ -325,9 +329,7 @@ def test_add_and_remove_roles_journal(manager, session, tm, db_session, publishe
         (before + 1, "Demo", None, "add Owner carol", "alice"),
         (before + 2, "Demo", None, "remove Maintainer bob", "alice"),
     ]
-    roles = {
-        (r.user.username, r.role_name) for r in db_session.scalars(sa.select(Role))
-    }
+    roles = {(r.user.username, r.role_name) for r in db_session.scalars(sa.select(Role))}
     assert roles == {("alice", "Owner"), ("carol", "Owner")}
 
 
@@ -350,11 +352,11 @@ def test_the_last_owner_cannot_be_removed(manager, session, tm, db_session, publ
     tm.abort()
 
 
-def test_concurrent_owner_removals_leave_one_owner(
-    clean_database, db_session, storage, published
-):
+def test_concurrent_owner_removals_leave_one_owner(clean_database, db_session, storage, published):
     carol = _user(db_session, "carol")
-    db_session.add(Role(user=carol, project=get(db_session, Project, name="Demo"), role_name="Owner"))
+    db_session.add(
+        Role(user=carol, project=get(db_session, Project, name="Demo"), role_name="Owner")
+    )
     db_session.commit()
     factory = database.make_session_factory(clean_database)
     barrier = threading.Barrier(2)
@@ -409,7 +411,9 @@ def test_role_errors(manager, session, tm, published):
 def test_rename_journals_under_both_names(manager, session, tm, db_session, published):
     before = last_serial(db_session)
     with tm:
-        manager.rename_project(get(session, Project, name="Demo"), "Showcase", _user(session, "alice"))
+        manager.rename_project(
+            get(session, Project, name="Demo"), "Showcase", _user(session, "alice")
+        )
 
     assert journal(db_session)[before:] == [
         (before + 1, "Demo", None, "rename to Showcase", "alice"),
@@ -488,7 +492,9 @@ def test_a_sequence_of_changes_gets_consecutive_serials(
         manager.yank_release(get(session, Release, version="1.0"), "", None)
         manager.delete_file(get(session, File, filename=extra_name), None)
     with tm:
-        manager.add_role(get(session, Project, name="Demo"), _user(session, "carol"), "Maintainer", None)
+        manager.add_role(
+            get(session, Project, name="Demo"), _user(session, "carol"), "Maintainer", None
+        )
         manager.delete_release(get(session, Release, version="3.0"), None)
     with tm:
         manager.rename_project(get(session, Project, name="Demo"), "Demo2", None)

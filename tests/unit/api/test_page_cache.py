@@ -1,0 +1,222 @@
+"""The page cache against real PostgreSQL and Redis: races, snapshots, outages, the memo."""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import pytest
+import redis
+import sqlalchemy as sa
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from sqlalchemy import orm
+
+from tests.support.factories import create_project, create_release
+from warehouse.api.cache import (
+    INDEX_SERIAL_KEY,
+    INVALIDATION_CHANNEL,
+    LRU,
+    PageCache,
+    SerialMemo,
+    invalidate_project,
+    project_serial_key,
+    snapshot_session,
+)
+from warehouse.api.common import project_serial
+from warehouse.devservices import free_port
+from warehouse.packaging.models import Project, Release
+
+KEY = project_serial_key("raced")
+
+
+def wait_until(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def pages(clean_database, redis_client):
+    return PageCache(redis_client, functools.partial(snapshot_session, clean_database))
+
+
+@pytest.fixture
+def project(db_session):
+    return create_project(db_session, "raced", ["1.0"])
+
+
+def add_release(engine, version: str) -> int:
+    """Commit a new release from another session, as an upload would; its new serial."""
+    with orm.Session(engine, expire_on_commit=False) as writer:
+        found = writer.scalar(sa.select(Project).where(Project.normalized_name == "raced"))
+        create_release(writer, found, version)
+        return found.last_serial
+
+
+def render_versions(session, serial: int) -> bytes:
+    rows = session.scalars(
+        sa.select(Release.version).join(Project).where(Project.normalized_name == "raced")
+    )
+    return f"{serial}:{','.join(sorted(rows))}".encode()
+
+
+def test_a_reader_that_raced_a_commit_cannot_publish_its_stale_serial(
+    pages, project, clean_database, redis_client
+):
+    old = project.last_serial
+    read = project_serial("raced")
+
+    def read_then_lose_the_race(session):
+        serial = read(session)  # the snapshot is taken here
+        new_serial.append(add_release(clean_database, "2.0"))
+        invalidate_project(redis_client, "raced")
+        return serial
+
+    new_serial: list[int] = []
+    found = pages.get(KEY, "v", read_then_lose_the_race, render_versions)
+    # The page is consistent with its (old) serial...
+    assert (found.serial, found.body) == (old, f"{old}:1.0".encode())
+    # ...but was not published as current, in Redis or in this process.
+    assert redis_client.get(KEY).startswith(b"stale:")
+    assert pages.memo.get(KEY) is None
+    found = pages.get(KEY, "v", read, render_versions)
+    assert (found.serial, found.body) == (new_serial[0], f"{new_serial[0]}:1.0,2.0".encode())
+    assert redis_client.get(KEY) == str(new_serial[0]).encode()
+
+
+def test_serial_and_page_come_from_one_snapshot(pages, project, clean_database):
+    read = project_serial("raced")
+
+    def read_then_someone_commits(session):
+        serial = read(session)
+        add_release(clean_database, "2.0")  # after the snapshot: must not show
+        return serial
+
+    found = pages.get(KEY, "v", read_then_someone_commits, render_versions)
+    assert found.body == f"{project.last_serial}:1.0".encode()
+
+
+def test_pages_are_rendered_once_per_serial(pages, project, clean_database, redis_client):
+    calls = []
+
+    def render(session, serial):
+        calls.append(serial)
+        return render_versions(session, serial)
+
+    read = project_serial("raced")
+    first = pages.get(KEY, "v", read, render)
+    assert pages.get(KEY, "v", read, render) == first
+    pages.lru.clear()  # another process: the page comes from Redis
+    assert pages.get(KEY, "v", read, render) == first
+    assert calls == [project.last_serial]
+    new = add_release(clean_database, "2.0")
+    invalidate_project(redis_client, "raced")
+    assert pages.get(KEY, "v", read, render).serial == new
+    assert calls == [project.last_serial, new]
+
+
+def test_an_unknown_thing_is_not_cached(pages, redis_client):
+    found = pages.get(project_serial_key("nope"), "v", project_serial("nope"), render_versions)
+    assert found.serial is None and found.body is None
+    assert redis_client.get(project_serial_key("nope")) is None
+
+
+def test_a_renderer_can_decline(pages, project, redis_client):
+    found = pages.get(KEY, "v", project_serial("raced"), lambda session, serial: "redirect")
+    assert (found.serial, found.body, found.other) == (project.last_serial, None, "redirect")
+    assert not redis_client.keys("v:*")
+
+
+def dead_redis() -> redis.Redis:
+    return redis.Redis(port=free_port(), socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+
+
+def test_redis_outage_falls_back_to_the_database(project, clean_database):
+    dead = dead_redis()
+    calls = []
+    dead.get = lambda *args: calls.append(args) or redis.Redis.get(dead, *args)
+    pages = PageCache(dead, functools.partial(snapshot_session, clean_database))
+    found = pages.get(KEY, "v", project_serial("raced"), render_versions)
+    assert found.body == f"{project.last_serial}:1.0".encode()
+    assert len(calls) == 1  # then it stopped asking
+    # While Redis is away, the serial comes from the database and the page from the LRU.
+    assert pages.get(KEY, "v", project_serial("raced"), lambda *a: 1 / 0) == found
+    assert len(calls) == 1
+    invalidate_project(dead, "raced")  # logged, not raised
+
+
+# The per-process memo ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def memo(redis_client):
+    memo = SerialMemo(redis_client)
+    memo.get("start the listener")
+    wait_until(lambda: memo._trusted)
+    return memo
+
+
+def test_memo_forgets_what_another_process_invalidates(memo, redis_client):
+    memo.remember("k", 5, memo.generation)
+    memo.remember(INDEX_SERIAL_KEY, 9, memo.generation)
+    assert memo.get("k") == 5
+    redis_client.publish(INVALIDATION_CHANNEL, f"other {INDEX_SERIAL_KEY}")
+    wait_until(lambda: memo.get(INDEX_SERIAL_KEY) is None)
+    assert memo.get("k") == 5
+    redis_client.publish(INVALIDATION_CHANNEL, "k")
+    wait_until(lambda: memo.get("k") is None)
+
+
+def test_memo_hears_this_process_at_once(memo, redis_client):
+    memo.remember(project_serial_key("raced"), 5, memo.generation)
+    invalidate_project(redis_client, "raced")
+    assert memo.get(project_serial_key("raced")) is None
+
+
+def test_memo_refuses_an_answer_older_than_an_invalidation(memo):
+    generation = memo.generation
+    memo.forget(["k"])
+    memo.remember("k", 5, generation)
+    assert memo.get("k") is None
+
+
+def test_memo_entries_expire(memo):
+    memo.ttl = 0
+    memo.remember("k", 5, memo.generation)
+    assert memo.get("k") is None
+
+
+def test_memo_starts_over_after_losing_its_subscription(memo, redis_client):
+    memo.remember("k", 5, memo.generation)
+    redis_client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+    # Whatever was published meanwhile is lost: everything remembered is dropped.
+    wait_until(lambda: memo.get("k") is None)
+    wait_until(lambda: memo._trusted)
+    memo.remember("k", 6, memo.generation)
+    assert memo.get("k") == 6
+
+
+def test_memo_is_not_trusted_without_redis():
+    memo = SerialMemo(dead_redis())
+    memo.get("k")
+    time.sleep(0.3)
+    memo.remember("k", 5, memo.generation)
+    assert memo.get("k") is None
+
+
+def test_lru_is_bounded_by_size():
+    lru = LRU(max_bytes=100)
+    lru.put("a", b"x" * 20)
+    lru.put("b", b"x" * 20)
+    lru.put("c", b"x" * 20)
+    assert lru.get("a")  # now the most recently used
+    lru.put("d", b"x" * 20)
+    lru.put("e", b"x" * 20)
+    lru.put("f", b"x" * 20)
+    assert lru.get("b") is None and lru.get("a") is not None
+    assert lru.size <= 100
+    lru.put("huge", b"x" * 60)  # over a quarter: not kept
+    assert lru.get("huge") is None

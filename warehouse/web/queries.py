@@ -1,0 +1,163 @@
+"""What the pages read from the database, in one place, so that views stay thin.
+
+Each function answers one page's question with a bounded number of queries (no per-row
+lazy loading in templates).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+
+import sqlalchemy as sa
+from packaging.utils import canonicalize_name, canonicalize_version
+from sqlalchemy import orm
+
+from warehouse.accounts.models import User
+from warehouse.packaging.models import File, Project, Release, Role
+
+# How long the home page's totals may be stale: counting every file on every visit would be
+# the most expensive thing the site does.
+STATS_CACHE_SECONDS = 60
+_STATS_KEY = "web:stats:v1"
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteStats:
+    projects: int
+    releases: int
+    files: int
+    users: int
+
+
+def site_stats(session: orm.Session, redis=None) -> SiteStats:
+    """Totals for the home page, cached briefly in Redis when it is there."""
+    if redis is not None:
+        try:
+            cached = redis.hgetall(_STATS_KEY)
+        except Exception:  # noqa: BLE001 - a cache outage must not take the home page down
+            cached = None
+        if cached:
+            return SiteStats(**{k.decode(): int(v) for k, v in cached.items()})
+    stats = SiteStats(
+        projects=session.scalar(sa.select(sa.func.count()).select_from(Project)),
+        releases=session.scalar(sa.select(sa.func.count()).select_from(Release)),
+        files=session.scalar(sa.select(sa.func.count()).select_from(File)),
+        users=session.scalar(sa.select(sa.func.count()).select_from(User)),
+    )
+    if redis is not None:
+        try:
+            with redis.pipeline() as pipe:
+                pipe.hset(_STATS_KEY, mapping=dataclasses.asdict(stats))
+                pipe.expire(_STATS_KEY, STATS_CACHE_SECONDS)
+                pipe.execute()
+        except Exception:  # noqa: BLE001
+            pass
+    return stats
+
+
+@dataclasses.dataclass(frozen=True)
+class NewRelease:
+    name: str
+    version: str
+    summary: str | None
+    created: datetime.datetime
+
+
+def newest_releases(session: orm.Session, limit: int = 10) -> list[NewRelease]:
+    # Release ids grow with time, and the primary key index answers this without a sort.
+    rows = session.execute(
+        sa.select(Project.name, Release.version, Release.summary, Release.created)
+        .join(Release.project)
+        .order_by(Release.id.desc())
+        .limit(limit)
+    ).all()
+    return [NewRelease(*row) for row in rows]
+
+
+def find_project(session: orm.Session, name: str) -> Project | None:
+    """The project ``name`` refers to (any spelling), with its releases loaded."""
+    return session.scalar(
+        sa.select(Project)
+        .where(Project.normalized_name == canonicalize_name(name))
+        .options(orm.selectinload(Project.releases))
+    )
+
+
+def shown_release(project: Project) -> Release | None:
+    """The release a visitor sees first: non-yanked before yanked, final before pre-release,
+    then the newest (the same rule as the search index)."""
+    return min(
+        project.releases,
+        key=lambda r: (r.yanked, r.is_prerelease, -r.sort_order),
+        default=None,
+    )
+
+
+def find_release(project: Project, version: str) -> Release | None:
+    """The release ``version`` names, exactly or in another spelling of the same version."""
+    for release in project.releases:
+        if release.version == version:
+            return release
+    canonical = canonicalize_version(version)
+    for release in project.releases:
+        if release.canonical_version == canonical:
+            return release
+    return None
+
+
+def load_release_details(session: orm.Session, release: Release) -> Release:
+    """The release with everything its page shows loaded in a few queries."""
+    return session.scalar(
+        sa.select(Release)
+        .where(Release.id == release.id)
+        .options(
+            orm.selectinload(Release.files),
+            orm.selectinload(Release.urls),
+            orm.selectinload(Release.classifiers),
+            orm.selectinload(Release.dependencies),
+        )
+    )
+
+
+def maintainers(session: orm.Session, project: Project) -> list[tuple[User, str]]:
+    """(user, role name) of everyone with a role, owners first."""
+    rows = session.execute(
+        sa.select(User, Role.role_name)
+        .join(Role, Role.user_id == User.id)
+        .where(Role.project_id == project.id)
+        .order_by(Role.role_name.desc(), User.username)
+    ).all()
+    return [(user, role) for user, role in rows]
+
+
+def find_user(session: orm.Session, username: str) -> User | None:
+    return session.scalar(sa.select(User).where(User.username == username))
+
+
+@dataclasses.dataclass(frozen=True)
+class UserProject:
+    name: str
+    role: str
+    version: str | None
+    summary: str | None
+    created: datetime.datetime | None
+
+
+def projects_of(session: orm.Session, user: User) -> list[UserProject]:
+    """The user's projects with their shown version's summary, most recently released first."""
+    shown = (
+        sa.select(Release.version, Release.summary, Release.created)
+        .where(Release.project_id == Project.id)
+        .order_by(Release.yanked, Release.is_prerelease, Release.sort_order.desc())
+        .limit(1)
+        .lateral()
+    )
+    rows = session.execute(
+        sa.select(Project.name, Role.role_name, shown.c.version, shown.c.summary, shown.c.created)
+        .join(Role, Role.project_id == Project.id)
+        .outerjoin(shown, sa.true())
+        .where(Role.user_id == user.id)
+        .order_by(shown.c.created.desc().nulls_last(), Project.normalized_name)
+    ).all()
+    return [UserProject(*row) for row in rows]

@@ -1,0 +1,153 @@
+"""``/project/<name>/`` and ``/project/<name>/<version>/``: a project and one of its releases."""
+
+from __future__ import annotations
+
+import dataclasses
+from email.utils import getaddresses
+from urllib.parse import quote
+
+from pyramid.httpexceptions import HTTPMovedPermanently, HTTPNotFound
+from pyramid.view import view_config
+
+from warehouse.packaging.models import Project, Release
+from warehouse.web import queries
+from warehouse.web.sanitize import clean_description, safe_link
+
+# A License field longer than this is a whole license text: the sidebar shows its first line.
+LICENSE_DISPLAY_LENGTH = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class Person:
+    name: str | None
+    email: str | None  # only addresses that are safe in a mailto: link
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectLink:
+    label: str
+    url: str
+    href: str | None  # None: not http(s), shown as text only
+
+
+@view_config(route_name="packaging.project", renderer="projects/detail.html", request_method="GET")
+def project_detail(request):
+    project = _project_or_404(request)
+    release = queries.shown_release(project)
+    if release is None:
+        raise HTTPNotFound()
+    return release_page(request, project, release)
+
+
+@view_config(route_name="packaging.release", renderer="projects/detail.html", request_method="GET")
+def release_detail(request):
+    project = _project_or_404(request)
+    version = request.matchdict["version"]
+    release = queries.find_release(project, version)
+    if release is None:
+        raise HTTPNotFound()
+    if release.version != version:
+        raise HTTPMovedPermanently(
+            request.route_path("packaging.release", name=project.name, version=release.version)
+        )
+    return release_page(request, project, release)
+
+
+def _project_or_404(request) -> Project:
+    name = request.matchdict["name"]
+    project = queries.find_project(request.db, name)
+    if project is None:
+        raise HTTPNotFound()
+    if project.name != name:
+        # One URL per project, the one the APIs link to, so links and caches agree.
+        raise HTTPMovedPermanently(
+            request.current_route_path(name=project.name, _query=request.GET)
+        )
+    return project
+
+
+def release_page(request, project: Project, release: Release) -> dict:
+    release = queries.load_release_details(request.db, release)
+    shown = queries.shown_release(project)
+    return {
+        "project": project,
+        "release": release,
+        "is_shown_release": release.id == shown.id,
+        "shown_release": shown,
+        "releases": project.releases,
+        "description": clean_description(release.description_html),
+        "license": license_text(release),
+        "authors": people(release.author, release.author_email),
+        "maintainers_meta": people(release.maintainer, release.maintainer_email),
+        "keywords": keyword_list(release.keywords),
+        "links": project_links(release),
+        "maintainers": queries.maintainers(request.db, project),
+        "files": [(file, file_url(files_base_url(request), file.path)) for file in release.files],
+    }
+
+
+def files_base_url(request) -> str:
+    """Where ``/packages/`` lives: another origin if the index serves files from one."""
+    return request.registry.settings["warehouse"].files_url.rstrip("/")
+
+
+def file_url(base: str, path: str) -> str:
+    return f"{base}/packages/{quote(path, safe='/+')}"
+
+
+def license_text(release: Release) -> str | None:
+    if release.license_expression:
+        return release.license_expression
+    text = (release.license or "").strip()
+    if not text:
+        return None
+    first_line = text.splitlines()[0].strip()
+    if len(first_line) > LICENSE_DISPLAY_LENGTH:
+        return first_line[:LICENSE_DISPLAY_LENGTH] + "…"
+    return first_line + ("…" if len(text) > len(first_line) else "")
+
+
+def _safe_email(address: str) -> str | None:
+    # A mailto: target with nothing that could start a new header, scheme or attribute.
+    if address.count("@") != 1 or any(ch.isspace() or ch in "<>\"'\\:;,?&" for ch in address):
+        return None
+    local, domain = address.split("@")
+    return address if local and "." in domain else None
+
+
+def people(names: str | None, emails: str | None) -> list[Person]:
+    """Who the metadata names: the emails field wins (it often carries names too)."""
+    found = []
+    for name, address in getaddresses([emails]) if emails else []:
+        email = _safe_email(address)
+        if email or name:
+            found.append(Person(name=name or None, email=email))
+    if names and names.strip():
+        if len(found) == 1 and not found[0].name:
+            return [Person(name=names.strip(), email=found[0].email)]
+        if not found:
+            return [Person(name=names.strip(), email=None)]
+    return found
+
+
+def keyword_list(keywords: str | None) -> list[str]:
+    if not keywords:
+        return []
+    separator = "," if "," in keywords else None
+    return [k.strip() for k in keywords.split(separator) if k.strip()]
+
+
+def project_links(release: Release) -> list[ProjectLink]:
+    links = []
+    if release.home_page:
+        links.append(("Homepage", release.home_page))
+    links.extend((url.label, url.url) for url in release.urls)
+    if release.download_url:
+        links.append(("Download", release.download_url))
+    return [ProjectLink(label=label, url=url, href=safe_link(url)) for label, url in links]
+
+
+def includeme(config) -> None:
+    config.add_route("packaging.project", "/project/{name}/")
+    config.add_route("packaging.release", "/project/{name}/{version}/")
+    config.scan(__name__)
