@@ -45,9 +45,7 @@ def insert_projects(url: str, count: int) -> None:
         if cursor.execute("SELECT count(*) FROM projects").fetchone()[0]:
             sys.exit("the projects table is not empty: use an empty database, or --reuse")
         start = cursor.execute("SELECT coalesce(max(id), 0) FROM journals").fetchone()[0]
-        with cursor.copy(
-            "COPY journals (id, name, action, submitted_date) FROM STDIN"
-        ) as copy:
+        with cursor.copy("COPY journals (id, name, action, submitted_date) FROM STDIN") as copy:
             for n in range(count):
                 copy.write_row((start + n + 1, f"Project-{n}", "create", "now"))
         with cursor.copy(

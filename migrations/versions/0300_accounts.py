@@ -14,6 +14,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
+
 def upgrade() -> None:
     op.execute("CREATE EXTENSION IF NOT EXISTS citext")
     op.create_table(

@@ -35,12 +35,13 @@ class ReceivedMail:
 
     @property
     def text(self) -> str:
-        return self.message.get_body(preferencelist=("plain",)).get_content()
+        # SMTP carries CRLF line endings; tests compare with what was sent.
+        return self.message.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n")
 
     @property
     def html(self) -> str | None:
         part = self.message.get_body(preferencelist=("html",))
-        return part.get_content() if part is not None else None
+        return part.get_content().replace("\r\n", "\n") if part is not None else None
 
 
 class MemoryHandler:
@@ -52,9 +53,7 @@ class MemoryHandler:
     async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self._changed:
-            self.messages.append(
-                ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message)
-            )
+            self.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), message))
             self._changed.notify_all()
         return "250 Message accepted for delivery"
 
@@ -81,7 +80,8 @@ class SMTPTestServer:
     def _authenticate(self, server, session, envelope, mechanism, auth_data):
         login = (auth_data.login.decode(), auth_data.password.decode())
         self.handler.logins.append(login)
-        return AuthResult(success=login == (self.USERNAME, self.PASSWORD))
+        # handled=False: let aiosmtpd answer 535 to a failure (True would mean "replied").
+        return AuthResult(success=login == (self.USERNAME, self.PASSWORD), handled=False)
 
     def start(self) -> None:
         self.controller.start()

@@ -73,8 +73,7 @@ class LoginLimits:
         minutes = max(1, math.ceil(self.limiter.retry_after() / 60))
         unit = "minute" if minutes == 1 else "minutes"
         return (
-            "There have been too many unsuccessful login attempts. "
-            f"Try again in {minutes} {unit}."
+            f"There have been too many unsuccessful login attempts. Try again in {minutes} {unit}."
         )
 
 

@@ -142,9 +142,7 @@ class TokenForm(Form):
     def validate(self) -> bool:
         self.require("description", message="Name the token, to recognise it later.")
         if len(self["description"]) > MAX_TOKEN_DESCRIPTION_LENGTH:
-            self.add_error(
-                "description", f"Use at most {MAX_TOKEN_DESCRIPTION_LENGTH} characters."
-            )
+            self.add_error("description", f"Use at most {MAX_TOKEN_DESCRIPTION_LENGTH} characters.")
         if self["scope"] not in ("user", "projects"):
             self.add_error("scope", "Choose what the token may upload to.")
         elif self["scope"] == "projects":

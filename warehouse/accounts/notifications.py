@@ -49,7 +49,9 @@ def reset_token_matches(request, user: User, payload: dict) -> bool:
 
 
 def send_email_verification(request, user: User, email: Email) -> None:
-    token = email_verification_signer(site_secret(request)).sign({"email_id": email.id, "email": email.email})
+    token = email_verification_signer(site_secret(request)).sign(
+        {"email_id": email.id, "email": email.email}
+    )
     link = site_url(request) + request.route_path("accounts.verify_email", _query={"token": token})
     send_email(
         request,
@@ -64,7 +66,9 @@ def send_email_verification(request, user: User, email: Email) -> None:
 
 def send_password_reset(request, user: User, address: str) -> None:
     token = password_reset_token(request, user)
-    link = site_url(request) + request.route_path("accounts.reset_password", _query={"token": token})
+    link = site_url(request) + request.route_path(
+        "accounts.reset_password", _query={"token": token}
+    )
     send_email(
         request,
         "password-reset",

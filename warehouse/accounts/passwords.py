@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 import argon2
 from zxcvbn import zxcvbn
@@ -46,8 +47,14 @@ def password_problem(
         return f"Choose a password with at most {MAX_PASSWORD_LENGTH} characters."
     if username and password.casefold() == username.casefold():
         return "Your password cannot be your username."
-    inputs = [value for value in (username, *user_inputs) if value]
-    result = zxcvbn(password[:STRENGTH_CHECK_LENGTH], user_inputs=inputs)
+    # Each input also by its parts: "alice.smith@example.com" makes "alice" and "smith"
+    # count as guessable words too.
+    inputs = set()
+    for value in (username, *user_inputs):
+        if value:
+            inputs.add(value.lower())
+            inputs.update(part for part in re.split(r"[^a-z0-9]+", value.lower()) if len(part) > 2)
+    result = zxcvbn(password[:STRENGTH_CHECK_LENGTH], user_inputs=sorted(inputs))
     if result["score"] < MIN_STRENGTH_SCORE:
         feedback = result.get("feedback") or {}
         hint = feedback.get("warning") or " ".join(feedback.get("suggestions") or ())

@@ -23,7 +23,7 @@ RECOVERY_CODE_COUNT = 8
 RECOVERY_CODE_LENGTH = 16
 _RECOVERY_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no l, o, 0, 1: easy to copy by hand
 
-_TOTP_CODE_RE = re.compile(r"^[0-9]{%d}$" % TOTP_DIGITS)
+_TOTP_CODE_RE = re.compile(rf"^[0-9]{{{TOTP_DIGITS}}}$")
 
 
 def new_totp_secret() -> bytes:

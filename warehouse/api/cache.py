@@ -86,13 +86,14 @@ def invalidate_project(redis, normalized_name: str) -> None:
 
 
 def on_commit_invalidate(request_or_session, normalized_names: Iterable[str], *, redis=None):
-    """Invalidate the read-API caches of these projects now and again after the next commit.
+    """Invalidate the read-API caches of these projects now, and again when the session commits.
 
     Takes a Pyramid request (its ``db`` session and ``redis`` client are used) or a SQLAlchemy
-    session plus ``redis=``. Works whether it is called after the commit (the immediate
-    invalidation is the one that counts) or inside the transaction that changes the projects
-    (the after-commit one is). An invalidation before the commit is harmless: readers simply
-    re-read the old serial, and the after-commit invalidation discards it again.
+    session plus ``redis=``. So it is right to call it either after the commit (the immediate
+    invalidation is the one that counts) or inside the transaction that changes the projects,
+    e.g. from a view before pyramid_tm commits (the after-commit one is). Invalidating early
+    is harmless: readers re-read the serial that is still committed, until the commit's own
+    invalidation. A rollback cancels the after-commit invalidation.
     """
     if isinstance(request_or_session, orm.Session):
         session = request_or_session
@@ -101,13 +102,14 @@ def on_commit_invalidate(request_or_session, normalized_names: Iterable[str], *,
         redis = redis if redis is not None else request_or_session.redis
     if redis is None:
         raise TypeError("on_commit_invalidate(session, ...) needs redis=")
+    if isinstance(normalized_names, str):
+        normalized_names = [normalized_names]
     keys = {project_serial_key(canonicalize_name(name)) for name in normalized_names}
     if not keys:
         return
     _tombstone(redis, keys)
-    if session.in_transaction():
-        pending_redis, pending_keys = session.info.setdefault(_PENDING, (redis, set()))
-        pending_keys.update(keys)
+    _, pending = session.info.setdefault(_PENDING, (redis, set()))
+    pending.update(keys)
 
 
 @event.listens_for(orm.Session, "after_commit")
@@ -135,9 +137,9 @@ def _tombstone(redis, keys: Iterable[str]) -> None:
     pipe.publish(INVALIDATION_CHANNEL, " ".join(keys))
     try:
         pipe.execute()
-    except redis_lib.RedisError:
+    except redis_lib.RedisError as exc:
         # Nothing else to do: readers trust a serial for SERIAL_TTL seconds at most.
-        log.exception("read-api invalidation failed", keys=sorted(keys))
+        log.error("read-api invalidation failed", keys=sorted(keys), error=str(exc))
     # This process need not wait for its own message: what it wrote, it reads next.
     for memo in list(_memos):
         memo.forget(keys)
@@ -257,8 +259,10 @@ def _listen(memo_ref: weakref.ref) -> None:
         del memo  # hold no reference while waiting, so the memo can be collected
         try:
             pubsub.subscribe(INVALIDATION_CHANNEL)
-            while (memo := memo_ref()) is not None:
+            while True:
                 message = pubsub.get_message(timeout=1.0)
+                if (memo := memo_ref()) is None:
+                    return
                 if message is None:
                     pass
                 elif message["type"] == "subscribe":
@@ -267,7 +271,6 @@ def _listen(memo_ref: weakref.ref) -> None:
                 elif message["type"] == "message":
                     memo.forget(message["data"].decode().split())
                 del memo
-            return
         except Exception as exc:  # connection errors, but also a client closed under us
             if not failing:
                 log.warning("read-api invalidation listener lost Redis; retrying", error=str(exc))

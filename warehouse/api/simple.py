@@ -1,18 +1,20 @@
 """The simple repository API: PEP 503 HTML and PEP 691 JSON at api-version 1.3 (PEP 700).
 
-Installers hit these pages more than anything else, so a request normally costs one Redis
-lookup (the current serial) and a dictionary lookup (the page rendered at that serial); see
-:mod:`warehouse.api.cache`. Everything here works on plain rows, not ORM objects.
+Installers hit these pages more than anything else. A request normally costs two dictionary
+lookups in the process (the project's current serial, then the page rendered at that serial),
+at worst a Redis lookup or two; see :mod:`warehouse.api.cache`. Pages are rendered from plain
+rows, not ORM objects, and answered by a tween ahead of Pyramid's routing.
 """
 
 from __future__ import annotations
 
+import datetime
 from html import escape
 from typing import NamedTuple
 
 import sqlalchemy as sa
 from packaging.utils import canonicalize_name
-from pyramid.tweens import INGRESS
+from pyramid.tweens import EXCVIEW
 
 from warehouse.api import negotiation
 from warehouse.api.cache import INDEX_SERIAL_KEY, project_serial_key
@@ -42,7 +44,7 @@ class SimpleFile(NamedTuple):
     path: str
     sha256: str
     size: int
-    upload_time: object  # datetime
+    upload_time: datetime.datetime
     requires_python: str | None
     metadata_sha256: str | None
     yanked: bool
@@ -289,7 +291,7 @@ def _redirect_headers(request):
 
 
 def simple_tween_factory(handler, registry):
-    """Answer the simple API before routing, views and the request transaction.
+    """Answer the simple API before the request transaction, routing and views.
 
     Installers make most of an index's requests, and a cached page costs less to serve than
     Pyramid's routing, view lookup and transaction would add to it. Nothing here uses
@@ -310,4 +312,9 @@ def includeme(config) -> None:
     # The routes only name the URLs (for route_url); the tween answers them.
     config.add_route("simple.index", "/simple/")
     config.add_route("simple.detail", "/simple/{name}/")
-    config.add_tween("warehouse.api.simple.simple_tween_factory", under=INGRESS)
+    # Directly above the transaction: what the app does to every response (e.g. security
+    # headers, added by tweens further out) still applies.
+    config.add_tween(
+        "warehouse.api.simple.simple_tween_factory",
+        over=("pyramid_tm.tm_tween_factory", EXCVIEW),
+    )

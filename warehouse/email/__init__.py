@@ -27,9 +27,7 @@ def site_url(request) -> str:
 
 def send_email(request, template: str, to: str, **context) -> None:
     """Render ``template`` for ``to`` now; send it after the request's transaction commits."""
-    rendered = render_email(
-        template, site_url=site_url(request), site_name=SITE_NAME, **context
-    )
+    rendered = render_email(template, site_url=site_url(request), site_name=SITE_NAME, **context)
     sender = request.find_service(IEmailSender)
 
     def deliver(committed: bool) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from warehouse.db import utcnow
 from warehouse.events.models import Event, EventSource
 
 __all__ = ["Event", "EventSource", "client_ip", "events_for", "record_event"]
@@ -62,6 +63,7 @@ def record_event(
         source=str(source),
         source_id=str(source_id),
         tag=tag,
+        time=utcnow(),
         actor_id=getattr(actor, "id", None),
         actor=getattr(actor, "username", None),
         ip=ip,

@@ -2,8 +2,10 @@
 
 import warehouse.packaging.journal  # noqa: F401  (installs the commit hook)
 from warehouse.packaging.interfaces import IProjectService
+from warehouse.packaging.management import ProjectManagement, project_management_factory
 from warehouse.packaging.services import project_service_factory
 
 
 def includeme(config) -> None:
     config.register_service_factory(project_service_factory, IProjectService)
+    config.register_service_factory(project_management_factory, ProjectManagement)

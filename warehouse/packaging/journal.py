@@ -41,6 +41,8 @@ class Action:
     ADD_ROLE = "add {role} {username}"
     REMOVE_ROLE = "remove {role} {username}"
     RENAME_PROJECT = "rename from {old}"
+    # Written under the old name, so mirrors following that name learn where it went.
+    RENAME_PROJECT_TO = "rename to {new}"
 
 
 @dataclasses.dataclass

@@ -36,7 +36,6 @@ log = structlog.get_logger(__name__)
 
 # Recorded under a renamed project's *old* name, so that a mirror following the changelog
 # also revisits the old name (and finds it gone). Not yet an ``Action`` constant.
-RENAMED_TO = "rename to {new}"
 
 
 class ManagementError(ValueError):
@@ -179,7 +178,7 @@ class ProjectManagement:
             raise ProjectNameError(f"The name {new_name!r} is already used by another project.")
         self._apply_new_name(project, new_name, new_normalized)
         if moves:
-            self._record(old_name, RENAMED_TO.format(new=new_name), by_user)
+            self._record(old_name, Action.RENAME_PROJECT_TO.format(new=new_name), by_user)
         self._record(new_name, Action.RENAME_PROJECT.format(old=old_name), by_user)
 
     def _check_name_shape(self, name: str) -> None:

@@ -23,7 +23,7 @@ class Project(Model):
     name: orm.Mapped[str] = orm.mapped_column(sa.Text)
     # PEP 503 normalized; what URLs and uniqueness are based on.
     normalized_name: orm.Mapped[str] = orm.mapped_column(sa.Text, unique=True)
-    created: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+    created: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow, index=True)
     # The serial of the newest journal entry about this project (0: none yet).
     last_serial: orm.Mapped[int] = orm.mapped_column(sa.BigInteger, default=0)
     # Per-project overrides of the global limits, in bytes (NULL: the default).
@@ -66,7 +66,7 @@ class Release(Model):
     # Position of this release among the project's releases by packaging.version (0 = oldest).
     sort_order: orm.Mapped[int] = orm.mapped_column(default=0)
     is_prerelease: orm.Mapped[bool] = orm.mapped_column(default=False)
-    created: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+    created: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow, index=True)
     yanked: orm.Mapped[bool] = orm.mapped_column(default=False)
     yanked_reason: orm.Mapped[str] = orm.mapped_column(sa.Text, default="")
 
@@ -276,5 +276,5 @@ class JournalEntry(Model):
     name: orm.Mapped[str] = orm.mapped_column(sa.Text, index=True)
     version: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
     action: orm.Mapped[str] = orm.mapped_column(sa.Text)
-    submitted_date: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+    submitted_date: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow, index=True)
     submitted_by: orm.Mapped[str | None] = orm.mapped_column(sa.Text)

@@ -171,9 +171,7 @@ def _reindex_changed_projects(session: orm.Session) -> None:
     ids = session.info.pop(_CHANGED_IDS, set())
     names = session.info.pop(_CHANGED_NAMES, set())
     if names:
-        ids |= set(
-            session.scalars(sa.select(Project.id).where(Project.normalized_name.in_(names)))
-        )
+        ids |= set(session.scalars(sa.select(Project.id).where(Project.normalized_name.in_(names))))
     reindex_projects(session, ids)
     # Our own statements flushed nothing new; forget what they may have noted.
     session.info.pop(_CHANGED_IDS, None)
@@ -257,7 +255,9 @@ class PostgresSearchService:
             total = self.db.scalar(
                 sa.text(f"SELECT count(*) FROM project_search WHERE {condition}"), params
             )
-        items = [SearchHit(r.name, r.normalized_name, r.version, r.summary, r.created) for r in rows]
+        items = [
+            SearchHit(r.name, r.normalized_name, r.version, r.summary, r.created) for r in rows
+        ]
         return SearchResults(total=total, items=items, page=page, per_page=per_page)
 
     def index_project(self, project_id: int) -> None:

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from warehouse.settings import RateLimit
 from warehouse.xmlrpc.methods import ResponseCache
-
-# Per client IP. Used until Settings grows an ``xmlrpc_ratelimit`` field; tests may pre-seed
-# "xmlrpc.ratelimit" in the registry.
-DEFAULT_RATELIMIT = RateLimit(1200, 60)
 
 
 def includeme(config) -> None:
@@ -15,9 +10,8 @@ def includeme(config) -> None:
 
     registry = config.registry
     settings = registry.settings["warehouse"]
-    registry.setdefault(
-        "xmlrpc.ratelimit", getattr(settings, "xmlrpc_ratelimit", DEFAULT_RATELIMIT)
-    )
+    # Per client IP; tests may pre-seed "xmlrpc.ratelimit" in the registry.
+    registry.setdefault("xmlrpc.ratelimit", settings.xmlrpc_ratelimit)
     registry["xmlrpc.cache"] = ResponseCache(registry["redis.client"])
     # xmlrpc.client posts to the URL as given: accept /pypi with or without the slash.
     config.add_route("xmlrpc.pypi", "/pypi{slash:/?}")

@@ -7,9 +7,13 @@ import re
 import pytest
 import webtest
 
-from tests.support.mail import smtp_server, smtp_server_session  # noqa: F401 (fixtures)
+from tests.support import mail
 from warehouse.config import configure
 from warehouse.email.services import SMTPEmailSender
+
+# The aiosmtpd fixtures (pytest_plugins may only be set in the root conftest).
+smtp_server_session = mail.smtp_server_session
+smtp_server = mail.smtp_server
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "purple elephant umbrella sandwich"

@@ -30,8 +30,10 @@ def test_login_with_an_email_address(site, user):
 
 
 def test_login_goes_to_next_but_never_off_site(site, user):
-    assert log_in(site, next_url="/manage/account/token/").headers["Location"].endswith(
-        "/manage/account/token/"
+    assert (
+        log_in(site, next_url="/manage/account/token/")
+        .headers["Location"]
+        .endswith("/manage/account/token/")
     )
     site.reset()
     for hostile in ("https://evil.example/", "//evil.example/", "/\\evil.example"):
@@ -43,8 +45,10 @@ def test_login_goes_to_next_but_never_off_site(site, user):
 def test_wrong_password_is_refused_and_recorded(site, user, db_session):
     response = log_in(site, password="not the password", status=200)
     assert "The username or password is not right." in text_of(response)
-    assert site.get("/manage/account/", status=303).headers["Location"].startswith(
-        "http://localhost/account/login/"
+    assert (
+        site.get("/manage/account/", status=303)
+        .headers["Location"]
+        .startswith("http://localhost/account/login/")
     )
     db_session.rollback()
     event = db_session.scalar(sa.select(Event).where(Event.tag == "account:login:failure"))

@@ -27,7 +27,11 @@ def request_reset(site, login: str):
 
 
 def notice(page) -> str:
-    return re.sub(r"<strong>.*?</strong>", "<strong/>", page.text.split('role="status">', 1)[1].split("</div>", 1)[0])
+    return re.sub(
+        r"<strong>.*?</strong>",
+        "<strong/>",
+        page.text.split('role="status">', 1)[1].split("</div>", 1)[0],
+    )
 
 
 def choose_password(site, link: str, password: str = NEW_PASSWORD, *, status=303):

@@ -147,9 +147,7 @@ def test_project_json(webapp, project):
 
 def test_file_entries(webapp, project):
     urls = webapp.get("/pypi/web-thing/1.5/json").json["urls"]
-    stored = {
-        f.filename: f for r in project.releases if r.version == "1.5" for f in r.files
-    }
+    stored = {f.filename: f for r in project.releases if r.version == "1.5" for f in r.files}
     for entry in urls:
         assert set(entry) == FILE_KEYS
         file = stored[entry["filename"]]
@@ -168,7 +166,9 @@ def test_file_entries(webapp, project):
         assert entry["has_sig"] is False
         assert entry["yanked"] is False and entry["yanked_reason"] is None
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", entry["upload_time"])
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", entry["upload_time_iso_8601"])
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", entry["upload_time_iso_8601"]
+        )
         assert entry["upload_time_iso_8601"].startswith(entry["upload_time"])
 
 

@@ -89,9 +89,7 @@ def test_on_commit_invalidate_after_the_commit(webapp, db_session, redis_client,
     assert versions(webapp) == (project.last_serial, ["1.0", "2.0"])
 
 
-def test_on_commit_invalidate_forgets_a_rolled_back_transaction(
-    db_session, redis_client, project
-):
+def test_on_commit_invalidate_forgets_a_rolled_back_transaction(db_session, redis_client, project):
     create_release(db_session, project, "2.0", commit=False)
     on_commit_invalidate(db_session, ["cached"], redis=redis_client)
     assert "warehouse.api.pending_invalidations" in db_session.info
@@ -114,7 +112,9 @@ def test_on_commit_invalidate_from_a_view_runs_when_pyramid_tm_commits(app_confi
         return Response("ok")
 
     app_config.add_route("test.add_release", "/_test/add/{version}")
-    app_config.add_view(add_release, route_name="test.add_release", request_method="POST")
+    app_config.add_view(
+        add_release, route_name="test.add_release", request_method="POST", require_csrf=False
+    )
     app = webtest.TestApp(app_config.make_wsgi_app())
     serial, seen = versions(app)
     assert seen == ["1.0"]

@@ -196,7 +196,9 @@ def test_file_links_point_at_the_download_route_or_files_url(
     ).make_wsgi_app()
     file = _release(project, "1.0").files[0]
     text = webtest.TestApp(app).get("/simple/foo-bar/").text
-    assert f'href="https://files.example.org/packages/{file.path}#sha256={file.sha256_digest}"' in text
+    assert (
+        f'href="https://files.example.org/packages/{file.path}#sha256={file.sha256_digest}"' in text
+    )
     data = webtest.TestApp(app).get("/simple/foo-bar/", headers=accept(V1_JSON)).json
     assert data["files"][0]["url"].startswith("https://files.example.org/packages/")
 

@@ -10,8 +10,29 @@ EXPECTED_CSP = (
     "frame-ancestors 'none'; form-action 'self'; base-uri 'self'"
 )
 # Elements that run code, embed other documents, or change where things load from.
-ACTIVE_ELEMENTS = {"script", "iframe", "object", "embed", "applet", "base", "meta", "frame", "svg", "math"}
-URL_ATTRIBUTES = {"href", "src", "action", "formaction", "srcset", "xlink:href", "background", "poster", "data"}
+ACTIVE_ELEMENTS = {
+    "script",
+    "iframe",
+    "object",
+    "embed",
+    "applet",
+    "base",
+    "meta",
+    "frame",
+    "svg",
+    "math",
+}
+URL_ATTRIBUTES = {
+    "href",
+    "src",
+    "action",
+    "formaction",
+    "srcset",
+    "xlink:href",
+    "background",
+    "poster",
+    "data",
+}
 
 
 class Page(HTMLParser):
@@ -63,7 +84,8 @@ def assert_inert(html: str, *, allowed_meta: int = 2) -> Page:
             continue
         assert tag not in ACTIVE_ELEMENTS, f"<{tag}> on the page: {attrs}"
         assert tag not in {"style", "link"} or (
-            tag == "link" and attrs.get("rel") in {"stylesheet", "canonical"}
+            tag == "link"
+            and attrs.get("rel") in {"stylesheet", "canonical"}
             and (attrs.get("href") or "").startswith(("/static/", "http://localhost/"))
         ), f"<{tag}> {attrs}"
         for name, value in attrs.items():

@@ -8,13 +8,13 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from tests.functional.web.conftest import DeliberateFailure
 from tests.functional.web.pages import (
     Page,
     assert_inert,
     assert_looks_like_the_site,
     assert_security_headers,
 )
-from tests.functional.web.conftest import DeliberateFailure
 from tests.support.factories import create_file, create_project, create_release
 from warehouse.accounts.models import User
 from warehouse.packaging.models import Release, Role, RoleName
@@ -48,7 +48,12 @@ def demo(db_session, user):
         commit=False,
     )
     create_release(
-        db_session, project, "1.1", created=_day(1), yanked=True, yanked_reason="Broke imports",
+        db_session,
+        project,
+        "1.1",
+        created=_day(1),
+        yanked=True,
+        yanked_reason="Broke imports",
         commit=False,
     )
     create_release(db_session, project, "2.0b1", created=_day(2), commit=False)
@@ -133,9 +138,7 @@ def test_project_page_sidebar(site, demo):
     # Not http(s): shown, not linked.
     assert "irc://irc.example/demo" in text
     assert not [h for h in page.hrefs() if h.startswith("irc:")]
-    assert page.find_all(
-        "a", href="/search/?c=Framework+%3A%3A+Django+%3A%3A+5.0"
-    )
+    assert page.find_all("a", href="/search/?c=Framework+%3A%3A+Django+%3A%3A+5.0")
     assert page.find_all("a", href="/user/alice/")
     assert "Owner" in text
 

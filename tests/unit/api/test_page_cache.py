@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import gc
+import threading
 import time
 
 import pytest
@@ -205,6 +207,17 @@ def test_memo_is_not_trusted_without_redis():
     time.sleep(0.3)
     memo.remember("k", 5, memo.generation)
     assert memo.get("k") is None
+
+
+def test_the_listener_thread_ends_with_its_memo(redis_client):
+    before = threading.active_count()
+    memo = SerialMemo(redis_client)
+    memo.get("k")
+    wait_until(lambda: memo._trusted)
+    assert threading.active_count() == before + 1
+    del memo
+    gc.collect()
+    wait_until(lambda: threading.active_count() == before)
 
 
 def test_lru_is_bounded_by_size():

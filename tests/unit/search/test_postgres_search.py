@@ -104,7 +104,16 @@ def test_name_parts_are_words(db_session, search):
 
 def test_hostile_or_odd_queries_are_just_text(db_session, search):
     create_project(db_session, "safe", summary="Nothing to see")
-    for query in ["'; DROP TABLE projects; --", "a & b | !c", "(((", "\\", "%", "", "   ", "x" * 5000]:
+    for query in [
+        "'; DROP TABLE projects; --",
+        "a & b | !c",
+        "(((",
+        "\\",
+        "%",
+        "",
+        "   ",
+        "x" * 5000,
+    ]:
         search.search(query)  # no error
     assert db_session.scalar(sa.select(sa.func.count()).select_from(Project)) == 1
 
@@ -172,11 +181,18 @@ def test_orders_by_date_either_way(db_session, search):
 def test_pagination(db_session, search):
     for index in range(25):
         project = create_project(db_session, f"pkg{index:02d}", versions=(), commit=False)
-        create_release(db_session, project, "1.0", summary="common", created=_day(index), commit=False)
+        create_release(
+            db_session, project, "1.0", summary="common", created=_day(index), commit=False
+        )
     db_session.commit()
     first = search.search("common", order="-created", page=1, per_page=10)
     third = search.search("common", order="-created", page=3, per_page=10)
-    assert (first.total, first.page_count, first.has_next, first.has_previous) == (25, 3, True, False)
+    assert (first.total, first.page_count, first.has_next, first.has_previous) == (
+        25,
+        3,
+        True,
+        False,
+    )
     assert names(first) == [f"pkg{i:02d}" for i in range(24, 14, -1)]
     assert names(third) == [f"pkg{i:02d}" for i in range(4, -1, -1)]
     assert (third.has_next, third.has_previous) == (False, True)

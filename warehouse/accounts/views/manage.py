@@ -181,9 +181,7 @@ def remove_email(request):
 def delete_account(request):
     user = request.user
     if request.POST.get("confirm_username", "").strip() != user.username:
-        return account_page(
-            request, delete_error="Type your username exactly as shown to confirm."
-        )
+        return account_page(request, delete_error="Type your username exactly as shown to confirm.")
     username, user_id = user.username, user.id
     try:
         request.find_service(IUserService).delete_user(user)

@@ -81,7 +81,11 @@ def totp_enable(request):
     del request.session[SESSION_PROVISIONING]
     request.session.rotate()  # a privilege change: a fresh session id
     record_event(
-        request, EventSource.user, user.id, AccountTag.TWO_FACTOR_ADDED, additional={"method": "totp"}
+        request,
+        EventSource.user,
+        user.id,
+        AccountTag.TWO_FACTOR_ADDED,
+        additional={"method": "totp"},
     )
     notifications.send_two_factor_added(request, user, TOTP_METHOD)
     codes = None

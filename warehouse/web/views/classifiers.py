@@ -18,7 +18,9 @@ class ClassifierNode:
 
 def current_classifiers() -> list[str]:
     return [
-        c for c in trove_classifiers.sorted_classifiers if c not in trove_classifiers.deprecated_classifiers
+        c
+        for c in trove_classifiers.sorted_classifiers
+        if c not in trove_classifiers.deprecated_classifiers
     ]
 
 

@@ -116,18 +116,20 @@ def _safe_email(address: str) -> str | None:
 
 
 def people(names: str | None, emails: str | None) -> list[Person]:
-    """Who the metadata names: the emails field wins (it often carries names too)."""
-    found = []
-    for name, address in getaddresses([emails]) if emails else []:
-        email = _safe_email(address)
-        if email or name:
-            found.append(Person(name=name or None, email=email))
-    if names and names.strip():
-        if len(found) == 1 and not found[0].name:
-            return [Person(name=names.strip(), email=found[0].email)]
-        if not found:
-            return [Person(name=names.strip(), email=None)]
-    return found
+    """Who the metadata names. The emails field wins (it often carries the names too); when
+    it holds no usable address it is shown as text, like the names field."""
+    found = [
+        Person(name=name or None, email=address)
+        for name, address in (getaddresses([emails]) if emails else [])
+        if _safe_email(address)
+    ]
+    names = (names or "").strip() or None
+    if len(found) == 1 and not found[0].name and names:
+        return [Person(name=names, email=found[0].email)]
+    if found:
+        return found
+    text = names or (emails or "").strip()
+    return [Person(name=text, email=None)] if text else []
 
 
 def keyword_list(keywords: str | None) -> list[str]:
