@@ -30,3 +30,7 @@ def post_fork(server, worker):
         registry["db.engine"].dispose(close=False)
     if "redis.client" in registry:
         registry["redis.client"].connection_pool.reset()
+
+# gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl), which
+# several servers on one machine (web, uploads, tests) would fight over; we do not use it.
+control_socket_disable = True

@@ -21,7 +21,7 @@ from warehouse.cli.db import alembic_config
 from warehouse.devservices import Postgres, Redis, free_port
 from warehouse.settings import Settings
 
-pytest_plugins = ["tests.support.fixtures", "tests.support.seaweedfs"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.seaweedfs", "tests.support.live_server"]
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,8 @@ def configure(settings: Settings | None = None, **registry_extras) -> Configurat
     config.include("warehouse.accounts")
     config.include("warehouse.tokens")
     config.include("warehouse.storage")
+    config.include("warehouse.tasks")
+    config.include("warehouse.cdn")
     config.include("warehouse.packaging")
     config.include("warehouse.upload")
     config.include("warehouse.api")

@@ -17,6 +17,9 @@ NAMING_CONVENTION = {
     "pk": "%(table_name)s_pkey",
 }
 
+# Where a session keeps the Redis client that its after-commit hooks may use.
+REDIS_INFO_KEY = "warehouse.redis"
+
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
@@ -45,6 +48,8 @@ def make_session_factory(engine: sa.Engine) -> orm.sessionmaker[orm.Session]:
 
 def _request_session(request) -> orm.Session:
     session = request.registry["db.session_factory"]()
+    # Commit hooks (cache invalidation) reach Redis through the session.
+    session.info[REDIS_INFO_KEY] = request.registry.get("redis.client")
     # The session commits or rolls back with the request's transaction (pyramid_tm).
     zope.sqlalchemy.register(session, transaction_manager=request.tm)
 

@@ -86,6 +86,36 @@ class Settings:
     simple_cache_seconds: int = 600
     log_format: str = "console"
     secret_key: str = "development-secret-do-not-use-in-production"
+    # Celery. Empty URLs mean the Redis of redis_url, database 1 for the broker and 2 for
+    # results; production sets WAREHOUSE_BROKER_URL=sqs:// (kombu's SQS transport).
+    broker_url: str = ""
+    result_backend: str = ""
+    sqs_region: str = "us-east-1"
+    sqs_queue_prefix: str = "warehouse-"
+    # False only for a plain-http SQS endpoint (moto in tests).
+    sqs_secure: bool = True
+    # The cache store that downloads are served from (B2 in production); the files_* and s3_*
+    # settings above describe the archive. An empty backend means the archive is the cache.
+    cache_backend: str = ""
+    cache_path: str = str(STATE_DIR / "cache")
+    cache_s3_endpoint_url: str | None = None
+    cache_s3_region: str = "us-east-1"
+    cache_s3_bucket: str = "warehouse-cache"
+    cache_s3_prefix: str = ""
+    cache_s3_access_key_id: str | None = None
+    cache_s3_secret_access_key: str | None = None
+    cache_reconcile_seconds: int = 60
+    cache_audit_seconds: int = 6 * 3600
+    # CDN purging: "none", "varnish" (xkey PURGE to cdn_varnish_url) or "fastly".
+    cdn_backend: str = "none"
+    cdn_varnish_url: str = ""  # empty: http://127.0.0.1:<port>
+    fastly_api_url: str = "https://api.fastly.com"
+    fastly_service_id: str = ""
+    fastly_api_key: str = ""
+    fastly_soft_purge: bool = True
+    # A second purge this long after the first catches a page a CDN fetched while the change
+    # was committing (0: purge once).
+    cdn_repurge_seconds: int = 5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -131,6 +161,28 @@ class Settings:
         take("WAREHOUSE_SIMPLE_CACHE_SECONDS", "simple_cache_seconds", int)
         take("WAREHOUSE_LOG_FORMAT", "log_format")
         take("WAREHOUSE_SECRET_KEY", "secret_key")
+        take("WAREHOUSE_BROKER_URL", "broker_url")
+        take("WAREHOUSE_RESULT_BACKEND", "result_backend")
+        take("WAREHOUSE_SQS_REGION", "sqs_region")
+        take("WAREHOUSE_SQS_QUEUE_PREFIX", "sqs_queue_prefix")
+        take("WAREHOUSE_SQS_SECURE", "sqs_secure", _bool)
+        take("WAREHOUSE_CACHE_BACKEND", "cache_backend")
+        take("WAREHOUSE_CACHE_PATH", "cache_path")
+        take("WAREHOUSE_CACHE_S3_ENDPOINT_URL", "cache_s3_endpoint_url")
+        take("WAREHOUSE_CACHE_S3_REGION", "cache_s3_region")
+        take("WAREHOUSE_CACHE_S3_BUCKET", "cache_s3_bucket")
+        take("WAREHOUSE_CACHE_S3_PREFIX", "cache_s3_prefix")
+        take("WAREHOUSE_CACHE_ACCESS_KEY_ID", "cache_s3_access_key_id")
+        take("WAREHOUSE_CACHE_SECRET_ACCESS_KEY", "cache_s3_secret_access_key")
+        take("WAREHOUSE_CACHE_RECONCILE_SECONDS", "cache_reconcile_seconds", int)
+        take("WAREHOUSE_CACHE_AUDIT_SECONDS", "cache_audit_seconds", int)
+        take("WAREHOUSE_CDN_BACKEND", "cdn_backend")
+        take("WAREHOUSE_CDN_VARNISH_URL", "cdn_varnish_url")
+        take("WAREHOUSE_FASTLY_API_URL", "fastly_api_url")
+        take("WAREHOUSE_FASTLY_SERVICE_ID", "fastly_service_id")
+        take("WAREHOUSE_FASTLY_API_KEY", "fastly_api_key")
+        take("WAREHOUSE_FASTLY_SOFT_PURGE", "fastly_soft_purge", _bool)
+        take("WAREHOUSE_CDN_REPURGE_SECONDS", "cdn_repurge_seconds", int)
 
         settings = cls(**values)  # type: ignore[arg-type]
         settings.validate()
@@ -140,6 +192,21 @@ class Settings:
         if self.files_backend not in {"local", "s3"}:
             raise SettingsError(
                 f"WAREHOUSE_FILES_BACKEND must be 'local' or 's3', not {self.files_backend!r}"
+            )
+        if self.cache_backend not in {"", "local", "s3"}:
+            raise SettingsError(
+                "WAREHOUSE_CACHE_BACKEND must be empty, 'local' or 's3', "
+                f"not {self.cache_backend!r}"
+            )
+        if self.cdn_backend not in {"none", "varnish", "fastly"}:
+            raise SettingsError(
+                "WAREHOUSE_CDN_BACKEND must be 'none', 'varnish' or 'fastly', "
+                f"not {self.cdn_backend!r}"
+            )
+        if self.cdn_backend == "fastly" and not (self.fastly_service_id and self.fastly_api_key):
+            raise SettingsError(
+                "WAREHOUSE_CDN_BACKEND=fastly needs WAREHOUSE_FASTLY_SERVICE_ID and "
+                "WAREHOUSE_FASTLY_API_KEY"
             )
         if self.env == "production" and self.secret_key == Settings.secret_key:
             raise SettingsError("WAREHOUSE_SECRET_KEY must be set in production")

@@ -399,3 +399,15 @@ def test_artifact_read_from_an_in_memory_stream(tmp_path):
     # Sanity check of the helper the tests rely on: the wheel is a valid zip.
     wheel = make_wheel(tmp_path, "helper", "1.0")
     assert zipfile.ZipFile(io.BytesIO(wheel.read_bytes())).testzip() is None
+
+
+def test_an_upload_is_on_the_simple_page_at_once(webapp, auth_headers, tmp_path):
+    """The read caches learn of the change from the journal entry; no call site has to."""
+    post_upload(webapp, make_wheel(tmp_path, "fresh", "1.0"), auth_headers)
+    first = webapp.get("/simple/fresh/")
+    assert "fresh-1.0-py3-none-any.whl" in first.text
+    post_upload(webapp, make_wheel(tmp_path, "fresh", "2.0"), auth_headers)
+    second = webapp.get("/simple/fresh/")
+    assert "fresh-2.0-py3-none-any.whl" in second.text
+    assert int(second.headers["X-PyPI-Last-Serial"]) > int(first.headers["X-PyPI-Last-Serial"])
+    assert "fresh" in webapp.get("/simple/").text

@@ -42,6 +42,9 @@ import structlog
 from packaging.utils import canonicalize_name
 from sqlalchemy import event, orm
 
+from warehouse.db import REDIS_INFO_KEY
+from warehouse.packaging import journal
+
 log = structlog.get_logger(__name__)
 
 INDEX_SERIAL_KEY = "serial:index"
@@ -118,6 +121,14 @@ def _invalidate_after_commit(session: orm.Session) -> None:
     if pending is not None:
         redis, keys = pending
         _tombstone(redis, keys)
+
+
+@journal.subscribe
+def invalidate_journaled_projects(session: orm.Session, normalized_names: frozenset[str]) -> None:
+    """Every committed journal entry invalidates its project's pages (and the index)."""
+    redis = session.info.get(REDIS_INFO_KEY)
+    if redis is not None:
+        _tombstone(redis, {project_serial_key(name) for name in normalized_names})
 
 
 @event.listens_for(orm.Session, "after_rollback")

@@ -14,6 +14,9 @@ from warehouse.api.cache import PageCache
 from warehouse.packaging.models import Project
 
 SURROGATE_CONTROL = "max-age=86400"
+# A missing project may be uploaded any moment: clients ask again, while a CDN keeps the 404
+# (Surrogate-Control) until the project's surrogate key is purged.
+NOT_FOUND_CACHE_CONTROL = "no-cache"
 
 
 def pages(request) -> PageCache:

@@ -15,6 +15,7 @@ from sqlalchemy import orm
 
 from warehouse.api.cache import project_serial_key
 from warehouse.api.common import (
+    NOT_FOUND_CACHE_CONTROL,
     SURROGATE_CONTROL,
     base_tag,
     cache_control,
@@ -218,7 +219,8 @@ def json_view(request):
     ]
     if found.body is None:
         body = dump_json({"message": "Not Found"}).decode()
-        return text_response(404, body, [*common, *surrogate], "application/json")
+        headers = [("Cache-Control", NOT_FOUND_CACHE_CONTROL), *CORS_HEADERS, *surrogate]
+        return text_response(404, body, headers, "application/json")
     headers = [
         ("Content-Type", "application/json"),
         ("X-PyPI-Last-Serial", str(found.serial)),

@@ -19,6 +19,7 @@ from pyramid.tweens import EXCVIEW
 from warehouse.api import negotiation
 from warehouse.api.cache import INDEX_SERIAL_KEY, project_serial_key
 from warehouse.api.common import (
+    NOT_FOUND_CACHE_CONTROL,
     SURROGATE_CONTROL,
     base_tag,
     cache_control,
@@ -255,10 +256,9 @@ def _not_found(request, choice, surrogate_key: str):
         body = dump_json({"message": "Not Found"}).decode()
     else:
         body = "<!DOCTYPE html>\n<html><body><h1>404 Not Found</h1></body></html>\n"
-    # Cacheable like the page it stands for, and purged with it when the project appears.
     headers = [
         ("Vary", "Accept"),
-        ("Cache-Control", cache_control(request)),
+        ("Cache-Control", NOT_FOUND_CACHE_CONTROL),
         ("Surrogate-Key", surrogate_key),
         ("Surrogate-Control", SURROGATE_CONTROL),
     ]

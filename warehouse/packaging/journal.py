@@ -16,17 +16,34 @@ releases after the commit is visible. So:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import sqlalchemy as sa
+import structlog
 from packaging.utils import canonicalize_name
 from sqlalchemy import event, orm
 
 from warehouse.db import utcnow
 from warehouse.packaging.models import JournalEntry, Project
 
+log = structlog.get_logger(__name__)
+
 # An arbitrary constant that names "the journal" among advisory locks.
 JOURNAL_LOCK_KEY = 0x6A6F75726E616C  # "journal"
 _PENDING = "warehouse.journal.pending"
+_COMMITTING = "warehouse.journal.committing"
+
+# Called after every commit that wrote journal entries, with the normalized names of the
+# projects those entries name. Caches and CDN purges subscribe here, so no code path that
+# changes a project can forget to tell them: writing the journal entry is what tells them.
+ChangeSubscriber = Callable[[orm.Session, frozenset[str]], None]
+_subscribers: list[ChangeSubscriber] = []
+
+
+def subscribe(callback: ChangeSubscriber) -> ChangeSubscriber:
+    if callback not in _subscribers:
+        _subscribers.append(callback)
+    return callback
 
 
 class Action:
@@ -76,6 +93,19 @@ def pending(session: orm.Session) -> list[_Pending]:
 def _forget_pending(session: orm.Session, previous_transaction) -> None:
     if previous_transaction.parent is None:  # the whole transaction, not a savepoint
         session.info.pop(_PENDING, None)
+        session.info.pop(_COMMITTING, None)
+
+
+@event.listens_for(orm.Session, "after_commit")
+def _announce_committed(session: orm.Session) -> None:
+    changed = session.info.pop(_COMMITTING, None)
+    if not changed:
+        return
+    for callback in list(_subscribers):
+        try:
+            callback(session, frozenset(changed))
+        except Exception:  # noqa: BLE001 - the commit stands; a subscriber's failure is logged
+            log.exception("journal subscriber failed", subscriber=getattr(callback, "__name__", ""))
 
 
 @event.listens_for(orm.Session, "before_commit")
@@ -111,6 +141,7 @@ def _write_pending(session: orm.Session) -> None:
         )
     session.flush()
     session.info["warehouse.journal.last_serial"] = last + len(entries)
+    session.info.setdefault(_COMMITTING, set()).update(newest_by_project)
     for obj in session.identity_map.values():
         if isinstance(obj, Project) and obj.normalized_name in newest_by_project:
             orm.attributes.set_committed_value(

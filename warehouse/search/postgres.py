@@ -36,6 +36,8 @@ TEXT_SEARCH_CONFIG = "english"
 
 # The row a project's entry is rebuilt from. ``{where}`` filters projects (aliased ``p``).
 # The shown release: non-yanked before yanked, final before pre-release, then the newest.
+# Classifier prefixes are computed from the classifiers already fetched, not by a second
+# join: a full rebuild runs this once per project.
 _ENTRY_SELECT = f"""
 SELECT
     p.id,
@@ -45,18 +47,12 @@ SELECT
     r.summary,
     r.keywords,
     left(r.description, {DESCRIPTION_LIMIT}),
-    coalesce((
-        SELECT array_agg(t.classifier ORDER BY t.classifier)
-        FROM release_classifiers rc JOIN trove_classifiers t ON t.id = rc.trove_id
-        WHERE rc.release_id = r.id
-    ), '{{}}'),
+    coalesce(c.classifiers, '{{}}'),
     coalesce((
         SELECT array_agg(DISTINCT array_to_string(parts[1:depth], ' :: '))
-        FROM release_classifiers rc
-        JOIN trove_classifiers t ON t.id = rc.trove_id
-        CROSS JOIN LATERAL string_to_array(t.classifier, ' :: ') AS parts
+        FROM unnest(c.classifiers) AS classifier
+        CROSS JOIN LATERAL string_to_array(classifier, ' :: ') AS parts
         CROSS JOIN LATERAL generate_series(1, cardinality(parts)) AS depth
-        WHERE rc.release_id = r.id
     ), '{{}}'),
     r.created,
     setweight(to_tsvector('{TEXT_SEARCH_CONFIG}',
@@ -67,11 +63,16 @@ SELECT
         left(coalesce(r.description, ''), {DESCRIPTION_LIMIT})), 'D')
 FROM projects p
 CROSS JOIN LATERAL (
-    SELECT * FROM releases
+    SELECT id, version, summary, keywords, description, created FROM releases
     WHERE releases.project_id = p.id
     ORDER BY yanked, is_prerelease, sort_order DESC
     LIMIT 1
 ) r
+CROSS JOIN LATERAL (
+    SELECT array_agg(t.classifier ORDER BY t.classifier) AS classifiers
+    FROM release_classifiers rc JOIN trove_classifiers t ON t.id = rc.trove_id
+    WHERE rc.release_id = r.id
+) c
 WHERE {{where}}
 """
 

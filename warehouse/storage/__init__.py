@@ -1,4 +1,11 @@
-"""File storage: the interface and its backends, chosen by WAREHOUSE_FILES_BACKEND."""
+"""File storage: the interface and its backends, and the two stores the index uses.
+
+The *archive* (``WAREHOUSE_FILES_BACKEND``: S3 in production) gets every blob before the
+upload answers; it is the ``IFileStorage`` service and ``registry["storage.instance"]``. The
+*cache* (``WAREHOUSE_CACHE_BACKEND``: B2 in production) is filled from the archive by a task
+after the commit (:mod:`warehouse.storage.cache`) and is where downloads are read first;
+``registry["storage.cache"]``. Without a cache backend the archive is also the cache.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,7 @@ __all__ = [
     "BlobNotFound",
     "BlobStat",
     "IFileStorage",
+    "cache_storage_from_settings",
     "content_key",
     "content_type_for",
     "metadata_key",
@@ -28,6 +36,24 @@ def storage_from_settings(settings) -> IFileStorage:
     return LocalFileStorage(settings.files_path)
 
 
+def cache_storage_from_settings(settings, archive: IFileStorage) -> IFileStorage:
+    if settings.cache_backend == "s3":
+        from warehouse.storage.s3 import S3FileStorage, s3_client
+
+        client = s3_client(
+            settings.cache_s3_endpoint_url,
+            settings.cache_s3_region,
+            settings.cache_s3_access_key_id,
+            settings.cache_s3_secret_access_key,
+        )
+        return S3FileStorage(client, settings.cache_s3_bucket, settings.cache_s3_prefix)
+    if settings.cache_backend == "local":
+        from warehouse.storage.local import LocalFileStorage
+
+        return LocalFileStorage(settings.cache_path)
+    return archive
+
+
 def includeme(config) -> None:
     # One instance per process, shared by all requests (the S3 client is thread-safe and
     # opens no connection until first used, so building it before a fork is fine).
@@ -36,6 +62,12 @@ def includeme(config) -> None:
     if storage is None:
         storage = storage_from_settings(config.registry.settings["warehouse"])
         config.registry["storage.instance"] = storage
+    if config.registry.get("storage.cache") is None:
+        config.registry["storage.cache"] = cache_storage_from_settings(
+            config.registry.settings["warehouse"], storage
+        )
     config.register_service(storage, IFileStorage)
     config.add_route("packages", "/packages/*key")
     config.scan("warehouse.storage.views")
+    # The commit hooks that fill the cache and empty it of deleted files.
+    config.include("warehouse.storage.cache")

@@ -17,14 +17,22 @@ class BlobStat(NamedTuple):
     mtime: float  # seconds since the epoch
 
 
+class BlobInfo(NamedTuple):
+    key: str
+    size: int
+    md5: str | None  # hex, when the store knows it without reading the blob
+
+
 class IFileStorage(Interface):
     """Blobs addressed by a relative key such as ``ab/cd/<blake2>/name-1.0.tar.gz``.
 
     Every method raises ValueError for a key that is not a plain relative path
     (see :func:`warehouse.storage.keys.validate_key`)."""
 
-    def put(key: str, source: Path, *, content_type: str) -> None:
-        """Store the file at ``source`` under ``key``, replacing any blob there."""
+    def put(key: str, source: Path, *, content_type: str, md5_hex: str | None = None) -> None:
+        """Store the file at ``source`` under ``key``, replacing any blob there.
+
+        With ``md5_hex`` (the source's MD5) a store that can check it on arrival does so."""
 
     def open(key: str, byte_range: tuple[int, int] | None = None) -> BinaryIO:
         """A readable stream of the blob, or of bytes ``[start, end]`` inclusive.
@@ -46,3 +54,12 @@ class IFileStorage(Interface):
 
     def keys(prefix: str = "") -> list[str]:
         """Every key that starts with ``prefix`` (for audits and reconciling)."""
+
+    def md5(key: str) -> str | None:
+        """The blob's MD5 (hex) if the store can tell cheaply, else None.
+
+        Raises :class:`BlobNotFound`."""
+
+    def inventory(prefix: str = ""):
+        """:class:`BlobInfo` for every key that starts with ``prefix``, sorted by the keys'
+        UTF-8 bytes (S3's listing order)."""

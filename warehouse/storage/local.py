@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import shutil
@@ -13,7 +14,7 @@ from typing import BinaryIO
 
 from zope.interface import implementer
 
-from warehouse.storage.interfaces import BlobNotFound, BlobStat, IFileStorage
+from warehouse.storage.interfaces import BlobInfo, BlobNotFound, BlobStat, IFileStorage
 from warehouse.storage.keys import validate_key
 
 # put() writes here first; keys() skips these half-written files.
@@ -70,8 +71,11 @@ class LocalFileStorage:
         path = self._path(key)
         return path if path.is_file() else None
 
-    def put(self, key: str, source: Path, *, content_type: str) -> None:
-        # The content type is not stored: it follows from the filename when served.
+    def put(
+        self, key: str, source: Path, *, content_type: str, md5_hex: str | None = None
+    ) -> None:
+        # The content type is not stored: it follows from the filename when served. A local
+        # copy cannot be corrupted on the way, so md5_hex is not checked here.
         path = self._path(key)
         fd, temp = self._temp_file_beside(path)
         try:
@@ -138,6 +142,14 @@ class LocalFileStorage:
     def size(self, key: str) -> int:
         return self.stat(key).size
 
+    def md5(self, key: str) -> str | None:
+        # Reading the file is cheap next to copying it, and makes the check real.
+        digest = hashlib.md5()
+        with self.open(key) as stream:
+            while chunk := stream.read(1024 * 1024):
+                digest.update(chunk)
+        return digest.hexdigest()
+
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
@@ -174,3 +186,9 @@ class LocalFileStorage:
                 if key.startswith(prefix):
                     found.append(key)
         return sorted(found)
+
+    def inventory(self, prefix: str = ""):
+        # Sizes only: hashing every file of a large store on each audit would cost too much.
+        for key in self.keys(prefix):
+            with contextlib.suppress(BlobNotFound):
+                yield BlobInfo(key, self.stat(key).size, None)

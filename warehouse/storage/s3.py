@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -10,7 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from zope.interface import implementer
 
-from warehouse.storage.interfaces import BlobNotFound, BlobStat, IFileStorage
+from warehouse.storage.interfaces import BlobInfo, BlobNotFound, BlobStat, IFileStorage
 from warehouse.storage.keys import validate_key
 from warehouse.storage.local import check_range
 
@@ -19,16 +21,23 @@ from warehouse.storage.local import check_range
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+# S3's limit for one PUT; bigger objects go up in parts (and their ETag is not an MD5).
+SINGLE_PUT_LIMIT = 5 * 1024**3
 
 
 def _is_missing(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in _MISSING_CODES
 
 
-def s3_client_from_settings(settings):
-    """A boto3 S3 client for ``settings``; safe to share between threads."""
+def s3_client(
+    endpoint_url: str | None,
+    region: str,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+):
+    """A boto3 S3 client; safe to share between threads."""
     options: dict = {"retries": {"max_attempts": 3, "mode": "standard"}, "max_pool_connections": 50}
-    if settings.s3_endpoint_url:
+    if endpoint_url:
         # S3-compatible servers rarely resolve virtual-host bucket names, and some reject the
         # checksum trailers newer botocore adds to every request unless told to skip them.
         options.update(
@@ -40,11 +49,21 @@ def s3_client_from_settings(settings):
     session = boto3.session.Session()
     return session.client(
         "s3",
-        endpoint_url=settings.s3_endpoint_url or None,
-        region_name=settings.s3_region,
-        aws_access_key_id=settings.s3_access_key_id,
-        aws_secret_access_key=settings.s3_secret_access_key,
+        endpoint_url=endpoint_url or None,
+        region_name=region,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret_access_key,
         config=Config(**options),
+    )
+
+
+def s3_client_from_settings(settings):
+    """The client of the archive store (the ``s3_*`` settings)."""
+    return s3_client(
+        settings.s3_endpoint_url,
+        settings.s3_region,
+        settings.s3_access_key_id,
+        settings.s3_secret_access_key,
     )
 
 
@@ -60,7 +79,22 @@ class S3FileStorage:
     def _name(self, key: str) -> str:
         return self.prefix + validate_key(key)
 
-    def put(self, key: str, source: Path, *, content_type: str) -> None:
+    def put(
+        self, key: str, source: Path, *, content_type: str, md5_hex: str | None = None
+    ) -> None:
+        if md5_hex is not None and source.stat().st_size <= SINGLE_PUT_LIMIT:
+            # One PUT with Content-MD5: the server refuses bytes that don't match, and the
+            # object's ETag is then its MD5, which audits compare against the database.
+            with source.open("rb") as body:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=self._name(key),
+                    Body=body,
+                    ContentMD5=base64.b64encode(bytes.fromhex(md5_hex)).decode(),
+                    ContentType=content_type,
+                    CacheControl=CACHE_CONTROL,
+                )
+            return
         # upload_file switches to a multipart upload for large files by itself.
         self.client.upload_file(
             str(source),
@@ -103,6 +137,9 @@ class S3FileStorage:
     def size(self, key: str) -> int:
         return self._head(key)["ContentLength"]
 
+    def md5(self, key: str) -> str | None:
+        return _md5_of_etag(self._head(key).get("ETag", ""))
+
     def exists(self, key: str) -> bool:
         try:
             self._head(key)
@@ -123,3 +160,21 @@ class S3FileStorage:
         )
         skip = len(self.prefix)
         return sorted(obj["Key"][skip:] for page in pages for obj in page.get("Contents", ()))
+
+    def inventory(self, prefix: str = "") -> Iterator[BlobInfo]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(
+            Bucket=self.bucket,
+            Prefix=self.prefix + prefix,
+            PaginationConfig={"PageSize": self.page_size},
+        )
+        skip = len(self.prefix)
+        for page in pages:
+            for obj in page.get("Contents", ()):
+                yield BlobInfo(obj["Key"][skip:], obj["Size"], _md5_of_etag(obj.get("ETag", "")))
+
+
+def _md5_of_etag(etag: str) -> str | None:
+    # A multipart object's ETag is a hash of its parts' hashes ("<hex>-<parts>"), not an MD5.
+    etag = etag.strip('"').lower()
+    return etag if len(etag) == 32 and "-" not in etag else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 
+import structlog
 from pyramid.response import Response
 from pyramid.view import view_config
 
@@ -17,9 +18,12 @@ from warehouse.storage.keys import (
 )
 from warehouse.storage.local import LocalFileStorage, RangeReader
 
+log = structlog.get_logger(__name__)
+
 CHUNK = 64 * 1024
 # Filenames are never reused, so the bytes at a URL never change.
 CACHE_FOREVER = "public, max-age=31536000, immutable"
+SURROGATE_CONTROL = "max-age=31536000"
 _PREFIX = "/packages/"
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
@@ -101,25 +105,53 @@ def _text(status: int, message: str, headers: list[tuple[str, str]] | None = Non
     )
 
 
+def _stores(registry) -> tuple:
+    """Where to look, in order: the cache store, then the archive (if they differ)."""
+    archive = registry["storage.instance"]
+    cache = registry.get("storage.cache", archive)
+    return (archive,) if cache is archive else (cache, archive)
+
+
+def _locate(stores, key: str):
+    """``(storage, open local stream or None, size, mtime)`` from the first store holding ``key``.
+
+    A cache store that fails (rather than saying "not here") is passed over for the archive:
+    downloads keep working while the cache is down.
+    """
+    for storage in stores:
+        last = storage is stores[-1]
+        stream = None
+        try:
+            # Local files are opened first and then fstat'ed: one open, size and bytes from
+            # the same file, and a real file object for the server's sendfile fast path.
+            if isinstance(storage, LocalFileStorage):
+                stream = storage.open(key)
+                st = os.fstat(stream.fileno())
+                return storage, stream, st.st_size, st.st_mtime
+            size, mtime = storage.stat(key)
+            return storage, None, size, mtime
+        except BlobNotFound:
+            if last:
+                raise
+        except Exception:
+            if stream is not None:
+                stream.close()
+            if last:
+                raise
+            log.warning("cache store failed; reading the archive", key=key, exc_info=True)
+    raise BlobNotFound(key)
+
+
 @view_config(route_name="packages", request_method="GET")  # Pyramid adds HEAD to GET
 def download(request):
     key = request.path_info[len(_PREFIX) :]
-    # The instance includeme() registered as the IFileStorage service. Read straight from the
-    # registry: pyramid_services' find_service builds a per-request container, which cost
-    # more than the rest of this view put together.
-    storage = request.registry["storage.instance"]
-    # Local files are opened first and then fstat'ed: one open, size and bytes from the same
-    # file, and a real file object for the server's sendfile fast path.
-    is_local = isinstance(storage, LocalFileStorage)
+    # The stores includeme() registered. Read straight from the registry: pyramid_services'
+    # find_service builds a per-request container, which cost more than the rest of this
+    # view put together.
     stream = None  # closed on every path that doesn't hand it to the server
     try:
         validate_key(key)
-        if is_local:
-            stream = storage.open(key)
-            st = os.fstat(stream.fileno())
-            size, mtime = st.st_size, st.st_mtime
-        else:
-            size, mtime = storage.stat(key)
+        storage, stream, size, mtime = _locate(_stores(request.registry), key)
     except (ValueError, BlobNotFound):
         return _text(404, "Not Found")
 
@@ -131,6 +163,8 @@ def download(request):
         ("Accept-Ranges", "bytes"),
         # The sidecar shares its distribution's surrogate key, so one purge clears both.
         ("Surrogate-Key", "file/" + filename.removesuffix(METADATA_SUFFIX)),
+        # A CDN keeps the file until a purge of that key (the file was deleted).
+        ("Surrogate-Control", SURROGATE_CONTROL),
     ]
     try:
         if_none_match = request.headers.get("If-None-Match")

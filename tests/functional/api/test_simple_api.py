@@ -118,6 +118,9 @@ def test_unknown_project_is_404_in_the_negotiated_format(webapp, project):
     assert response.json == {"message": "Not Found"}
     assert response.headers["Vary"] == "Accept"
     assert response.headers["Surrogate-Key"] == "simple project/nope"
+    # Clients ask again (the project may appear any moment); a CDN keeps it until purged.
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert response.headers["Surrogate-Control"] == "max-age=86400"
 
 
 def test_other_paths_and_methods_are_left_to_the_application(webapp, project):

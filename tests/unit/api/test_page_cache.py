@@ -6,6 +6,7 @@ import functools
 import gc
 import threading
 import time
+import weakref
 
 import pytest
 import redis
@@ -213,7 +214,8 @@ def test_the_listener_thread_ends_with_its_memo(redis_client):
     before = threading.active_count()
     memo = SerialMemo(redis_client)
     memo.get("k")
-    wait_until(lambda: memo._trusted)
+    ref = weakref.ref(memo)
+    wait_until(lambda: ref()._trusted)
     assert threading.active_count() == before + 1
     del memo
     gc.collect()

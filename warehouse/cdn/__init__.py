@@ -1,0 +1,64 @@
+"""The CDN: surrogate keys, their purging after a commit, and the purge backends.
+
+Every change to the index writes a journal entry naming its project, so the keys a
+transaction makes stale are collected from the journal entries it flushes (and from the
+files it deletes) by a session hook: no call site has to remember to purge. After the
+commit, the hook first invalidates the app's own page cache (:mod:`warehouse.api.cache`) for
+those projects, so that the CDN's refetch gets the new page, then sends ``purge_keys``, and
+the same again a few seconds later for a page a CDN fetched while the change was committing.
+
+Only sessions made by the app or by a task carry the hook's context (see
+:func:`warehouse.tasks.context_of`); a bare session, as in unit tests, purges nothing.
+"""
+
+from __future__ import annotations
+
+import structlog
+from sqlalchemy import event, orm
+
+from warehouse.cdn.keys import file_key, keys_for_change
+from warehouse.packaging.models import JournalEntry
+from warehouse.tasks import TaskContext, context_of, transaction_bag
+
+log = structlog.get_logger(__name__)
+
+_KEYS = "warehouse.cdn.keys"
+
+
+@event.listens_for(orm.Session, "before_flush")
+def _collect_keys(session: orm.Session, flush_context, instances) -> None:
+    ctx = context_of(session)
+    if ctx is None:
+        return
+    keys: set[str] = set()
+    for obj in session.new:
+        if isinstance(obj, JournalEntry):
+            keys |= keys_for_change(obj.name, obj.action)
+    if session.deleted:
+        from warehouse.storage.cache import deleted_blobs
+
+        keys |= {file_key(filename) for _, filename in deleted_blobs(session)}
+    if keys:
+        transaction_bag(session, _KEYS, lambda bag: after_change(ctx, bag)).update(keys)
+
+
+def after_change(ctx: TaskContext, keys: set[str]) -> None:
+    """Invalidate the page cache, then purge the CDN (now, and once more a little later)."""
+    from warehouse.api.cache import invalidate_project
+
+    for key in sorted(keys):
+        if key.startswith("project/"):
+            invalidate_project(ctx.redis, key.removeprefix("project/"))
+    if ctx.settings.cdn_backend == "none":
+        return
+    from warehouse.cdn.tasks import purge_keys
+
+    keys_list = sorted(keys)
+    purge_keys.send_now((keys_list,))
+    if ctx.settings.cdn_repurge_seconds > 0:
+        purge_keys.send_now((keys_list,), countdown=ctx.settings.cdn_repurge_seconds)
+
+
+def includeme(config) -> None:
+    # The hook above is installed by importing this package; nothing else to set up.
+    pass

@@ -1,0 +1,376 @@
+"""The Celery app: background work that follows a committed change.
+
+One app for every task. The broker is Redis locally (a database of its own, 1 by default) and
+SQS in production (``WAREHOUSE_BROKER_URL=sqs://``); results, which are kept only for tasks
+that failed, go to Redis. The beat schedule is here, in code.
+
+Sending after the commit. ``task.delay()`` inside a web request or inside a task's
+``ctx.session()`` is held back until that transaction commits, and dropped if it rolls back:
+a worker must never act on rows it cannot see yet, or on a change that never happened.
+Everything else sends at once.
+
+Tasks are idempotent (running one twice does no harm: the broker may deliver twice) and are
+retried with exponential backoff on errors that are likely to pass (a connection refused, a
+timeout, a 5xx from S3). They reach the database, Redis and the stores through a
+:class:`TaskContext`, never through a Pyramid request.
+
+    celery -A warehouse.tasks worker      # make serve runs both
+    celery -A warehouse.tasks beat
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import functools
+import socket
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import botocore.exceptions
+import celery
+import kombu.exceptions
+import redis as redis_lib
+import sqlalchemy as sa
+import structlog
+from celery.signals import worker_process_init
+from celery.utils import uuid
+from pyramid.threadlocal import get_current_request
+from sqlalchemy import event, orm
+from transaction.interfaces import NoTransaction
+
+from warehouse.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+# Modules whose tasks the worker must know. Other packages add theirs here.
+TASK_MODULES = ["warehouse.storage.tasks", "warehouse.cdn.tasks"]
+
+# Errors worth another try later. A task's own permanent failures are not in here.
+TRANSIENT_ERRORS = (
+    ConnectionError,
+    TimeoutError,
+    socket.timeout,
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    redis_lib.ConnectionError,
+    redis_lib.TimeoutError,
+    botocore.exceptions.ConnectionError,
+    botocore.exceptions.HTTPClientError,
+    kombu.exceptions.OperationalError,
+)
+
+# Where a session made by a TaskContext keeps it (see :func:`context_of`).
+CONTEXT_INFO = "warehouse.task_context"
+_AFTER_COMMIT = "warehouse.tasks.after_commit"
+_BAGS = "warehouse.tasks.bags"
+_COMMITTED = "warehouse.tasks.committed"
+_bound_session: contextvars.ContextVar[orm.Session | None] = contextvars.ContextVar(
+    "warehouse_task_session", default=None
+)
+
+
+# The context tasks run in -------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class TaskContext:
+    """What tasks (and after-commit hooks) use instead of a request's registry."""
+
+    settings: Settings
+    engine: sa.Engine
+    redis: redis_lib.Redis
+    archive: object  # IFileStorage: every blob, written before an upload answers
+    cache: object  # IFileStorage: what downloads read; the archive itself if not configured
+    session_factory: orm.sessionmaker
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TaskContext:
+        from warehouse import db
+        from warehouse.storage import cache_storage_from_settings, storage_from_settings
+
+        archive = storage_from_settings(settings)
+        engine = db.create_engine(settings.database_url)
+        return cls(
+            settings=settings,
+            engine=engine,
+            redis=redis_lib.Redis.from_url(
+                settings.redis_url, socket_timeout=5, health_check_interval=30
+            ),
+            archive=archive,
+            cache=cache_storage_from_settings(settings, archive),
+            session_factory=db.make_session_factory(engine),
+        )
+
+    def __post_init__(self) -> None:
+        # Sessions this factory makes carry the context, so that commit hooks find the
+        # stores and Redis (and know that this session asked for them).
+        self.session_factory.configure(info={CONTEXT_INFO: self})
+
+    @property
+    def has_separate_cache(self) -> bool:
+        return self.cache is not self.archive
+
+    @functools.cached_property
+    def purger(self):
+        from warehouse.cdn.purge import purger_from_settings
+
+        return purger_from_settings(self.settings)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[orm.Session]:
+        """A session that commits when the block succeeds; tasks sent inside it wait for that."""
+        session = self.session_factory()
+        token = _bound_session.set(session)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            _bound_session.reset(token)
+            session.close()
+
+
+_context: TaskContext | None = None
+
+
+def context() -> TaskContext:
+    """The process's context: the web app's (see :func:`includeme`), else one from the env."""
+    global _context
+    if _context is None:
+        _context = TaskContext.from_settings(Settings.from_env())
+    return _context
+
+
+def set_context(ctx: TaskContext | None) -> None:
+    global _context
+    _context = ctx
+
+
+def context_of(session: orm.Session) -> TaskContext | None:
+    """The context of a session made by the app or a task; None for any other session."""
+    return session.info.get(CONTEXT_INFO)
+
+
+@worker_process_init.connect
+def _after_worker_fork(**_kwargs) -> None:
+    # A prefork child must not share the parent's database or Redis connections.
+    if _context is not None:
+        _context.engine.dispose(close=False)
+        _context.redis.connection_pool.reset()
+
+
+# Running code after a commit -------------------------------------------------------------
+
+
+def after_commit(session: orm.Session, callback: Callable[[], object]) -> None:
+    """Call ``callback()`` once the session's current transaction commits; never on rollback."""
+    if not session.in_transaction():
+        session.begin()
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def transaction_bag(session: orm.Session, name: str, on_commit: Callable[[set], object]) -> set:
+    """A set that lives as long as the session's transaction; ``on_commit(it)`` runs after.
+
+    For commit hooks that gather things during a transaction (keys to purge, files to copy)
+    and act on them once, after the commit.
+    """
+    bags = session.info.setdefault(_BAGS, {})
+    bag = bags.get(name)
+    if bag is None:
+        bag = bags[name] = set()
+        after_commit(session, functools.partial(on_commit, bag))
+    return bag
+
+
+@event.listens_for(orm.Session, "after_commit")
+def _run_after_commit(session: orm.Session) -> None:
+    session.info.pop(_BAGS, None)
+    callbacks = session.info.pop(_AFTER_COMMIT, ())
+    # Tasks these callbacks send go at once: the transaction they would wait for is over.
+    session.info[_COMMITTED] = True
+    try:
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - the commit stands; reconcile/repurge catch up
+                log.exception("after-commit callback failed", callback=repr(callback))
+    finally:
+        session.info.pop(_COMMITTED, None)
+
+
+@event.listens_for(orm.Session, "after_transaction_end")
+def _forget_at_transaction_end(session: orm.Session, transaction) -> None:
+    # Fires after after_commit: whatever is left belongs to a transaction that rolled back
+    # (or was closed without committing).
+    if transaction.parent is None:
+        session.info.pop(_BAGS, None)
+        session.info.pop(_AFTER_COMMIT, None)
+
+
+def _deferral() -> Callable[[Callable[[], object]], None] | None:
+    """How to run something after the current transaction commits; None if there is none."""
+    session = _bound_session.get()
+    if session is not None:
+        if session.info.get(_COMMITTED):
+            return None
+        return functools.partial(after_commit, session)
+    request = get_current_request()
+    tm = getattr(request, "tm", None) if request is not None else None
+    if tm is None:
+        return None
+    try:
+        txn = tm.get()
+    except NoTransaction:
+        return None
+
+    def defer(callback):
+        txn.addAfterCommitHook(lambda committed: committed and callback())
+
+    return defer
+
+
+# The app ----------------------------------------------------------------------------------
+
+
+class WarehouseTask(celery.Task):
+    """Sent only after the surrounding transaction commits; retried on transient errors."""
+
+    autoretry_for = TRANSIENT_ERRORS
+    retry_backoff = 2  # seconds: 2, 4, 8, ... with jitter
+    retry_backoff_max = 600
+    retry_jitter = True
+    max_retries = 12
+    # Acknowledged when done, so a worker that dies mid-task leaves it for another.
+    acks_late = True
+    reject_on_worker_lost = True
+
+    @property
+    def ctx(self) -> TaskContext:
+        return context()
+
+    def apply_async(self, args=None, kwargs=None, task_id=None, **options):
+        defer = _deferral()
+        if defer is None:
+            return super().apply_async(args, kwargs, task_id=task_id, **options)
+        task_id = task_id or uuid()
+        defer(lambda: self.send_now(args, kwargs, task_id=task_id, **options))
+        return self.AsyncResult(task_id)
+
+    def send_now(self, args=None, kwargs=None, **options):
+        """Send without waiting for any transaction (for code that runs after a commit)."""
+        return super().apply_async(args, kwargs, **options)
+
+
+def redis_db_url(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def beat_schedule(settings: Settings) -> dict:
+    # Each run expires when the next is due: a backlog that piled up while no worker ran
+    # collapses into one run instead of hundreds.
+    return {
+        "cache-reconcile": {
+            "task": "warehouse.storage.tasks.reconcile_cache",
+            "schedule": settings.cache_reconcile_seconds,
+            "options": {"expires": settings.cache_reconcile_seconds},
+        },
+        "cache-audit": {
+            "task": "warehouse.storage.tasks.audit_cache",
+            "schedule": settings.cache_audit_seconds,
+            "options": {"expires": settings.cache_audit_seconds},
+        },
+    }
+
+
+def celery_config(settings: Settings) -> dict:
+    broker = settings.broker_url or redis_db_url(settings.redis_url, 1)
+    config = {
+        "broker_url": broker,
+        "result_backend": settings.result_backend or redis_db_url(settings.redis_url, 2),
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        # Results are kept for failures only, for whoever looks into them.
+        "task_ignore_result": True,
+        "task_store_errors_even_if_ignored": True,
+        "result_expires": 7 * 86400,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        # One message at a time per process: a long copy never holds back a purge that
+        # another process could run.
+        "worker_prefetch_multiplier": 1,
+        "worker_hijack_root_logger": False,
+        # A web request that sends after its commit must not hang on a dead broker for long.
+        "task_publish_retry_policy": {
+            "max_retries": 3,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 1,
+        },
+        "broker_connection_retry_on_startup": True,
+        "beat_schedule": beat_schedule(settings),
+        "imports": TASK_MODULES,
+        "timezone": "UTC",
+    }
+    if broker.startswith("sqs"):
+        config["broker_transport_options"] = {
+            "region": settings.sqs_region,
+            "queue_name_prefix": settings.sqs_queue_prefix,
+            "is_secure": settings.sqs_secure,
+            # Longer than any task runs, or SQS hands the message to a second worker.
+            "visibility_timeout": 3600,
+            "wait_time_seconds": 10,
+            "polling_interval": 1,
+        }
+    else:
+        config["broker_transport_options"] = {
+            "visibility_timeout": 3600,
+            "socket_timeout": 5,
+            "socket_connect_timeout": 5,
+        }
+    if config["result_backend"].startswith("redis"):
+        config["redis_socket_timeout"] = 5
+        config["redis_socket_connect_timeout"] = 5
+    return config
+
+
+app = celery.Celery("warehouse", task_cls=WarehouseTask)
+# Read lazily, so that importing this module touches no environment; the web app and tests
+# override it with their own Settings through configure_app().
+app.add_defaults(lambda: celery_config(Settings.from_env()))
+
+
+def configure_app(settings: Settings, **overrides) -> None:
+    config = {**celery_config(settings), **overrides}
+    conf = app.conf
+    if (conf.broker_url, conf.result_backend) != (config["broker_url"], config["result_backend"]):
+        # Connections made for the old broker or backend must not be reused for the new.
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app._after_fork()
+        app._backend_cache = None
+        app._local.__dict__.pop("backend", None)
+    conf.update(config)
+
+
+def includeme(config) -> None:
+    """Share the web app's engine, Redis and stores with tasks and commit hooks."""
+    registry = config.registry
+    settings = registry.settings["warehouse"]
+    configure_app(settings)
+    ctx = TaskContext(
+        settings=settings,
+        engine=registry["db.engine"],
+        redis=registry["redis.client"],
+        archive=registry["storage.instance"],
+        cache=registry["storage.cache"],
+        session_factory=registry["db.session_factory"],
+    )
+    registry["tasks.context"] = ctx
+    set_context(ctx)
