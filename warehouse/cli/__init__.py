@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from warehouse.cli.db import db
+from warehouse.cli.projects import project
 from warehouse.cli.users import shell, token, user
 
 
@@ -17,3 +18,4 @@ main.add_command(db)
 main.add_command(user)
 main.add_command(token)
 main.add_command(shell)
+main.add_command(project)
