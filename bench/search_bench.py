@@ -285,6 +285,8 @@ def main() -> None:
         started = time.perf_counter()
         load(engine, args.projects, args.seed)
         print(f"loaded {args.projects} projects in {time.perf_counter() - started:.1f} s")
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(sa.text("ANALYZE"))  # plans for rebuild_all need statistics
         started = time.perf_counter()
         session = database.make_session_factory(engine)()
         rebuild_all(session)

@@ -7,7 +7,10 @@ bind = os.environ.get("WAREHOUSE_BIND", "127.0.0.1:" + os.environ.get("WAREHOUSE
 # Reads are short and CPU-bound once cached: a few sync workers per core keep both cores
 # busy while one waits on PostgreSQL or Redis.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
-worker_class = "sync"
+# Threads keep client connections alive between requests (pip and uv reuse them), which
+# sync workers cannot; the GIL matters little because a cached page is mostly I/O.
+worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread")
+threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 30
 graceful_timeout = 10
 keepalive = 5

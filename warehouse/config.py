@@ -44,4 +44,7 @@ def configure(settings: Settings | None = None, **registry_extras) -> Configurat
 
 
 def make_wsgi_app(settings: Settings | None = None, **registry_extras):
-    return configure(settings, **registry_extras).make_wsgi_app()
+    """The application gunicorn serves: the router, with the simple API answered in front."""
+    from warehouse.api.fastpath import SimpleFastPath
+
+    return SimpleFastPath(configure(settings, **registry_extras).make_wsgi_app())

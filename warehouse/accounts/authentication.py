@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from pyramid.security import forget, remember
 
-from warehouse.accounts import twofactor
+from warehouse.accounts import security_keys, twofactor
 from warehouse.accounts.interfaces import IUserService
 from warehouse.accounts.models import User
 from warehouse.accounts.passwords import hash_password, verify_password
@@ -68,6 +68,14 @@ class LoginLimits:
         # earlier typos stop counting; the IP count stays, or one good account would
         # unlock guessing at the others.
         self.limiter.clear(f"user:{user.id}")
+
+    def register(self) -> bool:
+        """Count an account created from this address; False once the limit is reached.
+
+        Sign-ups share the login limit: a form that can be posted in a loop needs a bound,
+        and a separate setting would only be one more number to tune.
+        """
+        return self.limiter.hit(f"register:{self.ip}")
 
     def message(self) -> str:
         minutes = max(1, math.ceil(self.limiter.retry_after() / 60))
@@ -166,6 +174,19 @@ def check_totp(request, user: User, code: str) -> LoginAttempt:
     return LoginAttempt(user=user)
 
 
+def check_security_key(request, user: User, credential_text: str) -> LoginAttempt:
+    limits = LoginLimits(request)
+    if limits.blocked(user):
+        return LoginAttempt(error=limits.message(), rate_limited=True)
+    try:
+        security_keys.authenticate(request, user, credential_text)
+    except security_keys.SecurityKeyError as exc:
+        limits.failed(user)
+        _record_failure(request, user, "webauthn")
+        return LoginAttempt(error=str(exc))
+    return LoginAttempt(user=user)
+
+
 def check_recovery_code(request, user: User, code: str) -> LoginAttempt:
     limits = LoginLimits(request)
     if limits.blocked(user):
@@ -194,6 +215,8 @@ def recently_authenticated(request) -> bool:
 
 
 def mark_reauthenticated(request) -> None:
+    # The session may now do more than a moment ago: give it a new id, like at login.
+    request.session.rotate()
     request.session[SESSION_AUTHENTICATED_AT] = time.time()
 
 

@@ -53,6 +53,9 @@ class IUserService(Interface):
     def disable_totp(user) -> None:
         """Remove TOTP (and the recovery codes, if no second factor remains)."""
 
+    def drop_orphaned_recovery_codes(user) -> None:
+        """Delete the recovery codes if the user has no second factor left."""
+
     def replace_recovery_codes(user) -> list:
         """Generate new recovery codes, replacing the old; returns the plain codes once."""
 

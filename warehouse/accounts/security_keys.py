@@ -9,7 +9,6 @@ must match the site's address exactly.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from urllib.parse import urlsplit
 
@@ -151,9 +150,20 @@ def authenticate(request, user: User, credential_text: str) -> WebAuthnCredentia
             credential_public_key=stored.public_key,
             credential_current_sign_count=stored.sign_count,
         )
-    except (InvalidAuthenticationResponse, ValueError, KeyError, TypeError, binascii.Error):
+    except (InvalidAuthenticationResponse, ValueError, KeyError, TypeError):
         raise SecurityKeyError("The security key's answer did not verify. Try again.") from None
-    # A sign count that does not grow means a cloned key (unless the key keeps none: 0).
+    # py_webauthn refuses a counter that did not grow (a sign of a cloned key); keep the
+    # new value for the next comparison.
     stored.sign_count = verified.new_sign_count
     stored.last_used = utcnow()
     return stored
+
+
+def remove(request, user: User, credential_id: str) -> WebAuthnCredential | None:
+    """Remove one of the user's keys by its credential id; the removed key, or None."""
+    for credential in user.webauthn_credentials:
+        if credential.credential_id == credential_id:
+            user.webauthn_credentials.remove(credential)
+            request.db.flush()
+            return credential
+    return None

@@ -212,6 +212,11 @@ class DatabaseUserService:
 
     def disable_totp(self, user: User) -> None:
         user.totp_secret = None
+        self.drop_orphaned_recovery_codes(user)
+
+    def drop_orphaned_recovery_codes(self, user: User) -> None:
+        """Recovery codes stand in for a second factor; with none left they must go, or
+        they would come back to life when a factor is added again."""
         if not user.has_two_factor:
             self._delete_recovery_codes(user)
 

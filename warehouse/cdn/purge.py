@@ -35,9 +35,7 @@ class NoPurger:
 class _HTTPPurger:
     def __init__(self):
         # Retries are the task's job (with backoff); a purge must not hang a worker.
-        self.http = urllib3.PoolManager(
-            retries=False, timeout=urllib3.Timeout(connect=5, read=10)
-        )
+        self.http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=10))
 
     def _send(self, method: str, url: str, headers: dict[str, str]) -> None:
         try:

@@ -23,10 +23,13 @@ class SearchHit(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class SearchResults:
+    # Exact up to a limit (10,000 for PostgreSQL); beyond it, the limit and
+    # ``total_is_lower_bound`` set: "10,000+ projects".
     total: int
     items: list[SearchHit]
     page: int
     per_page: int
+    total_is_lower_bound: bool = False
 
     @property
     def page_count(self) -> int:

@@ -38,11 +38,14 @@ class ProjectSearch(Model):
     classifier_prefixes: orm.Mapped[list[str]] = orm.mapped_column(ARRAY(sa.Text))
     # When the shown version was uploaded.
     created: orm.Mapped[datetime.datetime]
-    # Weighted: A name, B summary, C keywords, D description.
+    # Name (A), summary (B) and keywords (C): small, kept in the row, what ranking reads.
+    head: orm.Mapped[str] = orm.mapped_column(TSVECTOR)
+    # ``head`` and the description (D): what matching reads, through its GIN index only.
     document: orm.Mapped[str] = orm.mapped_column(TSVECTOR)
 
     __table_args__ = (
         sa.Index("ix_project_search_document", "document", postgresql_using="gin"),
+        sa.Index("ix_project_search_head", "head", postgresql_using="gin"),
         sa.Index(
             "ix_project_search_name_trgm",
             "name",

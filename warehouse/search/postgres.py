@@ -55,11 +55,8 @@ SELECT
         CROSS JOIN LATERAL generate_series(1, cardinality(parts)) AS depth
     ), '{{}}'),
     r.created,
-    setweight(to_tsvector('{TEXT_SEARCH_CONFIG}',
-        p.name || ' ' || translate(p.name, '-_.', '   ')), 'A')
-    || setweight(to_tsvector('{TEXT_SEARCH_CONFIG}', coalesce(r.summary, '')), 'B')
-    || setweight(to_tsvector('{TEXT_SEARCH_CONFIG}', coalesce(r.keywords, '')), 'C')
-    || setweight(to_tsvector('{TEXT_SEARCH_CONFIG}',
+    head.vector,
+    head.vector || setweight(to_tsvector('{TEXT_SEARCH_CONFIG}',
         left(coalesce(r.description, ''), {DESCRIPTION_LIMIT})), 'D')
 FROM projects p
 CROSS JOIN LATERAL (
@@ -68,6 +65,12 @@ CROSS JOIN LATERAL (
     ORDER BY yanked, is_prerelease, sort_order DESC
     LIMIT 1
 ) r
+CROSS JOIN LATERAL (
+    SELECT setweight(to_tsvector('{TEXT_SEARCH_CONFIG}',
+        p.name || ' ' || translate(p.name, '-_.', '   ')), 'A')
+    || setweight(to_tsvector('{TEXT_SEARCH_CONFIG}', coalesce(r.summary, '')), 'B')
+    || setweight(to_tsvector('{TEXT_SEARCH_CONFIG}', coalesce(r.keywords, '')), 'C') AS vector
+) head
 CROSS JOIN LATERAL (
     SELECT array_agg(t.classifier ORDER BY t.classifier) AS classifiers
     FROM release_classifiers rc JOIN trove_classifiers t ON t.id = rc.trove_id
@@ -78,7 +81,7 @@ WHERE {{where}}
 
 _COLUMNS = (
     "project_id, name, normalized_name, version, summary, keywords, description, "
-    "classifiers, classifier_prefixes, created, document"
+    "classifiers, classifier_prefixes, created, head, document"
 )
 _UPDATES = ", ".join(
     f"{column} = EXCLUDED.{column}" for column in _COLUMNS.split(", ") if column != "project_id"
@@ -188,9 +191,97 @@ def _forget_changed_projects(session: orm.Session, previous_transaction) -> None
 
 # Searching ---------------------------------------------------------------------------------
 
+# Ranking every match of a common word ("python" is in most descriptions) would cost time in
+# proportion to the whole index. The work per query is bounded instead:
+#
+# * "strong" matches — the query's words in the name, summary or keywords (``head``), a name
+#   similar to the query (trigrams), or the exact name — are ranked by ``ts_rank`` on the
+#   small ``head`` vector plus name similarity. At most the newest STRONG_CANDIDATES head
+#   matches and SIMILAR_CANDIDATES similar names are ranked;
+# * every other match (words only in the description, or older head matches beyond that
+#   bound) follows, newest first, found through the GIN index on ``document``;
+# * totals are exact up to COUNT_LIMIT and reported as "at least" beyond it.
+STRONG_CANDIDATES = 2000
+SIMILAR_CANDIDATES = 100
+COUNT_LIMIT = 10_000
+
 
 def normalize_query(query: str | None) -> str:
     return " ".join((query or "").split())[:MAX_QUERY_LENGTH]
+
+
+_TSQUERY = f"websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', :text)"
+_DISPLAY = "s.name, s.normalized_name, s.version, s.summary, s.created"
+
+# Names most like the query (typos), and the exact name: matches the words may miss.
+_SIMILAR_IDS = f"""
+    (SELECT s.project_id FROM project_search s
+     WHERE s.name % :text {{f}} ORDER BY similarity(s.name, :text) DESC LIMIT {SIMILAR_CANDIDATES})
+    UNION
+    (SELECT s.project_id FROM project_search s WHERE s.normalized_name = :exact {{f}})
+"""
+
+# The strong candidates of a query, as project ids (``{f}``: the filter conditions on ``s``).
+_STRONG_IDS = f"""
+    (SELECT s.project_id FROM project_search s
+     WHERE s.head @@ {_TSQUERY} {{f}} ORDER BY s.created DESC LIMIT {STRONG_CANDIDATES})
+    UNION
+    {_SIMILAR_IDS}
+"""
+
+# One page of strong matches, best first, with how many strong matches there are.
+_STRONG_PAGE = f"""
+SELECT {_DISPLAY}, count(*) OVER () AS strong_total
+FROM project_search s
+WHERE s.project_id IN ({_STRONG_IDS})
+ORDER BY s.normalized_name = :exact DESC,
+         ts_rank(s.head, {_TSQUERY}) + similarity(s.name, :text) DESC,
+         s.created DESC, s.normalized_name
+LIMIT :limit OFFSET :offset
+"""
+
+# Matches that are not strong, newest first.
+_OTHER_PAGE = f"""
+SELECT {_DISPLAY} FROM project_search s
+WHERE s.document @@ {_TSQUERY} {{f}} AND s.project_id NOT IN ({_STRONG_IDS})
+ORDER BY s.created DESC, s.normalized_name
+LIMIT :limit OFFSET :offset
+"""
+
+# Every match by date; the exact name first. Each part is cut at the same window, so the
+# window of their union is right.
+_BY_DATE_PAGE = f"""
+SELECT {_DISPLAY} FROM project_search s
+WHERE s.project_id IN (
+    (SELECT s.project_id FROM project_search s
+     WHERE s.document @@ {_TSQUERY} {{f}} ORDER BY s.created {{direction}} LIMIT :window)
+    UNION
+    {_SIMILAR_IDS}
+)
+ORDER BY s.normalized_name = :exact DESC, s.created {{direction}}, s.normalized_name
+LIMIT :limit OFFSET :offset
+"""
+
+# Similar names that the words do not match: the only matches outside the GIN count.
+_OUTSIDE_DOCUMENT_COUNT = f"""
+SELECT count(*) FROM project_search s
+WHERE s.project_id IN ({_SIMILAR_IDS})
+  AND NOT s.head @@ {_TSQUERY} AND NOT s.document @@ {_TSQUERY}
+"""
+
+_FILTERED_PAGE = f"""
+SELECT {_DISPLAY} FROM project_search s WHERE true {{f}}
+ORDER BY s.created {{direction}}, s.normalized_name
+LIMIT :limit OFFSET :offset
+"""
+
+_CAPPED_COUNT = (
+    f"SELECT count(*) FROM (SELECT 1 FROM project_search s WHERE {{where}} LIMIT {COUNT_LIMIT}) m"
+)
+
+
+def _hits(rows) -> list[SearchHit]:
+    return [SearchHit(r.name, r.normalized_name, r.version, r.summary, r.created) for r in rows]
 
 
 @implementer(ISearchService)
@@ -212,54 +303,74 @@ class PostgresSearchService:
         page = max(1, min(int(page), MAX_PAGE))
         per_page = max(1, min(int(per_page), MAX_PER_PAGE))
         classifiers = sorted({c.strip() for c in classifiers if c and c.strip()})
-
         params: dict[str, object] = {"limit": per_page, "offset": (page - 1) * per_page}
-        where = ["true"]
-        sort: list[str] = []
+        filters = ""
         if classifiers:
-            where.append("classifier_prefixes @> CAST(:classifiers AS text[])")
+            filters = "AND s.classifier_prefixes @> CAST(:classifiers AS text[])"
             params["classifiers"] = classifiers
-        if text:
-            # Found by words (weighted A-D), by a name like the query (typos), or by name.
-            where.append(
-                f"(document @@ websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', :text)"
-                " OR name % :text OR normalized_name = :exact)"
-            )
-            sort.append("normalized_name = :exact DESC")
-            params.update(text=text, exact=canonicalize_name(text))
-        if order == "relevance" and text:
-            sort.append(
-                f"ts_rank(document, websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', :text))"
-                " + similarity(name, :text) DESC"
-            )
-            sort.append("created DESC")
-        elif order == "created":
-            sort.append("created ASC")
-        else:  # "-created", and "relevance" without words to be relevant to
-            sort.append("created DESC")
-        sort.append("normalized_name")
+        direction = "ASC" if order == "created" else "DESC"
 
-        condition = " AND ".join(where)
+        # Plans are chosen for the GIN indexes: a sequential scan would read every document.
+        with self.db.begin_nested() as savepoint:
+            self.db.execute(sa.text("SET LOCAL enable_seqscan = off"))
+            if not text:
+                items, total = self._filtered(params, filters, direction)
+            else:
+                params.update(text=text, exact=canonicalize_name(text))
+                if order == "relevance":
+                    items, total = self._by_relevance(params, filters)
+                else:
+                    items, total = self._by_date(params, filters, direction)
+            savepoint.rollback()  # and with it the SET LOCAL
+        return SearchResults(
+            total=min(total, COUNT_LIMIT),
+            items=items,
+            page=page,
+            per_page=per_page,
+            total_is_lower_bound=total >= COUNT_LIMIT,
+        )
+
+    def _count(self, where: str, params) -> int:
+        return self.db.scalar(sa.text(_CAPPED_COUNT.format(where=where)), params)
+
+    def _filtered(self, params, filters: str, direction: str):
         rows = self.db.execute(
-            sa.text(
-                "SELECT name, normalized_name, version, summary, created,"
-                " count(*) OVER () AS total"
-                f" FROM project_search WHERE {condition}"
-                f" ORDER BY {', '.join(sort)}"
-                " LIMIT :limit OFFSET :offset"
-            ),
-            params,
+            sa.text(_FILTERED_PAGE.format(f=filters, direction=direction)), params
         ).all()
+        return _hits(rows), self._count(f"true {filters}", params)
+
+    def _match_count(self, params, filters: str) -> int:
+        document_matches = self._count(f"s.document @@ {_TSQUERY} {filters}", params)
+        return document_matches + self.db.scalar(
+            sa.text(_OUTSIDE_DOCUMENT_COUNT.format(f=filters)), params
+        )
+
+    def _by_relevance(self, params, filters: str):
+        rows = self.db.execute(sa.text(_STRONG_PAGE.format(f=filters)), params).all()
         if rows:
-            total = rows[0].total
-        else:  # past the last page, or nothing at all: the window function saw no rows
-            total = self.db.scalar(
-                sa.text(f"SELECT count(*) FROM project_search WHERE {condition}"), params
+            strong_total = rows[0].strong_total
+        else:  # past the strong matches, or none at all
+            strong_total = self.db.scalar(
+                sa.text(f"SELECT count(*) FROM ({_STRONG_IDS.format(f=filters)}) strong"), params
             )
-        items = [
-            SearchHit(r.name, r.normalized_name, r.version, r.summary, r.created) for r in rows
-        ]
-        return SearchResults(total=total, items=items, page=page, per_page=per_page)
+        items = _hits(rows)
+        if len(items) < params["limit"]:
+            # The page continues (or lies entirely) past the strong matches.
+            other_params = dict(
+                params,
+                limit=params["limit"] - len(items),
+                offset=max(0, params["offset"] - strong_total),
+            )
+            other = self.db.execute(sa.text(_OTHER_PAGE.format(f=filters)), other_params).all()
+            items += _hits(other)
+        return items, self._match_count(params, filters)
+
+    def _by_date(self, params, filters: str, direction: str):
+        window = dict(params, window=params["offset"] + params["limit"])
+        rows = self.db.execute(
+            sa.text(_BY_DATE_PAGE.format(f=filters, direction=direction)), window
+        ).all()
+        return _hits(rows), self._match_count(params, filters)
 
     def index_project(self, project_id: int) -> None:
         reindex_projects(self.db, [project_id])

@@ -68,7 +68,12 @@ def blobs_of(file: File) -> list[Blob]:
 def copy_blob(archive, cache, blob: Blob) -> None:
     """Copy one blob, refusing bytes that don't match its digests; verify the stored copy."""
     with tempfile.NamedTemporaryFile(prefix="cache-copy-") as spool:
-        sha256, blake2, md5, size = hashlib.sha256(), hashlib.blake2b(digest_size=32), hashlib.md5(), 0
+        sha256, blake2, md5, size = (
+            hashlib.sha256(),
+            hashlib.blake2b(digest_size=32),
+            hashlib.md5(),
+            0,
+        )
         try:
             with archive.open(blob.key) as source:
                 while chunk := source.read(CHUNK):
@@ -85,7 +90,9 @@ def copy_blob(archive, cache, blob: Blob) -> None:
             raise CopyError(f"{blob.key} in the archive does not match its digests")
         spool.flush()
         cache.put(
-            blob.key, Path(spool.name), content_type=content_type_for(blob.key),
+            blob.key,
+            Path(spool.name),
+            content_type=content_type_for(blob.key),
             md5_hex=md5.hexdigest(),
         )
     stored_md5 = cache.md5(blob.key)
@@ -144,7 +151,9 @@ def copy_file(
                 copy_blob(ctx.archive, ctx.cache, blob)
         except CopyError as exc:
             status.last_error = str(exc)
-            log.error("cache copy failed", file=file.filename, error=str(exc), attempts=status.attempts)
+            log.error(
+                "cache copy failed", file=file.filename, error=str(exc), attempts=status.attempts
+            )
             return file.id
         status.cached_at = utcnow()
         status.attempts = 0
@@ -171,7 +180,9 @@ def reconcile(ctx: TaskContext, *, limit: int = 1000, seconds: float = 50.0) -> 
 def pending_count(session: orm.Session) -> int:
     """Files known to be missing from the cache (for metrics and operators)."""
     return session.scalar(
-        sa.select(sa.func.count()).select_from(FileCacheStatus).where(FileCacheStatus.cached_at.is_(None))
+        sa.select(sa.func.count())
+        .select_from(FileCacheStatus)
+        .where(FileCacheStatus.cached_at.is_(None))
     )
 
 
@@ -205,9 +216,7 @@ def audit(ctx: TaskContext, *, batch: int = 500) -> dict[str, int]:
             insert(FileCacheStatus)
             .from_select(
                 ["file_id"],
-                sa.select(File.id).where(
-                    ~sa.exists().where(FileCacheStatus.file_id == File.id)
-                ),
+                sa.select(File.id).where(~sa.exists().where(FileCacheStatus.file_id == File.id)),
             )
             .on_conflict_do_nothing()
         )

@@ -71,9 +71,7 @@ class LocalFileStorage:
         path = self._path(key)
         return path if path.is_file() else None
 
-    def put(
-        self, key: str, source: Path, *, content_type: str, md5_hex: str | None = None
-    ) -> None:
+    def put(self, key: str, source: Path, *, content_type: str, md5_hex: str | None = None) -> None:
         # The content type is not stored: it follows from the filename when served. A local
         # copy cannot be corrupted on the way, so md5_hex is not checked here.
         path = self._path(key)

@@ -79,9 +79,7 @@ class S3FileStorage:
     def _name(self, key: str) -> str:
         return self.prefix + validate_key(key)
 
-    def put(
-        self, key: str, source: Path, *, content_type: str, md5_hex: str | None = None
-    ) -> None:
+    def put(self, key: str, source: Path, *, content_type: str, md5_hex: str | None = None) -> None:
         if md5_hex is not None and source.stat().st_size <= SINGLE_PUT_LIMIT:
             # One PUT with Content-MD5: the server refuses bytes that don't match, and the
             # object's ETag is then its MD5, which audits compare against the database.

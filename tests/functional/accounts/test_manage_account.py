@@ -63,7 +63,9 @@ def test_sensitive_pages_ask_for_the_password_again_after_a_while(site, user, mo
     monkeypatch.setattr(authentication, "REAUTH_SECONDS", 600)
     form = form_for(site.get(response.headers["Location"]), "/account/reauthenticate/")
     form["password"] = PASSWORD
+    before = site.cookies["session_id"]
     back = form.submit(status=303)
+    assert site.cookies["session_id"] != before  # more power, new session id
     assert back.headers["Location"].endswith("/manage/account/token/")
     assert back.follow().status_int == 200
 

@@ -149,3 +149,15 @@ def test_register_needs_csrf(site):
         },
         status=400,
     )
+
+
+def test_registrations_per_address_are_limited(make_site):
+    from warehouse.settings import RateLimit
+
+    site = make_site(login_ratelimit=RateLimit(2, 3600))
+    register(site, username="first", email="first@example.com")
+    site.reset()
+    register(site, username="second", email="second@example.com")
+    site.reset()
+    page = register(site, username="third", email="third@example.com", status=429)
+    assert "Too many accounts have been created from your network" in text_of(page)

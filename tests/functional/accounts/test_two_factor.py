@@ -61,7 +61,9 @@ def test_enrolment_gives_eight_recovery_codes_once_and_sends_mail(
     site, user, smtp_server, db_session
 ):
     log_in(site)
+    before = site.cookies["session_id"]
     secret, codes = enrol_totp(site)
+    assert site.cookies["session_id"] != before  # a privilege change rotates the session
     assert len(codes) == 8 and len(set(codes)) == 8
     assert all(re.fullmatch(r"[a-z0-9]{4}(-[a-z0-9]{4}){3}", code) for code in codes)
     mail = smtp_server.wait_for_message(to="alice@example.com")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
-from warehouse.accounts import authentication
+from warehouse.accounts import authentication, security_keys
 from warehouse.accounts.forms import LoginForm
 from warehouse.accounts.views._helpers import redirect
 
@@ -55,7 +55,10 @@ def _second_factor_page(request, template_error=None, status=200):
         request.session.flash("Your login timed out. Log in again.", queue="warning")
         return redirect(request, "accounts.login")
     request.response.status = status
-    return {"pending_user": user, "error": template_error}
+    webauthn_options = (
+        security_keys.authentication_options(request, user) if user.webauthn_credentials else None
+    )
+    return {"pending_user": user, "error": template_error, "webauthn_options": webauthn_options}
 
 
 @view_config(
@@ -80,6 +83,23 @@ def two_factor(request):
     if attempt.user is None:
         return _second_factor_page(request, attempt.error, 429 if attempt.rate_limited else 200)
     authentication.complete_login(request, user, method="totp")
+    return HTTPSeeOther(next_url)
+
+
+@view_config(
+    route_name="accounts.webauthn_authenticate",
+    renderer="warehouse.accounts:templates/accounts/two_factor.html",
+    request_method="POST",
+)
+def security_key_login(request):
+    user, next_url = authentication.pending_login(request)
+    if user is None:
+        return _second_factor_page(request)
+    credential = request.POST.get("credential", "")
+    attempt = authentication.check_security_key(request, user, credential)
+    if attempt.user is None:
+        return _second_factor_page(request, attempt.error, 429 if attempt.rate_limited else 200)
+    authentication.complete_login(request, user, method="webauthn")
     return HTTPSeeOther(next_url)
 
 

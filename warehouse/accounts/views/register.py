@@ -38,6 +38,12 @@ def register(request):
     form = RegistrationForm(request.POST)
     if not form.validate(users):
         return {"form": form}
+    if not LoginLimits(request).register():
+        request.response.status = 429
+        form.add_error(
+            "__all__", "Too many accounts have been created from your network. Try again later."
+        )
+        return {"form": form}
     user = users.create_user(
         form["username"], form["new_password"], email=form["email"], name=form["full_name"]
     )

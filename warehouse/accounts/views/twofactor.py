@@ -1,4 +1,4 @@
-"""Second factors on ``/manage/account/two-factor/``: TOTP and recovery codes."""
+"""Second factors on ``/manage/account/two-factor/``: TOTP, security keys, recovery codes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import binascii
 
 from pyramid.view import view_config
 
-from warehouse.accounts import notifications, twofactor
+from warehouse.accounts import notifications, security_keys, twofactor
 from warehouse.accounts.interfaces import IUserService
 from warehouse.accounts.views._helpers import no_store, reauth_required, redirect
 from warehouse.email import SITE_NAME
@@ -15,6 +15,7 @@ from warehouse.events import EventSource, record_event
 from warehouse.events.tags import AccountTag
 
 TOTP_METHOD = "An authenticator app (TOTP)"
+SECURITY_KEY_METHOD = "A security key ({label})"
 # The secret being set up lives in the session until the user proves their app has it.
 SESSION_PROVISIONING = "totp.provisioning"
 RECOVERY_CODES_PAGE = "warehouse.accounts:templates/manage/recovery_codes.html"
@@ -76,24 +77,36 @@ def totp_enable(request):
         return _totp_page(request, "That code is not right. Enter the code your app shows now.")
     # The code just typed must not also work for a login a moment later.
     twofactor.TotpReplayGuard(request.redis).claim(user.id, step)
-    users = request.find_service(IUserService)
-    users.enable_totp(user, secret)
+    request.find_service(IUserService).enable_totp(user, secret)
     del request.session[SESSION_PROVISIONING]
+    return _factor_added(request, {"method": "totp"}, TOTP_METHOD)
+
+
+def _factor_added(request, details: dict, description: str) -> dict:
+    """What follows adding any second factor: a new session id, the record, the mail, and
+    recovery codes if the account has none left (shown on the page this returns)."""
+    user = request.user
     request.session.rotate()  # a privilege change: a fresh session id
     record_event(
-        request,
-        EventSource.user,
-        user.id,
-        AccountTag.TWO_FACTOR_ADDED,
-        additional={"method": "totp"},
+        request, EventSource.user, user.id, AccountTag.TWO_FACTOR_ADDED, additional=details
     )
-    notifications.send_two_factor_added(request, user, TOTP_METHOD)
+    notifications.send_two_factor_added(request, user, description)
     codes = None
     if user.unused_recovery_codes == 0:
-        codes = users.replace_recovery_codes(user)
+        codes = request.find_service(IUserService).replace_recovery_codes(user)
         record_event(request, EventSource.user, user.id, AccountTag.RECOVERY_CODES_GENERATED)
     request.override_renderer = RECOVERY_CODES_PAGE
+    no_store(request)
     return {"codes": codes, "just_enabled": True}
+
+
+def _factor_removed(request, details: dict, description: str) -> None:
+    user = request.user
+    request.session.rotate()
+    record_event(
+        request, EventSource.user, user.id, AccountTag.TWO_FACTOR_REMOVED, additional=details
+    )
+    notifications.send_two_factor_removed(request, user, description)
 
 
 @view_config(
@@ -106,15 +119,7 @@ def totp_remove(request):
     user = request.user
     if user.has_totp:
         request.find_service(IUserService).disable_totp(user)
-        request.session.rotate()
-        record_event(
-            request,
-            EventSource.user,
-            user.id,
-            AccountTag.TWO_FACTOR_REMOVED,
-            additional={"method": "totp"},
-        )
-        notifications.send_two_factor_removed(request, user, TOTP_METHOD)
+        _factor_removed(request, {"method": "totp"}, TOTP_METHOD)
         request.session.flash("Your authenticator app has been removed.", queue="success")
     return redirect(request, "manage.account")
 
@@ -144,3 +149,67 @@ def regenerate_recovery_codes(request):
     codes = request.find_service(IUserService).replace_recovery_codes(user)
     record_event(request, EventSource.user, user.id, AccountTag.RECOVERY_CODES_GENERATED)
     return {"codes": codes, "just_enabled": False}
+
+
+# Security keys (WebAuthn) ---------------------------------------------------------------------
+
+
+def _security_keys_page(request, error=None, label="") -> dict:
+    return {
+        "options": security_keys.registration_options(request, request.user),
+        "error": error,
+        "label": label,
+    }
+
+
+@view_config(
+    route_name="manage.account.webauthn",
+    renderer="warehouse.accounts:templates/manage/security_keys.html",
+    request_method=("GET", "HEAD"),
+    permission="manage:user",
+    decorator=reauth_required("manage.account.webauthn"),
+)
+def security_keys_page(request):
+    return _security_keys_page(request)
+
+
+@view_config(
+    route_name="manage.account.webauthn",
+    renderer="warehouse.accounts:templates/manage/security_keys.html",
+    request_method="POST",
+    permission="manage:user",
+    decorator=reauth_required("manage.account.webauthn"),
+)
+def add_security_key(request):
+    label = request.POST.get("label", "")
+    try:
+        key = security_keys.register(
+            request, request.user, request.POST.get("credential", ""), label
+        )
+    except security_keys.SecurityKeyError as exc:
+        return _security_keys_page(request, str(exc), label)
+    return _factor_added(
+        request,
+        {"method": "webauthn", "label": key.label},
+        SECURITY_KEY_METHOD.format(label=key.label),
+    )
+
+
+@view_config(
+    route_name="manage.account.webauthn.remove",
+    request_method="POST",
+    permission="manage:user",
+    decorator=reauth_required("manage.account.webauthn"),
+)
+def remove_security_key(request):
+    user = request.user
+    key = security_keys.remove(request, user, request.POST.get("credential_id", ""))
+    if key is not None:
+        request.find_service(IUserService).drop_orphaned_recovery_codes(user)
+        _factor_removed(
+            request,
+            {"method": "webauthn", "label": key.label},
+            SECURITY_KEY_METHOD.format(label=key.label),
+        )
+        request.session.flash(f"The security key {key.label!r} has been removed.", queue="success")
+    return redirect(request, "manage.account.webauthn")

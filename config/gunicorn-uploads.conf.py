@@ -1,0 +1,56 @@
+"""gunicorn settings for the uploads app (``POST /legacy/``); the CDN routes /legacy/ here.
+
+Same application as the web app, tuned for a few long requests with large bodies:
+
+* Bodies never sit in memory. gunicorn hands the body to the app as a stream; WebOb copies
+  a body over 10 KiB to a temporary file before parsing it, and its multipart parser writes
+  every part over 1,000 bytes (the distribution itself) to another temporary file; the upload
+  pipeline then streams the file part into its own scratch file while hashing it. So the
+  temporary directory must be on disk, not a RAM-backed tmpfs: WAREHOUSE_UPLOAD_TMPDIR
+  points it elsewhere, and it needs room for about three copies of the largest upload per
+  worker.
+* Limits: the CDN refuses bodies over 2 GiB before reading them (config/varnish/default.vcl);
+  the app refuses a file over the project's size limit while streaming it; gunicorn's
+  header limits below keep the request head small.
+* A long timeout: a sync worker is busy for the whole transfer plus inspection and the write
+  to the archive. Workers are recycled often, since parsing archives can leave a worker's
+  memory fragmented.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get(
+    "WAREHOUSE_BIND", "127.0.0.1:" + os.environ.get("WAREHOUSE_UPLOADS_PORT", "8002")
+)
+workers = int(os.environ.get("UPLOADS_CONCURRENCY", multiprocessing.cpu_count() + 1))
+worker_class = "sync"
+timeout = 300
+graceful_timeout = 120
+keepalive = 5
+max_requests = 500
+max_requests_jitter = 50
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+preload_app = True
+accesslog = os.environ.get("WAREHOUSE_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("WAREHOUSE_LOG_LEVEL", "info")
+proc_name = "warehouse-uploads"
+
+if os.environ.get("WAREHOUSE_UPLOAD_TMPDIR"):
+    # Set before the app is loaded, so every tempfile the workers make lands there.
+    os.makedirs(os.environ["WAREHOUSE_UPLOAD_TMPDIR"], exist_ok=True)
+    os.environ["TMPDIR"] = os.environ["WAREHOUSE_UPLOAD_TMPDIR"]
+
+
+def post_fork(server, worker):
+    # Connections made in the master (while preloading) must not be shared across workers.
+    from warehouse.wsgi import application
+
+    registry = application.registry
+    if "db.engine" in registry:
+        registry["db.engine"].dispose(close=False)
+    if "redis.client" in registry:
+        registry["redis.client"].connection_pool.reset()

@@ -1,0 +1,100 @@
+vcl 4.1;
+# The CDN in front of the two apps (what Fastly does in production), for `make serve` and the
+# end-to-end tests. Needs varnish-modules for xkey.
+#
+# * /legacy/ (uploads) goes to the uploads app, never cached; the rest to the web app.
+# * TTLs come from the app's Surrogate-Control; the app tags responses with Surrogate-Key,
+#   and PURGE with a Surrogate-Key header (from 127.0.0.1 only) drops every object tagged
+#   with any of its keys (xkey).
+# * Grace: when a backend is down (its health probe fails), stale objects are served for up
+#   to a day (stale-if-error); while it is up, a stale object is refetched before answering.
+# * /simple/ pages are cached per Accept header (the app sends Vary: Accept).
+# * POST and other unsafe methods, and responses that set a cookie, are never cached.
+# * Surrogate-* headers are for the CDN only and are stripped before delivery.
+
+import std;
+import xkey;
+
+include "backends.vcl";
+
+acl purgers {
+    "127.0.0.1";
+    "::1";
+}
+
+sub vcl_recv {
+    if (req.method == "PURGE") {
+        if (client.ip !~ purgers) {
+            return (synth(403, "Forbidden"));
+        }
+        if (req.http.Surrogate-Key) {
+            set req.http.X-Purged = xkey.purge(req.http.Surrogate-Key);
+            return (synth(200, "Purged " + req.http.X-Purged));
+        }
+        return (purge);
+    }
+
+    if (req.url ~ "^/legacy(/|\?|$)") {
+        set req.backend_hint = uploads;
+        # The body streams through to the app, which spools it to disk; this only refuses
+        # what no project may upload before a byte of it is read.
+        if (std.integer(req.http.Content-Length, 0) > 2147483648) {
+            return (synth(413, "Request Entity Too Large"));
+        }
+        return (pass);
+    } else {
+        set req.backend_hint = web;
+    }
+
+    if (req.method != "GET" && req.method != "HEAD") {
+        return (pass);
+    }
+    # The read APIs and files are the same for everyone: a stray cookie must not make them
+    # uncacheable.
+    if (req.url ~ "^/(simple|packages)/" || req.url ~ "^/pypi/[^/]+(/[^/]+)?/json/?(\?|$)") {
+        unset req.http.Cookie;
+    }
+    if (req.http.Authorization || req.http.Cookie) {
+        return (pass);
+    }
+    # Stale objects only while the backend is down; otherwise fetch before answering.
+    if (std.healthy(req.backend_hint)) {
+        set req.grace = 0s;
+    }
+    return (hash);
+}
+
+sub vcl_backend_response {
+    # An error must not replace a stale copy that can still serve while the app is down:
+    # drop the fetch (the client gets a 503, the copy stays; once the probe marks the app
+    # down, the copy is served). Uploads and other passes keep the app's own error.
+    if (beresp.status >= 500 && !bereq.uncacheable) {
+        return (abandon);
+    }
+    if (beresp.http.Surrogate-Key) {
+        set beresp.http.xkey = beresp.http.Surrogate-Key;
+    }
+    if (beresp.http.Set-Cookie || (bereq.method != "GET" && bereq.method != "HEAD")) {
+        set beresp.uncacheable = true;
+        set beresp.ttl = 120s;
+        return (deliver);
+    }
+    if (beresp.http.Surrogate-Control ~ "max-age=\d+") {
+        set beresp.ttl = std.duration(
+            regsub(beresp.http.Surrogate-Control, ".*max-age=(\d+).*", "\1") + "s", 0s);
+        set beresp.grace = 24h;
+        return (deliver);
+    }
+    # No Surrogate-Control: Varnish's own rules (Cache-Control, no-store ...) apply.
+}
+
+sub vcl_deliver {
+    if (obj.hits > 0) {
+        set resp.http.X-Cache = "HIT";
+    } else {
+        set resp.http.X-Cache = "MISS";
+    }
+    unset resp.http.xkey;
+    unset resp.http.Surrogate-Key;
+    unset resp.http.Surrogate-Control;
+}

@@ -1,0 +1,48 @@
+"""The simple API answered in front of Pyramid's router.
+
+Installers make most of an index's requests, and a cached simple page costs less to serve
+than Pyramid spends building a request (it assembles a class per request for the request
+properties that the rest of the site uses). So the WSGI application that gunicorn serves
+first offers GET and HEAD under ``/simple`` to :func:`warehouse.api.simple.dispatch` with a
+plain WebOb request, and hands everything else, and whatever ``dispatch`` declines, to the
+router. The tween in :mod:`warehouse.api.simple` answers the same URLs for an application
+built straight from a Configurator (as most tests do), through the same ``dispatch``.
+"""
+
+from __future__ import annotations
+
+from webob import BaseRequest
+
+from warehouse.api.simple import dispatch
+from warehouse.web.headers import SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY
+
+
+class SimpleFastPath:
+    def __init__(self, router):
+        self.router = router
+        # Code that reaches for the application's registry (gunicorn's post_fork) finds it.
+        self.registry = router.registry
+        self._request_class = type("SimpleRequest", (BaseRequest,), {"registry": router.registry})
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO", "").startswith("/simple") and environ["REQUEST_METHOD"] in (
+            "GET",
+            "HEAD",
+        ):
+            request = self._request_class(environ)
+            response = dispatch(request)
+            if response is not None:
+                _add_security_headers(response.headerlist, request.scheme == "https")
+                return response(environ, start_response)
+        return self.router(environ, start_response)
+
+
+_SECURITY_HEADERS = [(name.lower(), name, value) for name, value in SECURITY_HEADERS.items()]
+
+
+def _add_security_headers(headerlist: list[tuple[str, str]], https: bool) -> None:
+    # What the site's security-headers tween adds to every other response.
+    present = {name.lower() for name, _ in headerlist}
+    headerlist.extend((name, value) for key, name, value in _SECURITY_HEADERS if key not in present)
+    if https and "strict-transport-security" not in present:
+        headerlist.append(("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY))
