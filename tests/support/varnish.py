@@ -1,9 +1,9 @@
 """Varnish with the project's VCL (config/varnish/default.vcl), for tests.
 
-    with running_varnish(web_port, uploads_port) as cdn:
-        response = cdn.get("/simple/foo/")
-        response.headers["X-Cache"]   # "HIT" or "MISS"
-        cdn.purge("project/foo")
+with running_varnish(web_port, uploads_port) as cdn:
+    response = cdn.get("/simple/foo/")
+    response.headers["X-Cache"]   # "HIT" or "MISS"
+    cdn.purge("project/foo")
 """
 
 from __future__ import annotations

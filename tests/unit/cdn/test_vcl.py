@@ -185,9 +185,7 @@ def test_stale_pages_are_served_only_while_the_app_is_down(cdn, backends):
     web.sick = True
     try:
         # Once the health probe sees the app down, the expired copy is served instead.
-        answer = wait_for(
-            lambda: (a := cdn.get("/simple/short/")).status == 200 and a, timeout=15
-        )
+        answer = wait_for(lambda: (a := cdn.get("/simple/short/")).status == 200 and a, timeout=15)
         assert answer.body == b"short html #1"
         assert cdn.get("/simple/never-cached/").status == 503
     finally:
