@@ -30,6 +30,7 @@ PROJECTS = {
     ),
     # Never uploaded with a token allowed to create it.
     "unclaimed": dict(name="interop-unclaimed", version="1.0", sdist=False),
+    "elsewhere": dict(name="interop-elsewhere", version="1.0", sdist=False),
     "pyreq-1": dict(name="interop-pyreq", version="1.0", requires_python=">=3.0", sdist=False),
     "pyreq-2": dict(name="interop-pyreq", version="2.0", requires_python=">=4.0", sdist=False),
     "yank-1": dict(name="interop-yank", version="1.0", sdist=False),

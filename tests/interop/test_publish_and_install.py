@@ -8,8 +8,6 @@ whole session.
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 
 import pypi_simple
 import pytest
@@ -80,30 +78,9 @@ def test_pip_skips_releases_whose_requires_python_excludes_it(clients, uploader,
 
 # There is no client-facing yank yet (web form, API or CLI), so the test yanks through the
 # management service in a process of its own, as such a front end would, then asks clients.
-_YANK = """
-import sys
-import redis
-import sqlalchemy as sa
-from warehouse.api.cache import invalidate_project
-from warehouse.cli.context import load_settings, session_scope
-from warehouse.packaging.management import ProjectManagement
-from warehouse.packaging.models import Project, Release
-
-name, version, reason = sys.argv[1:]
-with session_scope() as db:
-    release = db.scalars(
-        sa.select(Release).join(Project)
-        .where(Project.normalized_name == name, Release.version == version)
-    ).one()
-    ProjectManagement(db, storage=None).yank_release(release, reason, by_user=None)
-invalidate_project(redis.Redis.from_url(load_settings().redis_url), name)
-"""
-
-
 def yank(live_server, project: str, version: str, reason: str) -> None:
-    subprocess.run(
-        [sys.executable, "-c", _YANK, project, version, reason], env=live_server.env, check=True
-    )
+    """Yank with the operator's CLI; the journal entry it writes refreshes the simple pages."""
+    live_server.cli("project", "yank", project, version, "--reason", reason)
 
 
 def test_installers_pass_over_a_yanked_release(clients, live_server, uploader, dists, tmp_path):
@@ -189,6 +166,7 @@ def test_twine_reupload_identical_is_accepted_and_changed_bytes_refused(clients,
 def test_twine_shows_403_for_a_token_scoped_to_another_project(
     clients, live_server, uploader, published, dists
 ):
+    clients.twine_upload(uploader.token, dists["elsewhere"].files)
     token = live_server.create_token(uploader.username, projects=["interop-elsewhere"])
 
     existing = clients.twine_upload(token, published.files, check=False)

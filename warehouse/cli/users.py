@@ -9,6 +9,7 @@ import click
 from warehouse.accounts.services import AccountError, DatabaseUserService
 from warehouse.cli.context import session_scope
 from warehouse.db import utcnow
+from warehouse.packaging.services import DatabaseProjectService
 from warehouse.tokens.services import DatabaseTokenService
 
 
@@ -53,11 +54,23 @@ def create_token(username: str, projects: tuple[str, ...], expires: int | None, 
         owner = DatabaseUserService(session).find_by_username(username)
         if owner is None:
             raise click.ClickException(f"no user named {username!r}")
+        _check_token_projects(session, owner, projects)
         expiry = utcnow() + datetime.timedelta(days=expires) if expires else None
         _, secret = DatabaseTokenService(session).create(
             owner, projects=list(projects) or None, expires=expiry, description=description
         )
     click.echo(secret)
+
+
+def _check_token_projects(session, owner, names) -> None:
+    """A token may only be scoped to existing projects its owner has a role on."""
+    projects = DatabaseProjectService(session)
+    for name in names:
+        project = projects.find(name)
+        if project is None:
+            raise click.ClickException(f"no project named {name!r}")
+        if projects.role_of(owner, project) is None:
+            raise click.ClickException(f"{owner.username} has no role on project {project.name!r}")
 
 
 @click.command()

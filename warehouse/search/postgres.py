@@ -198,11 +198,15 @@ def _forget_changed_projects(session: orm.Session, previous_transaction) -> None
 #   similar to the query (trigrams), or the exact name — are ranked by ``ts_rank`` on the
 #   small ``head`` vector plus name similarity. At most the newest STRONG_CANDIDATES head
 #   matches and SIMILAR_CANDIDATES similar names are ranked;
+# * names similar to the query are looked for only when its words are in fewer than
+#   TYPO_THRESHOLD heads: a misspelled name matches no words, while a common word ("python")
+#   is part of thousands of names, and checking each for similarity is what would be slow;
 # * every other match (words only in the description, or older head matches beyond that
 #   bound) follows, newest first, found through the GIN index on ``document``;
 # * totals are exact up to COUNT_LIMIT and reported as "at least" beyond it.
-STRONG_CANDIDATES = 2000
+STRONG_CANDIDATES = 1000
 SIMILAR_CANDIDATES = 100
+TYPO_THRESHOLD = 20
 COUNT_LIMIT = 10_000
 
 
@@ -213,10 +217,17 @@ def normalize_query(query: str | None) -> str:
 _TSQUERY = f"websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', :text)"
 _DISPLAY = "s.name, s.normalized_name, s.version, s.summary, s.created"
 
-# Names most like the query (typos), and the exact name: matches the words may miss.
+# Names most like the query (typos), and the exact name: matches the words may miss. The
+# trigram scan runs only if the words are rare in heads (PostgreSQL evaluates the
+# uncorrelated count once, before the scan, and skips the scan when it is false). Its ORDER
+# BY lets a common word be counted by walking a few rows of the date index instead of
+# reading the word's whole GIN posting list.
 _SIMILAR_IDS = f"""
     (SELECT s.project_id FROM project_search s
-     WHERE s.name % :text {{f}} ORDER BY similarity(s.name, :text) DESC LIMIT {SIMILAR_CANDIDATES})
+     WHERE s.name % :text {{f}}
+       AND (SELECT count(*) FROM (SELECT 1 FROM project_search h WHERE h.head @@ {_TSQUERY}
+            ORDER BY h.created LIMIT :typo_threshold) heads) < :typo_threshold
+     ORDER BY similarity(s.name, :text) DESC LIMIT :similar_candidates)
     UNION
     (SELECT s.project_id FROM project_search s WHERE s.normalized_name = :exact {{f}})
 """
@@ -224,7 +235,7 @@ _SIMILAR_IDS = f"""
 # The strong candidates of a query, as project ids (``{f}``: the filter conditions on ``s``).
 _STRONG_IDS = f"""
     (SELECT s.project_id FROM project_search s
-     WHERE s.head @@ {_TSQUERY} {{f}} ORDER BY s.created DESC LIMIT {STRONG_CANDIDATES})
+     WHERE s.head @@ {_TSQUERY} {{f}} ORDER BY s.created DESC LIMIT :strong_candidates)
     UNION
     {_SIMILAR_IDS}
 """
@@ -276,7 +287,7 @@ LIMIT :limit OFFSET :offset
 """
 
 _CAPPED_COUNT = (
-    f"SELECT count(*) FROM (SELECT 1 FROM project_search s WHERE {{where}} LIMIT {COUNT_LIMIT}) m"
+    "SELECT count(*) FROM (SELECT 1 FROM project_search s WHERE {where} LIMIT :count_limit) m"
 )
 
 
@@ -286,6 +297,12 @@ def _hits(rows) -> list[SearchHit]:
 
 @implementer(ISearchService)
 class PostgresSearchService:
+    # The bounds described above; instances may lower them (tests do).
+    strong_candidates = STRONG_CANDIDATES
+    similar_candidates = SIMILAR_CANDIDATES
+    typo_threshold = TYPO_THRESHOLD
+    count_limit = COUNT_LIMIT
+
     def __init__(self, session: orm.Session):
         self.db = session
 
@@ -303,7 +320,14 @@ class PostgresSearchService:
         page = max(1, min(int(page), MAX_PAGE))
         per_page = max(1, min(int(per_page), MAX_PER_PAGE))
         classifiers = sorted({c.strip() for c in classifiers if c and c.strip()})
-        params: dict[str, object] = {"limit": per_page, "offset": (page - 1) * per_page}
+        params: dict[str, object] = {
+            "limit": per_page,
+            "offset": (page - 1) * per_page,
+            "strong_candidates": self.strong_candidates,
+            "similar_candidates": self.similar_candidates,
+            "typo_threshold": self.typo_threshold,
+            "count_limit": self.count_limit,
+        }
         filters = ""
         if classifiers:
             filters = "AND s.classifier_prefixes @> CAST(:classifiers AS text[])"
@@ -323,11 +347,11 @@ class PostgresSearchService:
                     items, total = self._by_date(params, filters, direction)
             savepoint.rollback()  # and with it the SET LOCAL
         return SearchResults(
-            total=min(total, COUNT_LIMIT),
+            total=min(total, self.count_limit),
             items=items,
             page=page,
             per_page=per_page,
-            total_is_lower_bound=total >= COUNT_LIMIT,
+            total_is_lower_bound=total >= self.count_limit,
         )
 
     def _count(self, where: str, params) -> int:

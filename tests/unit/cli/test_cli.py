@@ -8,6 +8,8 @@ from click.testing import CliRunner
 
 from warehouse.accounts.models import Email, User
 from warehouse.cli import main
+from warehouse.accounts.services import DatabaseUserService
+from warehouse.packaging.services import DatabaseProjectService
 from warehouse.tokens.models import APIToken
 from warehouse.tokens.services import DatabaseTokenService
 
@@ -40,6 +42,9 @@ def test_user_create_reports_rule_violations(run):
 
 def test_token_create_prints_only_a_working_token(run, db_session):
     run("user", "create", "carol", "--email", "c@example.com", "--password", "long-enough")
+    carol = DatabaseUserService(db_session).find_by_username("carol")
+    DatabaseProjectService(db_session).create("Some_Project", carol)
+    db_session.commit()
     result = run("token", "create", "carol", "--project", "Some_Project", "--expires", "7")
     assert result.exit_code == 0, result.output
     secret = result.output.strip()
@@ -48,6 +53,16 @@ def test_token_create_prints_only_a_working_token(run, db_session):
     assert token.projects == ["some-project"]
     assert token.expires is not None
     assert db_session.scalar(sa.select(sa.func.count()).select_from(APIToken)) == 1
+
+
+def test_token_scope_must_name_projects_of_the_user(run, db_session, make_user):
+    run("user", "create", "carol", "--email", "c@example.com", "--password", "long-enough")
+    missing = run("token", "create", "carol", "--project", "ghost")
+    assert missing.exit_code == 1 and "no project named 'ghost'" in missing.output
+    DatabaseProjectService(db_session).create("theirs", make_user("dave"))
+    db_session.commit()
+    foreign = run("token", "create", "carol", "--project", "theirs")
+    assert foreign.exit_code == 1 and "carol has no role on project 'theirs'" in foreign.output
 
 
 def test_token_create_for_unknown_user_fails(run):

@@ -352,3 +352,75 @@ def test_session_factory_sessions_get_the_hook(clean_database):
     with orm.Session(clean_database) as session:
         create_project(session, "from-cli")
         assert session.scalar(sa.select(ProjectSearch.name)) == "from-cli"
+
+
+# Bounded work for common words ---------------------------------------------------------------
+
+
+def _widgets(db_session, count: int, *, field: str) -> None:
+    for index in range(count):
+        project = create_project(db_session, f"w{index:02d}", versions=(), commit=False)
+        text = {"summary": "x", "description": "x"}
+        text[field] = "gizmo"
+        create_release(db_session, project, "1.0", created=_day(index), commit=False, **text)
+    db_session.commit()
+
+
+def test_description_only_matches_follow_the_strong_ones_newest_first(db_session, search):
+    create_project(db_session, "old-gizmo", versions=(), summary="x")
+    create_release(
+        db_session, db_session.scalar(sa.select(Project)), "1.0", summary="x", created=_day(-5)
+    )
+    project = create_project(db_session, "described", versions=())
+    create_release(db_session, project, "1.0", summary="x", description="a gizmo", created=_day(9))
+    project = create_project(db_session, "summarized", versions=())
+    create_release(db_session, project, "1.0", summary="gizmo maker", created=_day(1))
+    assert names(search.search("gizmo")) == ["old-gizmo", "summarized", "described"]
+
+
+def test_every_match_is_on_exactly_one_page_across_the_bound(db_session, search):
+    _widgets(db_session, 7, field="summary")
+    for index in range(7, 12):
+        project = create_project(db_session, f"d{index:02d}", versions=(), commit=False)
+        create_release(
+            db_session,
+            project,
+            "1.0",
+            summary="x",
+            description="gizmo",
+            created=_day(index),
+            commit=False,
+        )
+    db_session.commit()
+    search.strong_candidates = 3  # only the 3 newest summary matches are ranked
+    seen = []
+    for page in range(1, 5):
+        results = search.search("gizmo", page=page, per_page=4)
+        assert results.total == 12
+        seen += names(results)
+    assert len(seen) == len(set(seen)) == 12
+    # Ranked strong matches first, then everything else newest first.
+    assert set(seen[:3]) == {"w04", "w05", "w06"}
+    assert seen[3:] == ["d11", "d10", "d09", "d08", "d07", "w03", "w02", "w01", "w00"]
+
+
+def test_totals_beyond_the_count_limit_are_a_lower_bound(db_session, search):
+    _widgets(db_session, 6, field="description")
+    search.count_limit = 4
+    results = search.search("gizmo")
+    assert (results.total, results.total_is_lower_bound) == (4, True)
+    assert len(results.items) == 6
+    assert search.search("").total_is_lower_bound
+    search.count_limit = 100
+    assert (search.search("gizmo").total, search.search("gizmo").total_is_lower_bound) == (6, False)
+
+
+def test_similar_names_count_once_even_without_the_words(db_session, search):
+    create_project(db_session, "requests", summary="HTTP for Humans")
+    create_project(db_session, "requestz", summary="Not related")
+    create_project(db_session, "reqeusts-helper", summary="Has the typo in its name")
+    # "reqeusts" is in one document (a name), the other two are only similar names.
+    for order in ("relevance", "-created", "created"):
+        results = search.search("reqeusts", order=order)
+        assert results.total == len(results.items) == 3
+        assert set(names(results)) == {"requests", "requestz", "reqeusts-helper"}
