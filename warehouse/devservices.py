@@ -378,6 +378,8 @@ class SeaweedFS:
                         }:
                             raise
                     client.put_object(Bucket=bucket, Key=".ready", Body=b"")
+                    # Not left behind: the cache audit would take it for an orphan.
+                    client.delete_object(Bucket=bucket, Key=".ready")
                 return
             except (BotoCoreError, ClientError) as exc:
                 error = exc
@@ -606,7 +608,15 @@ def _stop_processes(processes: dict[str, subprocess.Popen], timeout: float = 20)
             process.wait()
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def serve() -> int:
+    # Ctrl-C and a plain kill both end in the same clean shutdown, even when a shell that
+    # started us in the background set SIGINT to be ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     pg, redis, s3, started = start_dev_services()
     env = dev_environment(pg, redis, s3)
     port = int(env["WAREHOUSE_PORT"])

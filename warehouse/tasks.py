@@ -106,7 +106,9 @@ class TaskContext:
     def __post_init__(self) -> None:
         # Sessions this factory makes carry the context, so that commit hooks find the
         # stores and Redis (and know that this session asked for them).
-        self.session_factory.configure(info={CONTEXT_INFO: self})
+        from warehouse.db import REDIS_INFO_KEY
+
+        self.session_factory.configure(info={CONTEXT_INFO: self, REDIS_INFO_KEY: self.redis})
 
     @property
     def has_separate_cache(self) -> bool:
@@ -254,7 +256,9 @@ class WarehouseTask(celery.Task):
         return context()
 
     def apply_async(self, args=None, kwargs=None, task_id=None, **options):
-        defer = _deferral()
+        # A retry (Celery passes "retries") goes at once: the session it was raised in is
+        # about to roll back, which would drop it.
+        defer = _deferral() if options.get("retries") is None else None
         if defer is None:
             return super().apply_async(args, kwargs, task_id=task_id, **options)
         task_id = task_id or uuid()
@@ -306,6 +310,8 @@ def celery_config(settings: Settings) -> dict:
         # another process could run.
         "worker_prefetch_multiplier": 1,
         "worker_hijack_root_logger": False,
+        # Our log lines go to stdout as they are, not re-logged as warnings by Celery.
+        "worker_redirect_stdouts": False,
         # A web request that sends after its commit must not hang on a dead broker for long.
         "task_publish_retry_policy": {
             "max_retries": 3,

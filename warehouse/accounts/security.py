@@ -27,6 +27,7 @@ from zope.interface import implementer
 
 from warehouse.accounts.models import User
 from warehouse.accounts.passwords import password_fingerprint
+from warehouse.accounts.sessions import keep_out_of_shared_caches
 from warehouse.tokens.interfaces import ITokenService
 from warehouse.tokens.models import APIToken
 from warehouse.tokens.services import InvalidToken
@@ -133,6 +134,8 @@ def _identity_from_session(request) -> Identity | None:
     # this session no longer proves anything.
     if session.get(SESSION_PASSWORD) != password_fingerprint(_secret_key(request), user.password):
         return None
+    # The page may show who is logged in: it is this user's alone.
+    request.add_response_callback(lambda _request, response: keep_out_of_shared_caches(response))
     return Identity(user=user)
 
 

@@ -31,6 +31,15 @@ REFRESH_SECONDS = 3600
 _KEY_PREFIX = "session:"
 
 
+def keep_out_of_shared_caches(response) -> None:
+    """A response made for one session must never be served to anyone else by a CDN."""
+    cache_control = response.cache_control
+    cache_control.public = False
+    cache_control.s_maxage = None
+    cache_control.private = True
+    response.vary = sorted(set(response.vary or ()) | {"Cookie"})
+
+
 def _redis_key(session_id: str) -> str:
     return _KEY_PREFIX + hashlib.sha256(session_id.encode("ascii", "replace")).hexdigest()
 
@@ -191,6 +200,7 @@ class RedisSessionFactory:
         pipe.execute()
         session._modified = False
         if session and session.session_id:
+            keep_out_of_shared_caches(response)
             response.set_cookie(
                 self.cookie_name,
                 session.session_id,

@@ -14,6 +14,9 @@ other's committed release.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+
 import sqlalchemy as sa
 from packaging.utils import canonicalize_name
 from sqlalchemy import event, orm
@@ -33,11 +36,16 @@ MAX_PER_PAGE = 100
 # Deep pages cost an ever larger OFFSET and nobody reads them.
 MAX_PAGE = 500
 TEXT_SEARCH_CONFIG = "english"
+# Prefix of the document terms that stand for classifiers (no parsed word contains a colon
+# followed by a space, so they never meet a user's words).
+CLASSIFIER_TERM = "classifier:"
 
 # The row a project's entry is rebuilt from. ``{where}`` filters projects (aliased ``p``).
 # The shown release: non-yanked before yanked, final before pre-release, then the newest.
 # Classifier prefixes are computed from the classifiers already fetched, not by a second
-# join: a full rebuild runs this once per project.
+# join: a full rebuild runs this once per project. The document also carries each prefix as
+# a term of its own ("classifier:Framework :: Django"), so that a query and its classifier
+# filters are answered by the one GIN index together.
 _ENTRY_SELECT = f"""
 SELECT
     p.id,
@@ -48,16 +56,13 @@ SELECT
     r.keywords,
     left(r.description, {DESCRIPTION_LIMIT}),
     coalesce(c.classifiers, '{{}}'),
-    coalesce((
-        SELECT array_agg(DISTINCT array_to_string(parts[1:depth], ' :: '))
-        FROM unnest(c.classifiers) AS classifier
-        CROSS JOIN LATERAL string_to_array(classifier, ' :: ') AS parts
-        CROSS JOIN LATERAL generate_series(1, cardinality(parts)) AS depth
-    ), '{{}}'),
+    prefixes.list,
     r.created,
     head.vector,
-    head.vector || setweight(to_tsvector('{TEXT_SEARCH_CONFIG}',
+    head.vector
+    || setweight(to_tsvector('{TEXT_SEARCH_CONFIG}',
         left(coalesce(r.description, ''), {DESCRIPTION_LIMIT})), 'D')
+    || array_to_tsvector(ARRAY(SELECT '{CLASSIFIER_TERM}' || prefix FROM unnest(prefixes.list) prefix))
 FROM projects p
 CROSS JOIN LATERAL (
     SELECT id, version, summary, keywords, description, created FROM releases
@@ -76,6 +81,12 @@ CROSS JOIN LATERAL (
     FROM release_classifiers rc JOIN trove_classifiers t ON t.id = rc.trove_id
     WHERE rc.release_id = r.id
 ) c
+CROSS JOIN LATERAL (
+    SELECT coalesce(array_agg(DISTINCT array_to_string(parts[1:depth], ' :: ')), '{{}}') AS list
+    FROM unnest(c.classifiers) AS classifier
+    CROSS JOIN LATERAL string_to_array(classifier, ' :: ') AS parts
+    CROSS JOIN LATERAL generate_series(1, cardinality(parts)) AS depth
+) prefixes
 WHERE {{where}}
 """
 
@@ -215,7 +226,17 @@ def normalize_query(query: str | None) -> str:
 
 
 _TSQUERY = f"websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', :text)"
+# For the full document, "quoted phrases" count as their words: checking word positions would
+# mean reading every candidate's document, which the GIN index otherwise spares us. Phrases
+# are still phrases in names, summaries and keywords, which rank first.
+_DOCUMENT_TSQUERY = f"websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', translate(:text, '\"', ' '))"
 _DISPLAY = "s.name, s.normalized_name, s.version, s.summary, s.created"
+
+# The templates below take:
+#   {f}          classifier filters on ``s`` (the in-row prefix array), or nothing;
+#   {document}   the condition that ``s.document`` matches the words (and the classifiers,
+#                as terms, so that the GIN index answers both and no document is read);
+#   {direction}  ASC or DESC.
 
 # Names most like the query (typos), and the exact name: matches the words may miss. The
 # trigram scan runs only if the words are rare in heads (PostgreSQL evaluates the
@@ -232,7 +253,7 @@ _SIMILAR_IDS = f"""
     (SELECT s.project_id FROM project_search s WHERE s.normalized_name = :exact {{f}})
 """
 
-# The strong candidates of a query, as project ids (``{f}``: the filter conditions on ``s``).
+# The strong candidates of a query, as project ids.
 _STRONG_IDS = f"""
     (SELECT s.project_id FROM project_search s
      WHERE s.head @@ {_TSQUERY} {{f}} ORDER BY s.created DESC LIMIT :strong_candidates)
@@ -240,55 +261,80 @@ _STRONG_IDS = f"""
     {_SIMILAR_IDS}
 """
 
-# One page of strong matches, best first, with how many strong matches there are.
-_STRONG_PAGE = f"""
-SELECT {_DISPLAY}, count(*) OVER () AS strong_total
-FROM project_search s
-WHERE s.project_id IN ({_STRONG_IDS})
-ORDER BY s.normalized_name = :exact DESC,
-         ts_rank(s.head, {_TSQUERY}) + similarity(s.name, :text) DESC,
-         s.created DESC, s.normalized_name
-LIMIT :limit OFFSET :offset
-"""
+TEMPLATES = {
+    # One page of strong matches, best first, with how many strong matches there are.
+    "strong_page": f"""
+        SELECT {_DISPLAY}, count(*) OVER () AS strong_total
+        FROM project_search s
+        WHERE s.project_id IN ({_STRONG_IDS})
+        ORDER BY s.normalized_name = :exact DESC,
+                 ts_rank(s.head, {_TSQUERY}) + similarity(s.name, :text) DESC,
+                 s.created DESC, s.normalized_name
+        LIMIT :limit OFFSET :offset
+    """,
+    "strong_count": f"SELECT count(*) FROM ({_STRONG_IDS}) strong",
+    # Matches that are not strong, newest first.
+    "other_page": f"""
+        SELECT {_DISPLAY} FROM project_search s
+        WHERE {{document}} AND s.project_id NOT IN ({_STRONG_IDS})
+        ORDER BY s.created DESC, s.normalized_name
+        LIMIT :limit OFFSET :offset
+    """,
+    # Every match by date, the exact name first. Each part is cut at the same window, so the
+    # window of their union is right.
+    "date_page": f"""
+        SELECT {_DISPLAY} FROM project_search s
+        WHERE s.project_id IN (
+            (SELECT s.project_id FROM project_search s
+             WHERE {{document}} ORDER BY s.created {{direction}} LIMIT :window)
+            UNION
+            {_SIMILAR_IDS}
+        )
+        ORDER BY s.normalized_name = :exact DESC, s.created {{direction}}, s.normalized_name
+        LIMIT :limit OFFSET :offset
+    """,
+    "document_count": """
+        SELECT count(*) FROM (SELECT 1 FROM project_search s WHERE {document}
+                              LIMIT :count_limit) matches
+    """,
+    # Similar names that the words do not match: the only matches outside the GIN count.
+    "outside_document_count": f"""
+        SELECT count(*) FROM project_search s
+        WHERE s.project_id IN ({_SIMILAR_IDS})
+          AND NOT s.head @@ {_TSQUERY} AND NOT {{document}}
+    """,
+    # Without words: everything, or what the classifiers select.
+    "browse_page": """
+        SELECT s.name, s.normalized_name, s.version, s.summary, s.created
+        FROM project_search s WHERE true {f}
+        ORDER BY s.created {direction}, s.normalized_name
+        LIMIT :limit OFFSET :offset
+    """,
+    "browse_count": """
+        SELECT count(*) FROM (SELECT 1 FROM project_search s WHERE true {f}
+                              LIMIT :count_limit) matches
+    """,
+}
 
-# Matches that are not strong, newest first.
-_OTHER_PAGE = f"""
-SELECT {_DISPLAY} FROM project_search s
-WHERE s.document @@ {_TSQUERY} {{f}} AND s.project_id NOT IN ({_STRONG_IDS})
-ORDER BY s.created DESC, s.normalized_name
-LIMIT :limit OFFSET :offset
-"""
 
-# Every match by date; the exact name first. Each part is cut at the same window, so the
-# window of their union is right.
-_BY_DATE_PAGE = f"""
-SELECT {_DISPLAY} FROM project_search s
-WHERE s.project_id IN (
-    (SELECT s.project_id FROM project_search s
-     WHERE s.document @@ {_TSQUERY} {{f}} ORDER BY s.created {{direction}} LIMIT :window)
-    UNION
-    {_SIMILAR_IDS}
-)
-ORDER BY s.normalized_name = :exact DESC, s.created {{direction}}, s.normalized_name
-LIMIT :limit OFFSET :offset
-"""
+@functools.cache
+def _statement(name: str, filtered: bool, direction: str = "DESC") -> sa.TextClause:
+    """The statement ``name``, built once per variant (building and parsing is not free)."""
+    document = f"s.document @@ {_DOCUMENT_TSQUERY}"
+    if filtered:
+        document = f"s.document @@ ({_DOCUMENT_TSQUERY} && CAST(:classifier_terms AS tsquery))"
+    return sa.text(
+        TEMPLATES[name].format(
+            f="AND s.classifier_prefixes @> CAST(:classifiers AS text[])" if filtered else "",
+            document=document,
+            direction=direction,
+        )
+    )
 
-# Similar names that the words do not match: the only matches outside the GIN count.
-_OUTSIDE_DOCUMENT_COUNT = f"""
-SELECT count(*) FROM project_search s
-WHERE s.project_id IN ({_SIMILAR_IDS})
-  AND NOT s.head @@ {_TSQUERY} AND NOT s.document @@ {_TSQUERY}
-"""
 
-_FILTERED_PAGE = f"""
-SELECT {_DISPLAY} FROM project_search s WHERE true {{f}}
-ORDER BY s.created {{direction}}, s.normalized_name
-LIMIT :limit OFFSET :offset
-"""
-
-_CAPPED_COUNT = (
-    "SELECT count(*) FROM (SELECT 1 FROM project_search s WHERE {where} LIMIT :count_limit) m"
-)
+def _tsquery_term(term: str) -> str:
+    """``term`` as one quoted tsquery lexeme, whatever characters it holds."""
+    return "'" + term.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def _hits(rows) -> list[SearchHit]:
@@ -328,23 +374,23 @@ class PostgresSearchService:
             "typo_threshold": self.typo_threshold,
             "count_limit": self.count_limit,
         }
-        filters = ""
         if classifiers:
-            filters = "AND s.classifier_prefixes @> CAST(:classifiers AS text[])"
             params["classifiers"] = classifiers
+            params["classifier_terms"] = " & ".join(
+                _tsquery_term(CLASSIFIER_TERM + c) for c in classifiers
+            )
         direction = "ASC" if order == "created" else "DESC"
 
-        # Plans are chosen for the GIN indexes: a sequential scan would read every document.
         with self.db.begin_nested() as savepoint:
-            self.db.execute(sa.text("SET LOCAL enable_seqscan = off"))
+            # A sequential scan would read (and decompress) every document: use the indexes.
+            # JIT compilation costs more than these small plans ever run.
+            self.db.execute(_PLANNER_SETTINGS)
+            run = _Run(self.db, params, bool(classifiers), direction)
             if not text:
-                items, total = self._filtered(params, filters, direction)
+                items, total = run.browse()
             else:
                 params.update(text=text, exact=canonicalize_name(text))
-                if order == "relevance":
-                    items, total = self._by_relevance(params, filters)
-                else:
-                    items, total = self._by_date(params, filters, direction)
+                items, total = run.by_relevance() if order == "relevance" else run.by_date()
             savepoint.rollback()  # and with it the SET LOCAL
         return SearchResults(
             total=min(total, self.count_limit),
@@ -354,48 +400,6 @@ class PostgresSearchService:
             total_is_lower_bound=total >= self.count_limit,
         )
 
-    def _count(self, where: str, params) -> int:
-        return self.db.scalar(sa.text(_CAPPED_COUNT.format(where=where)), params)
-
-    def _filtered(self, params, filters: str, direction: str):
-        rows = self.db.execute(
-            sa.text(_FILTERED_PAGE.format(f=filters, direction=direction)), params
-        ).all()
-        return _hits(rows), self._count(f"true {filters}", params)
-
-    def _match_count(self, params, filters: str) -> int:
-        document_matches = self._count(f"s.document @@ {_TSQUERY} {filters}", params)
-        return document_matches + self.db.scalar(
-            sa.text(_OUTSIDE_DOCUMENT_COUNT.format(f=filters)), params
-        )
-
-    def _by_relevance(self, params, filters: str):
-        rows = self.db.execute(sa.text(_STRONG_PAGE.format(f=filters)), params).all()
-        if rows:
-            strong_total = rows[0].strong_total
-        else:  # past the strong matches, or none at all
-            strong_total = self.db.scalar(
-                sa.text(f"SELECT count(*) FROM ({_STRONG_IDS.format(f=filters)}) strong"), params
-            )
-        items = _hits(rows)
-        if len(items) < params["limit"]:
-            # The page continues (or lies entirely) past the strong matches.
-            other_params = dict(
-                params,
-                limit=params["limit"] - len(items),
-                offset=max(0, params["offset"] - strong_total),
-            )
-            other = self.db.execute(sa.text(_OTHER_PAGE.format(f=filters)), other_params).all()
-            items += _hits(other)
-        return items, self._match_count(params, filters)
-
-    def _by_date(self, params, filters: str, direction: str):
-        window = dict(params, window=params["offset"] + params["limit"])
-        rows = self.db.execute(
-            sa.text(_BY_DATE_PAGE.format(f=filters, direction=direction)), window
-        ).all()
-        return _hits(rows), self._match_count(params, filters)
-
     def index_project(self, project_id: int) -> None:
         reindex_projects(self.db, [project_id])
 
@@ -404,6 +408,53 @@ class PostgresSearchService:
             sa.text("DELETE FROM project_search WHERE normalized_name = :name"),
             {"name": canonicalize_name(normalized_name)},
         )
+
+
+_PLANNER_SETTINGS = sa.text("SET LOCAL enable_seqscan = off; SET LOCAL jit = off")
+
+
+@dataclasses.dataclass
+class _Run:
+    """One search's statements, with its parameters."""
+
+    db: orm.Session
+    params: dict
+    filtered: bool
+    direction: str
+
+    def _rows(self, name: str, **overrides):
+        statement = _statement(name, self.filtered, self.direction)
+        return self.db.execute(statement, {**self.params, **overrides}).all()
+
+    def _scalar(self, name: str) -> int:
+        return self.db.scalar(_statement(name, self.filtered, self.direction), self.params)
+
+    def browse(self):
+        return _hits(self._rows("browse_page")), self._scalar("browse_count")
+
+    def by_relevance(self):
+        rows = self._rows("strong_page")
+        # Past the strong matches (or none at all), the page needs their number.
+        strong_total = rows[0].strong_total if rows else self._scalar("strong_count")
+        items = _hits(rows)
+        limit, offset = self.params["limit"], self.params["offset"]
+        if len(items) < limit:
+            # The page continues (or lies entirely) past the strong matches.
+            items += _hits(
+                self._rows(
+                    "other_page",
+                    limit=limit - len(items),
+                    offset=max(0, offset - strong_total),
+                )
+            )
+        return items, self.match_count()
+
+    def by_date(self):
+        window = self.params["offset"] + self.params["limit"]
+        return _hits(self._rows("date_page", window=window)), self.match_count()
+
+    def match_count(self) -> int:
+        return self._scalar("document_count") + self._scalar("outside_document_count")
 
 
 def search_service_factory(context, request) -> PostgresSearchService:

@@ -122,3 +122,15 @@ def test_password_change_elsewhere_ends_this_session(make_site, user, db_session
     )
     db_session.commit()
     assert site.get("/manage/account/", status=303)
+
+
+def test_pages_for_a_session_are_kept_out_of_shared_caches(site, user):
+    anonymous = site.get("/")
+    assert "private" not in anonymous.headers.get("Cache-Control", "")
+    with_cookie = site.get("/account/login/")  # the first write of a session
+    assert "private" in with_cookie.headers["Cache-Control"]
+    log_in(site)
+    for path in ("/", "/manage/account/"):
+        response = site.get(path)
+        assert "private" in response.headers["Cache-Control"]
+        assert "Cookie" in response.headers["Vary"]

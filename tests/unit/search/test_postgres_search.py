@@ -417,10 +417,39 @@ def test_totals_beyond_the_count_limit_are_a_lower_bound(db_session, search):
 
 def test_similar_names_count_once_even_without_the_words(db_session, search):
     create_project(db_session, "requests", summary="HTTP for Humans")
-    create_project(db_session, "requestz", summary="Not related")
     create_project(db_session, "reqeusts-helper", summary="Has the typo in its name")
-    # "reqeusts" is in one document (a name), the other two are only similar names.
+    # "reqeusts" is in one document (a name); "requests" is only a similar name.
     for order in ("relevance", "-created", "created"):
         results = search.search("reqeusts", order=order)
-        assert results.total == len(results.items) == 3
-        assert set(names(results)) == {"requests", "requestz", "reqeusts-helper"}
+        assert results.total == len(results.items) == 2
+        assert set(names(results)) == {"requests", "reqeusts-helper"}
+
+
+def test_similar_names_are_looked_for_only_when_the_words_are_rare(db_session, search):
+    create_project(db_session, "flask", summary="A micro framework")
+    create_project(db_session, "flasks", summary="Containers for flasks")  # a head match
+    search.typo_threshold = 1
+    # "flasks" is in a head: no typo hunt, so "flask" (similar, and stemmed the same) is
+    # still found by its words, but a merely similar name would not be.
+    assert set(names(search.search("flasks"))) == {"flask", "flasks"}
+    create_project(db_session, "flaskz", summary="Unrelated")
+    assert "flaskz" not in names(search.search("flasks"))
+    search.typo_threshold = 20
+    assert "flaskz" in names(search.search("flasks"))
+
+
+def test_quoted_phrases_are_phrases_in_heads_and_words_in_descriptions(db_session, search):
+    create_project(db_session, "exact-phrase", summary="A json parser")
+    create_project(db_session, "scattered", summary="A parser for json and more")
+    create_project(db_session, "described", summary="x", description="parser, also json")
+    results = search.search('"json parser"')
+    assert names(results)[0] == "exact-phrase"
+    assert set(names(results)) == {"exact-phrase", "scattered", "described"}
+
+
+def test_classifier_filters_with_odd_characters_are_just_values(db_session, search):
+    create_project(db_session, "odd", classifiers=["Topic :: It's \\ odd"])
+    create_project(db_session, "plain", classifiers=["Topic :: Plain"])
+    assert names(search.search("odd", classifiers=["Topic :: It's \\ odd"])) == ["odd"]
+    assert names(search.search("", classifiers=["Topic :: It's \\ odd"])) == ["odd"]
+    assert search.search("odd", classifiers=["Topic :: It's"]).total == 0

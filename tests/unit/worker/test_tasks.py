@@ -38,6 +38,15 @@ def flaky(self, url: str, key: str, failures: int) -> None:
         raise ConnectionError("the cache store went away")
 
 
+@tasks.app.task(name="tests.worker.retry_in_session", bind=True, max_retries=2)
+def retry_in_session(self, url: str, key: str) -> None:
+    client = redis_lib.Redis.from_url(url)
+    with self.ctx.session():
+        if client.incr(key) == 1:
+            # An explicit retry raised inside a session: the rollback must not swallow it.
+            raise self.retry(countdown=0)
+
+
 @pytest.fixture
 def broker(redis_server, redis_client):
     """The broker's Redis database (1), empty."""
@@ -113,8 +122,10 @@ def ctx(settings, clean_database, redis_client):
         cache=None,
         session_factory=db.make_session_factory(clean_database),
     )
+    tasks.set_context(context)
     with celery_app_for(settings):
         yield context
+    tasks.set_context(None)
 
 
 def test_a_task_sent_inside_a_session_waits_for_the_commit(ctx, broker, redis_server):
@@ -183,6 +194,12 @@ def test_transient_failures_are_retried_until_they_pass(ctx, broker, redis_serve
         flaky.delay(redis_server.url(), "attempts", 2)
         # Two failures, retried after 1 s and 2 s, then the third attempt passes.
         wait_for(lambda: redis_client.get("attempts") == b"3", timeout=30)
+
+
+def test_an_explicit_retry_inside_a_session_is_sent(ctx, broker, redis_server, redis_client):
+    with embedded_worker():
+        retry_in_session.delay(redis_server.url(), "tries")
+        wait_for(lambda: redis_client.get("tries") == b"2", timeout=30)
 
 
 def test_a_worker_runs_tasks_from_sqs(settings, moto_sqs, redis_server, redis_client):

@@ -8,7 +8,6 @@ from pyramid.httpexceptions import HTTPSeeOther
 
 from warehouse.accounts.authentication import recently_authenticated
 
-TEMPLATES = "warehouse.accounts:templates/"
 # Pages with secrets on them (new tokens, recovery codes) must not linger in any cache.
 NO_STORE = "no-store"
 
