@@ -33,7 +33,7 @@ from sqlalchemy import orm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from warehouse import db as database  # noqa: E402
-from warehouse.search.postgres import PostgresSearchService, rebuild_all  # noqa: E402
+from warehouse.search import PostgresSearchService, rebuild_all  # noqa: E402
 from warehouse.settings import _normalize_database_url  # noqa: E402
 
 # Words that real project names and summaries are made of; the rest of the vocabulary is

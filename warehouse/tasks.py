@@ -11,7 +11,7 @@ Everything else sends at once.
 
 Tasks are idempotent (running one twice does no harm: the broker may deliver twice) and are
 retried with exponential backoff on errors that are likely to pass (a connection refused, a
-timeout, a 5xx from S3). They reach the database, Redis and the stores through a
+timeout, a CDN that did not confirm a purge; boto3 retries S3's own 5xx answers). They reach the database, Redis and the stores through a
 :class:`TaskContext`, never through a Pyramid request.
 
     celery -A warehouse.tasks worker      # make serve runs both

@@ -73,7 +73,7 @@ def upgrade() -> None:
         """
     )
     # The table starts empty: on a database that already has projects, run
-    # warehouse.search.postgres.rebuild_all (``warehouse search reindex``) once.
+    # warehouse.search.rebuild_all (``warehouse search reindex``) once.
 
 
 def downgrade() -> None:

@@ -56,7 +56,9 @@ class Uploader:
                 auth=("__token__", self.token),
                 timeout=120,
             )
-            assert response.status_code == 200, f"{path.name}: {response.status_code} {response.text}"
+            assert response.status_code == 200, (
+                f"{path.name}: {response.status_code} {response.text}"
+            )
 
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(one, files))
@@ -106,9 +108,3 @@ def tls_front(live_server, tmp_path_factory):
         yield TlsFront(proxy.url, ca)
     finally:
         proxy.stop()
-
-
-# TEMPORARY local workaround (to be removed): make the CLI register the cache invalidation.
-@pytest.fixture(scope="session", autouse=True)
-def _tmp_cli_invalidation(live_server):
-    live_server.env["PYTHONPATH"] = "/tmp/mirror-hack"

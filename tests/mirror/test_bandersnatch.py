@@ -48,7 +48,8 @@ def index_state(url: str) -> dict[str, Files]:
             page = session.get(f"{url}/simple/{name}/", headers=SIMPLE_JSON, timeout=60)
             page.raise_for_status()
             state[name] = {
-                f["filename"]: (f["hashes"]["sha256"], bool(f["yanked"])) for f in page.json()["files"]
+                f["filename"]: (f["hashes"]["sha256"], bool(f["yanked"]))
+                for f in page.json()["files"]
             }
     return state
 
@@ -75,6 +76,10 @@ def mirror_files(web: Path, name: str) -> Files:
         path = (folder / f["url"]).resolve()
         assert path.is_file(), f"{name}: {f['filename']} is listed but not mirrored"
         assert sha256_of(path) == f["hashes"]["sha256"], f"{name}: {f['filename']} is corrupt"
+        # bandersnatch 8 mirrors PEP 658 metadata when /pypi/<name>/json advertises it.
+        if isinstance(f.get("core-metadata"), dict):
+            sidecar = path.with_name(path.name + ".metadata")
+            assert sha256_of(sidecar) == f["core-metadata"]["sha256"], f"{name}: {sidecar.name}"
     return files
 
 
@@ -87,7 +92,12 @@ def assert_mirror_matches(web: Path, index: dict[str, Files]) -> None:
 
 
 def files_on_disk(web: Path) -> set[str]:
-    return {path.name for path in (web / "packages").rglob("*") if path.is_file()}
+    """The distributions in the mirror (PEP 658 sidecars are checked with their files)."""
+    return {
+        path.name
+        for path in (web / "packages").rglob("*")
+        if path.is_file() and not path.name.endswith(".metadata")
+    }
 
 
 def assert_clean_log(log: str) -> None:

@@ -6,12 +6,10 @@ import contextlib
 from collections.abc import Iterator
 
 import click
-import redis
 import transaction
 import zope.sqlalchemy
 from sqlalchemy import orm
 
-from warehouse import db as database
 from warehouse.settings import Settings, SettingsError
 
 
@@ -28,18 +26,17 @@ def transaction_scope(
 ) -> Iterator[tuple[orm.Session, transaction.TransactionManager]]:
     """A session joined to its own transaction manager, as a web request's is.
 
-    After-commit hooks therefore run as they do in the app: blobs of deleted files are removed
-    and read caches invalidated only once the change is committed. Commits when the block
-    succeeds, aborts when it raises.
+    The session carries the same task context as the web's and the workers' (stores, Redis,
+    the CDN purger), so its after-commit hooks do what they do there: blobs of deleted files
+    are removed, read caches invalidated and the CDN purged, only once the change is
+    committed. Commits when the block succeeds, aborts when it raises.
     """
-    settings = settings or load_settings()
-    engine = database.create_engine(settings.database_url, pool_size=1, max_overflow=0)
+    from warehouse.tasks import TaskContext
+
+    context = TaskContext.from_settings(settings or load_settings())
     manager = transaction.TransactionManager(explicit=True)
-    session = database.make_session_factory(engine)()
+    session = context.session_factory()
     zope.sqlalchemy.register(session, transaction_manager=manager)
-    session.info[database.REDIS_INFO_KEY] = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=5, retry_on_timeout=False
-    )
     manager.begin()
     try:
         yield session, manager
@@ -49,7 +46,7 @@ def transaction_scope(
         raise
     finally:
         session.close()
-        engine.dispose()
+        context.engine.dispose()
 
 
 @contextlib.contextmanager

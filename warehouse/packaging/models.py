@@ -43,6 +43,13 @@ class Project(Model):
 
     __table_args__ = (
         sa.CheckConstraint(f"name ~* '{PROJECT_NAME_PATTERN}'", name="valid_name"),
+        # Confusable names collide under this key (packaging.services.ultranormalize_name).
+        sa.Index(
+            "projects_ultranormalized_name_idx",
+            sa.func.regexp_replace(
+                sa.func.translate(sa.func.lower(sa.text("name")), "oli", "011"), "[._-]", "", "g"
+            ),
+        ),
     )
 
     def __init__(self, **kwargs):

@@ -1,20 +1,19 @@
 """Search: :class:`ISearchService` and its PostgreSQL full-text backend.
 
 Importing this package installs the commit hook that keeps the index current (see
-:mod:`warehouse.search.postgres`).
+:mod:`warehouse.search.indexing`).
 """
 
 from __future__ import annotations
 
 import warehouse.search.models  # noqa: F401  (registers the table with the metadata)
-from warehouse.search.interfaces import ISearchService, SearchHit, SearchResults
-from warehouse.search.postgres import (
-    PostgresSearchService,
+from warehouse.search.indexing import (
     mark_project_changed,
     rebuild_all,
     reindex_project_in_session,
-    search_service_factory,
 )
+from warehouse.search.interfaces import ISearchService, SearchHit, SearchResults
+from warehouse.search.postgres import PostgresSearchService, search_service_factory
 
 __all__ = [
     "ISearchService",

@@ -12,7 +12,7 @@ from warehouse.db import Model
 
 
 class ProjectSearch(Model):
-    """A denormalized copy of what search looks at, kept by :mod:`warehouse.search.postgres`.
+    """A denormalized copy of what search looks at, kept by :mod:`warehouse.search.indexing`.
 
     Written only by that module's SQL, never by hand: ``document`` is computed from the other
     columns there.

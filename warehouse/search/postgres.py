@@ -1,15 +1,6 @@
 """Search with PostgreSQL alone: full-text search over ``project_search``, trigrams for typos.
 
-The index is kept current in the same transaction as the change that affects it. A session
-hook notes which projects a transaction touched (rows of projects and releases flushed, and
-journal entries written — every change to the index writes one) and, just before the commit,
-rewrites those projects' rows with one ``INSERT … SELECT … ON CONFLICT`` statement. So a
-rolled-back upload leaves the index as it was, and a committed one is searchable at once.
-
-The rewrite runs under the journal's advisory lock, which the journal's own commit hook has
-already taken when there are entries (it is registered first, see the import below): two
-uploads to the same project therefore rewrite its row one after the other, each seeing the
-other's committed release.
+What is in the table and how it is kept current: :mod:`warehouse.search.indexing`.
 """
 
 from __future__ import annotations
@@ -19,186 +10,16 @@ import functools
 
 import sqlalchemy as sa
 from packaging.utils import canonicalize_name
-from sqlalchemy import event, orm
+from sqlalchemy import orm
 from zope.interface import implementer
 
-# Imported for its side effect too: the journal's before_commit hook must be registered
-# before ours, so that its entries are flushed (and its lock taken) when ours runs.
-from warehouse.packaging.journal import JOURNAL_LOCK_KEY
-from warehouse.packaging.models import JournalEntry, Project, Release
+from warehouse.search.indexing import CLASSIFIER_TERM, TEXT_SEARCH_CONFIG, reindex_projects
 from warehouse.search.interfaces import ORDERS, ISearchService, SearchHit, SearchResults
 
-# How much of a description is indexed: enough to find a project by what its README says
-# first, small enough that ranking thousands of matches stays fast.
-DESCRIPTION_LIMIT = 2000
 MAX_QUERY_LENGTH = 200
 MAX_PER_PAGE = 100
 # Deep pages cost an ever larger OFFSET and nobody reads them.
 MAX_PAGE = 500
-TEXT_SEARCH_CONFIG = "english"
-# Prefix of the document terms that stand for classifiers (no parsed word contains a colon
-# followed by a space, so they never meet a user's words).
-CLASSIFIER_TERM = "classifier:"
-
-# The row a project's entry is rebuilt from. ``{where}`` filters projects (aliased ``p``).
-# The shown release: non-yanked before yanked, final before pre-release, then the newest.
-# Classifier prefixes are computed from the classifiers already fetched, not by a second
-# join: a full rebuild runs this once per project. The document also carries each prefix as
-# a term of its own ("classifier:Framework :: Django"), so that a query and its classifier
-# filters are answered by the one GIN index together.
-_ENTRY_SELECT = f"""
-SELECT
-    p.id,
-    p.name,
-    p.normalized_name,
-    r.version,
-    r.summary,
-    r.keywords,
-    left(r.description, {DESCRIPTION_LIMIT}),
-    coalesce(c.classifiers, '{{}}'),
-    prefixes.list,
-    r.created,
-    head.vector,
-    head.vector
-    || setweight(to_tsvector('{TEXT_SEARCH_CONFIG}',
-        left(coalesce(r.description, ''), {DESCRIPTION_LIMIT})), 'D')
-    || array_to_tsvector(ARRAY(SELECT '{CLASSIFIER_TERM}' || prefix FROM unnest(prefixes.list) prefix))
-FROM projects p
-CROSS JOIN LATERAL (
-    SELECT id, version, summary, keywords, description, created FROM releases
-    WHERE releases.project_id = p.id
-    ORDER BY yanked, is_prerelease, sort_order DESC
-    LIMIT 1
-) r
-CROSS JOIN LATERAL (
-    SELECT setweight(to_tsvector('{TEXT_SEARCH_CONFIG}',
-        p.name || ' ' || translate(p.name, '-_.', '   ')), 'A')
-    || setweight(to_tsvector('{TEXT_SEARCH_CONFIG}', coalesce(r.summary, '')), 'B')
-    || setweight(to_tsvector('{TEXT_SEARCH_CONFIG}', coalesce(r.keywords, '')), 'C') AS vector
-) head
-CROSS JOIN LATERAL (
-    SELECT array_agg(t.classifier ORDER BY t.classifier) AS classifiers
-    FROM release_classifiers rc JOIN trove_classifiers t ON t.id = rc.trove_id
-    WHERE rc.release_id = r.id
-) c
-CROSS JOIN LATERAL (
-    SELECT coalesce(array_agg(DISTINCT array_to_string(parts[1:depth], ' :: ')), '{{}}') AS list
-    FROM unnest(c.classifiers) AS classifier
-    CROSS JOIN LATERAL string_to_array(classifier, ' :: ') AS parts
-    CROSS JOIN LATERAL generate_series(1, cardinality(parts)) AS depth
-) prefixes
-WHERE {{where}}
-"""
-
-_COLUMNS = (
-    "project_id, name, normalized_name, version, summary, keywords, description, "
-    "classifiers, classifier_prefixes, created, head, document"
-)
-_UPDATES = ", ".join(
-    f"{column} = EXCLUDED.{column}" for column in _COLUMNS.split(", ") if column != "project_id"
-)
-
-
-def _upsert_sql(where: str) -> sa.TextClause:
-    return sa.text(
-        f"INSERT INTO project_search ({_COLUMNS})"
-        f"{_ENTRY_SELECT.replace('{where}', where)}"
-        f"ON CONFLICT (project_id) DO UPDATE SET {_UPDATES}"
-    )
-
-
-_UPSERT_SOME = _upsert_sql("p.id = ANY(:ids)")
-_UPSERT_ALL = _upsert_sql("true")
-# Projects whose last release was deleted leave search (deleted projects go by cascade).
-_DELETE_RELEASELESS = """
-DELETE FROM project_search s
-WHERE {where} AND NOT EXISTS (SELECT 1 FROM releases r WHERE r.project_id = s.project_id)
-"""
-_DELETE_SOME = sa.text(_DELETE_RELEASELESS.format(where="s.project_id = ANY(:ids)"))
-_DELETE_ALL = sa.text(_DELETE_RELEASELESS.format(where="true"))
-_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
-
-
-def reindex_projects(session: orm.Session, project_ids) -> None:
-    """Rewrite the entries of these projects (by id) from their current rows."""
-    ids = sorted({int(i) for i in project_ids})
-    if not ids:
-        return
-    session.flush()
-    # Serialize with other writers, so that this statement's snapshot includes every
-    # change committed before ours (see the module docstring).
-    session.execute(_LOCK, {"key": JOURNAL_LOCK_KEY})
-    session.execute(_DELETE_SOME, {"ids": ids})
-    session.execute(_UPSERT_SOME, {"ids": ids})
-
-
-def reindex_project_in_session(session: orm.Session, project: Project | int) -> None:
-    """Bring one project's entry up to date now, inside the session's transaction.
-
-    Not needed after changes made through the ORM or with a journal entry (the commit hook
-    sees those); for code that changes search-relevant columns with bare SQL.
-    """
-    reindex_projects(session, [project if isinstance(project, int) else project.id])
-
-
-def rebuild_all(session: orm.Session) -> None:
-    """Rewrite every entry (``warehouse search reindex``); the caller commits."""
-    session.flush()
-    session.execute(_LOCK, {"key": JOURNAL_LOCK_KEY})
-    session.execute(_DELETE_ALL)
-    session.execute(_UPSERT_ALL)
-
-
-# The commit hook ------------------------------------------------------------------------
-
-_CHANGED_IDS = "warehouse.search.changed_project_ids"
-_CHANGED_NAMES = "warehouse.search.changed_project_names"
-
-
-def mark_project_changed(session: orm.Session, project: Project | int) -> None:
-    """Have the project reindexed when the session commits (for bare-SQL changes)."""
-    project_id = project if isinstance(project, int) else project.id
-    session.info.setdefault(_CHANGED_IDS, set()).add(project_id)
-
-
-@event.listens_for(orm.Session, "after_flush")
-def _note_changed_projects(session: orm.Session, flush_context) -> None:
-    ids: set[int] = session.info.setdefault(_CHANGED_IDS, set())
-    names: set[str] = session.info.setdefault(_CHANGED_NAMES, set())
-    for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, Project):
-            if obj.id is not None:
-                ids.add(obj.id)
-        elif isinstance(obj, Release):
-            if obj.project_id is not None:
-                ids.add(obj.project_id)
-        elif isinstance(obj, JournalEntry):
-            names.add(canonicalize_name(obj.name))
-
-
-@event.listens_for(orm.Session, "before_commit")
-def _reindex_changed_projects(session: orm.Session) -> None:
-    # before_commit runs before the commit's own flush: flush now to see every change.
-    if session.new or session.dirty or session.deleted:
-        session.flush()
-    if not (session.info.get(_CHANGED_IDS) or session.info.get(_CHANGED_NAMES)):
-        return
-    ids = session.info.pop(_CHANGED_IDS, set())
-    names = session.info.pop(_CHANGED_NAMES, set())
-    if names:
-        ids |= set(session.scalars(sa.select(Project.id).where(Project.normalized_name.in_(names))))
-    reindex_projects(session, ids)
-    # Our own statements flushed nothing new; forget what they may have noted.
-    session.info.pop(_CHANGED_IDS, None)
-    session.info.pop(_CHANGED_NAMES, None)
-
-
-@event.listens_for(orm.Session, "after_soft_rollback")
-def _forget_changed_projects(session: orm.Session, previous_transaction) -> None:
-    if previous_transaction.parent is None:  # the whole transaction, not a savepoint
-        session.info.pop(_CHANGED_IDS, None)
-        session.info.pop(_CHANGED_NAMES, None)
-
 
 # Searching ---------------------------------------------------------------------------------
 
@@ -214,11 +35,16 @@ def _forget_changed_projects(session: orm.Session, previous_transaction) -> None
 #   is part of thousands of names, and checking each for similarity is what would be slow;
 # * every other match (words only in the description, or older head matches beyond that
 #   bound) follows, newest first, found through the GIN index on ``document``;
-# * totals are exact up to COUNT_LIMIT and reported as "at least" beyond it.
-STRONG_CANDIDATES = 1000
+# * totals are exact up to COUNT_LIMIT and reported as "at least" beyond it. Counting
+#   reads the GIN posting lists of the query's words, which for the most common words is
+#   most of a query's cost; when the planner's estimate (from the words' statistics) is
+#   far beyond the limit, the count is skipped and the total is just "COUNT_LIMIT+".
+STRONG_CANDIDATES = 300
 SIMILAR_CANDIDATES = 100
 TYPO_THRESHOLD = 20
 COUNT_LIMIT = 10_000
+# How far beyond COUNT_LIMIT the estimate must be to be trusted without counting.
+ESTIMATE_FACTOR = 2
 
 
 def normalize_query(query: str | None) -> str:
@@ -238,57 +64,64 @@ _DISPLAY = "s.name, s.normalized_name, s.version, s.summary, s.created"
 #                as terms, so that the GIN index answers both and no document is read);
 #   {direction}  ASC or DESC.
 
-# Names most like the query (typos), and the exact name: matches the words may miss. The
-# trigram scan runs only if the words are rare in heads (PostgreSQL evaluates the
-# uncorrelated count once, before the scan, and skips the scan when it is false). Its ORDER
-# BY lets a common word be counted by walking a few rows of the date index instead of
-# reading the word's whole GIN posting list.
-_SIMILAR_IDS = f"""
+# Every query with words starts from these candidates:
+#   heads    the newest STRONG_CANDIDATES projects whose name, summary or keywords hold the
+#            words;
+#   similar_names  the exact name, and names most like the query (typos) — looked for only when
+#            the words are in fewer than TYPO_THRESHOLD heads, so PostgreSQL skips the
+#            trigram scan (a one-time filter) for common words.
+# Heads are found either by walking the date index until enough rows match (cheap when the
+# words are common) or through the GIN index and a sort (cheap when they are not). The
+# planner underrates the walk's cost per row, so the choice is made from its estimate of
+# the matches (``{heads_order}``: an expression the date index cannot serve forbids the walk).
+_CANDIDATES = f"""
+WITH heads AS MATERIALIZED (
+    SELECT s.project_id FROM project_search s
+    WHERE s.head @@ {_TSQUERY} {{f}}
+    ORDER BY {{heads_order}} DESC LIMIT :strong_candidates
+),
+similar_names AS MATERIALIZED (
     (SELECT s.project_id FROM project_search s
-     WHERE s.name % :text {{f}}
-       AND (SELECT count(*) FROM (SELECT 1 FROM project_search h WHERE h.head @@ {_TSQUERY}
-            ORDER BY h.created LIMIT :typo_threshold) heads) < :typo_threshold
+     WHERE s.name % :text {{f}} AND (SELECT count(*) FROM heads) < :typo_threshold
      ORDER BY similarity(s.name, :text) DESC LIMIT :similar_candidates)
     UNION
     (SELECT s.project_id FROM project_search s WHERE s.normalized_name = :exact {{f}})
-"""
-
-# The strong candidates of a query, as project ids.
-_STRONG_IDS = f"""
-    (SELECT s.project_id FROM project_search s
-     WHERE s.head @@ {_TSQUERY} {{f}} ORDER BY s.created DESC LIMIT :strong_candidates)
-    UNION
-    {_SIMILAR_IDS}
+),
+strong AS (SELECT project_id FROM heads UNION SELECT project_id FROM similar_names)
 """
 
 TEMPLATES = {
-    # One page of strong matches, best first, with how many strong matches there are.
-    "strong_page": f"""
-        SELECT {_DISPLAY}, count(*) OVER () AS strong_total
-        FROM project_search s
-        WHERE s.project_id IN ({_STRONG_IDS})
+    # One page of strong matches, best first, with how many strong matches there are and
+    # how many of them the words do not match (see outside_document_count).
+    "strong_page": f"""{_CANDIDATES}
+        SELECT {_DISPLAY}, count(*) OVER () AS strong_total,
+               count(*) FILTER (
+                   WHERE s.project_id IN (SELECT project_id FROM similar_names)
+                     AND NOT s.head @@ {_TSQUERY} AND NOT {{document}}
+               ) OVER () AS outside_document
+        FROM project_search s JOIN strong USING (project_id)
         ORDER BY s.normalized_name = :exact DESC,
                  ts_rank(s.head, {_TSQUERY}) + similarity(s.name, :text) DESC,
                  s.created DESC, s.normalized_name
         LIMIT :limit OFFSET :offset
     """,
-    "strong_count": f"SELECT count(*) FROM ({_STRONG_IDS}) strong",
+    "strong_count": f"{_CANDIDATES} SELECT count(*) FROM strong",
     # Matches that are not strong, newest first.
-    "other_page": f"""
+    "other_page": f"""{_CANDIDATES}
         SELECT {_DISPLAY} FROM project_search s
-        WHERE {{document}} AND s.project_id NOT IN ({_STRONG_IDS})
+        WHERE {{document}} AND s.project_id NOT IN (SELECT project_id FROM strong)
         ORDER BY s.created DESC, s.normalized_name
         LIMIT :limit OFFSET :offset
     """,
-    # Every match by date, the exact name first. Each part is cut at the same window, so the
-    # window of their union is right.
-    "date_page": f"""
+    # Every match by date, the exact name first. Both parts are cut at the same window, so
+    # the window of their union is right.
+    "date_page": f"""{_CANDIDATES}
         SELECT {_DISPLAY} FROM project_search s
         WHERE s.project_id IN (
             (SELECT s.project_id FROM project_search s
              WHERE {{document}} ORDER BY s.created {{direction}} LIMIT :window)
             UNION
-            {_SIMILAR_IDS}
+            (SELECT project_id FROM similar_names)
         )
         ORDER BY s.normalized_name = :exact DESC, s.created {{direction}}, s.normalized_name
         LIMIT :limit OFFSET :offset
@@ -297,11 +130,16 @@ TEMPLATES = {
         SELECT count(*) FROM (SELECT 1 FROM project_search s WHERE {document}
                               LIMIT :count_limit) matches
     """,
+    "document_estimate": "EXPLAIN (FORMAT JSON) SELECT 1 FROM project_search s WHERE {document}",
+    "head_estimate": f"""
+        EXPLAIN (FORMAT JSON)
+        SELECT 1 FROM project_search s WHERE s.head @@ {_TSQUERY} {{f}}
+        UNION ALL SELECT 1 FROM project_search s
+    """,
     # Similar names that the words do not match: the only matches outside the GIN count.
-    "outside_document_count": f"""
-        SELECT count(*) FROM project_search s
-        WHERE s.project_id IN ({_SIMILAR_IDS})
-          AND NOT s.head @@ {_TSQUERY} AND NOT {{document}}
+    "outside_document_count": f"""{_CANDIDATES}
+        SELECT count(*) FROM project_search s JOIN similar_names USING (project_id)
+        WHERE NOT s.head @@ {_TSQUERY} AND NOT {{document}}
     """,
     # Without words: everything, or what the classifiers select.
     "browse_page": """
@@ -310,15 +148,20 @@ TEMPLATES = {
         ORDER BY s.created {direction}, s.normalized_name
         LIMIT :limit OFFSET :offset
     """,
+    # Classifiers are counted through their document terms: the GIN index on the prefix
+    # array would need every row's array read again to confirm it.
     "browse_count": """
-        SELECT count(*) FROM (SELECT 1 FROM project_search s WHERE true {f}
+        SELECT count(*) FROM (SELECT 1 FROM project_search s WHERE {classified}
                               LIMIT :count_limit) matches
     """,
+    "browse_estimate": "EXPLAIN (FORMAT JSON) SELECT 1 FROM project_search s WHERE {classified}",
 }
 
 
 @functools.cache
-def _statement(name: str, filtered: bool, direction: str = "DESC") -> sa.TextClause:
+def _statement(
+    name: str, filtered: bool, direction: str = "DESC", walk_heads: bool = True
+) -> sa.TextClause:
     """The statement ``name``, built once per variant (building and parsing is not free)."""
     document = f"s.document @@ {_DOCUMENT_TSQUERY}"
     if filtered:
@@ -328,6 +171,8 @@ def _statement(name: str, filtered: bool, direction: str = "DESC") -> sa.TextCla
             f="AND s.classifier_prefixes @> CAST(:classifiers AS text[])" if filtered else "",
             document=document,
             direction=direction,
+            heads_order="s.created" if walk_heads else "s.created + interval '0 seconds'",
+            classified=("s.document @@ CAST(:classifier_terms AS tsquery)" if filtered else "true"),
         )
     )
 
@@ -381,17 +226,20 @@ class PostgresSearchService:
             )
         direction = "ASC" if order == "created" else "DESC"
 
-        with self.db.begin_nested() as savepoint:
-            # A sequential scan would read (and decompress) every document: use the indexes.
-            # JIT compilation costs more than these small plans ever run.
-            self.db.execute(_PLANNER_SETTINGS)
-            run = _Run(self.db, params, bool(classifiers), direction)
-            if not text:
-                items, total = run.browse()
-            else:
-                params.update(text=text, exact=canonicalize_name(text))
-                items, total = run.by_relevance() if order == "relevance" else run.by_date()
-            savepoint.rollback()  # and with it the SET LOCAL
+        # A sequential scan would read (and decompress) every document: use the indexes.
+        # JIT compilation costs more than these small plans ever run. The settings are
+        # local to the transaction and put back afterwards, so the caller's other queries
+        # are planned as usual. (If a query fails, the transaction is rolled back, and the
+        # settings with it.)
+        previous = self.db.execute(_PLANNER_SETTINGS).one()
+        run = _Run(self.db, params, bool(classifiers), direction)
+        if not text:
+            items, total = run.browse()
+        else:
+            params.update(text=text, exact=canonicalize_name(text))
+            run.choose_heads_plan()
+            items, total = run.by_relevance() if order == "relevance" else run.by_date()
+        self.db.execute(_PLANNER_RESTORE, {"seqscan": previous.seqscan, "jit": previous.jit})
         return SearchResults(
             total=min(total, self.count_limit),
             items=items,
@@ -410,7 +258,13 @@ class PostgresSearchService:
         )
 
 
-_PLANNER_SETTINGS = sa.text("SET LOCAL enable_seqscan = off; SET LOCAL jit = off")
+_PLANNER_SETTINGS = sa.text(
+    "SELECT current_setting('enable_seqscan') AS seqscan, current_setting('jit') AS jit,"
+    " set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)"
+)
+_PLANNER_RESTORE = sa.text(
+    "SELECT set_config('enable_seqscan', :seqscan, true), set_config('jit', :jit, true)"
+)
 
 
 @dataclasses.dataclass
@@ -421,21 +275,36 @@ class _Run:
     params: dict
     filtered: bool
     direction: str
+    walk_heads: bool = True
+
+    def _statement(self, name: str) -> sa.TextClause:
+        return _statement(name, self.filtered, self.direction, self.walk_heads)
 
     def _rows(self, name: str, **overrides):
-        statement = _statement(name, self.filtered, self.direction)
-        return self.db.execute(statement, {**self.params, **overrides}).all()
+        return self.db.execute(self._statement(name), {**self.params, **overrides}).all()
 
-    def _scalar(self, name: str) -> int:
-        return self.db.scalar(_statement(name, self.filtered, self.direction), self.params)
+    def _scalar(self, name: str):
+        return self.db.scalar(self._statement(name), self.params)
+
+    def choose_heads_plan(self) -> None:
+        """Walk the date index for heads if that reads fewer rows than the GIN way would.
+
+        Walking reads about strong_candidates × rows / matches rows, the GIN way about
+        matches rows: the walk wins when matches² > strong_candidates × rows.
+        """
+        plan = self._scalar("head_estimate")
+        matches, rows = (part["Plan Rows"] for part in plan[0]["Plan"]["Plans"])
+        self.walk_heads = matches * matches > self.params["strong_candidates"] * rows
 
     def browse(self):
-        return _hits(self._rows("browse_page")), self._scalar("browse_count")
+        return _hits(self._rows("browse_page")), self._capped_count("browse")
 
     def by_relevance(self):
         rows = self._rows("strong_page")
-        # Past the strong matches (or none at all), the page needs their number.
-        strong_total = rows[0].strong_total if rows else self._scalar("strong_count")
+        if rows:
+            strong_total, outside = rows[0].strong_total, rows[0].outside_document
+        else:  # past the strong matches (or none at all): the page needs their number
+            strong_total, outside = self._scalar("strong_count"), None
         items = _hits(rows)
         limit, offset = self.params["limit"], self.params["offset"]
         if len(items) < limit:
@@ -447,14 +316,28 @@ class _Run:
                     offset=max(0, offset - strong_total),
                 )
             )
-        return items, self.match_count()
+        return items, self.match_count(outside)
 
     def by_date(self):
         window = self.params["offset"] + self.params["limit"]
         return _hits(self._rows("date_page", window=window)), self.match_count()
 
-    def match_count(self) -> int:
-        return self._scalar("document_count") + self._scalar("outside_document_count")
+    def match_count(self, outside_document: int | None = None) -> int:
+        """Matches of the words in documents, plus similar names the words miss."""
+        matches = self._capped_count("document")
+        if matches >= self.params["count_limit"]:
+            return matches
+        if outside_document is None:
+            outside_document = self._scalar("outside_document_count")
+        return matches + outside_document
+
+    def _capped_count(self, kind: str) -> int:
+        """``{kind}_count``, or just the limit when the estimate is far beyond it."""
+        limit = self.params["count_limit"]
+        plan = self._scalar(f"{kind}_estimate")
+        if plan[0]["Plan"]["Plan Rows"] >= ESTIMATE_FACTOR * limit:
+            return limit  # "10,000+": no need to count them all
+        return self._scalar(f"{kind}_count")
 
 
 def search_service_factory(context, request) -> PostgresSearchService:

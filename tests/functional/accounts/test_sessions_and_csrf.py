@@ -130,7 +130,6 @@ def test_pages_for_a_session_are_kept_out_of_shared_caches(site, user):
     with_cookie = site.get("/account/login/")  # the first write of a session
     assert "private" in with_cookie.headers["Cache-Control"]
     log_in(site)
-    for path in ("/", "/manage/account/"):
-        response = site.get(path)
-        assert "private" in response.headers["Cache-Control"]
-        assert "Cookie" in response.headers["Vary"]
+    response = site.get("/manage/account/")  # any page that asks who is logged in
+    assert "private" in response.headers["Cache-Control"]
+    assert "Cookie" in response.headers["Vary"]

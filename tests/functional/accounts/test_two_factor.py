@@ -40,7 +40,7 @@ def test_enrolment_shows_a_qr_code_and_the_secret(site, user):
     page = site.get("/manage/account/two-factor/totp/")
     assert re.search(r'<img src="data:image/svg\+xml[^"]+"[^>]*alt="QR code', page.text)
     assert re.search(r'id="totp-secret">[A-Z2-7 ]{32,}<', page.text)
-    assert page.headers["Cache-Control"] == "no-store"
+    assert "no-store" in page.headers["Cache-Control"]
     # Reloading keeps the same secret, so a code scanned from the first load still works.
     again = site.get("/manage/account/two-factor/totp/")
     secret = re.search(r'id="totp-secret">([^<]+)<', page.text).group(1)
@@ -169,7 +169,7 @@ def test_new_recovery_codes_void_the_old_ones(make_site, user):
     result = form_for(page, "/manage/account/two-factor/recovery-codes/").submit(status=200)
     new_codes = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", result.text)
     assert len(new_codes) == 8 and not set(new_codes) & set(old_codes)
-    assert result.headers["Cache-Control"] == "no-store"
+    assert "no-store" in result.headers["Cache-Control"]
 
     other = make_site()
     log_in(other)

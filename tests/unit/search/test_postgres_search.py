@@ -453,3 +453,14 @@ def test_classifier_filters_with_odd_characters_are_just_values(db_session, sear
     assert names(search.search("odd", classifiers=["Topic :: It's \\ odd"])) == ["odd"]
     assert names(search.search("", classifiers=["Topic :: It's \\ odd"])) == ["odd"]
     assert search.search("odd", classifiers=["Topic :: It's"]).total == 0
+
+
+def test_searching_leaves_the_planner_settings_as_they_were(db_session, search):
+    create_project(db_session, "anything")
+    search.search("anything")
+    search.search("")
+    assert db_session.scalar(sa.text("SELECT current_setting('enable_seqscan')")) == "on"
+    assert db_session.scalar(sa.text("SELECT current_setting('jit')")) in {"on", "off"}
+    db_session.execute(sa.text("SET LOCAL jit = off"))
+    search.search("anything")
+    assert db_session.scalar(sa.text("SELECT current_setting('jit')")) == "off"

@@ -33,8 +33,9 @@ def wants_html_page(request) -> bool:
         return False
     if "Accept" not in request.headers:
         return True
-    best = request.accept.best_match(["text/html", "application/json", "text/plain"])
-    return best == "text/html"
+    # Sorted by the client's preference; ties keep our order, so "*/*" means HTML.
+    offers = request.accept.acceptable_offers(["text/html", "application/json", "text/plain"])
+    return bool(offers) and offers[0][0] == "text/html"
 
 
 class HtmlPagePredicate:

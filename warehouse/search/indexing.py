@@ -1,0 +1,191 @@
+"""Keeping ``project_search`` current: one row per project with a release, rebuilt by SQL.
+
+The index is kept current in the same transaction as the change that affects it. A session
+hook notes which projects a transaction touched (rows of projects and releases flushed, and
+journal entries written — every change to the index writes one) and, just before the commit,
+rewrites those projects' rows with one ``INSERT … SELECT … ON CONFLICT`` statement. So a
+rolled-back upload leaves the index as it was, and a committed one is searchable at once.
+
+The rewrite runs under the journal's advisory lock, which the journal's own commit hook has
+already taken when there are entries (it is registered first, see the import below): two
+uploads to the same project therefore rewrite its row one after the other, each seeing the
+other's committed release.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from packaging.utils import canonicalize_name
+from sqlalchemy import event, orm
+
+# Imported for its side effect too: the journal's before_commit hook must be registered
+# before ours, so that its entries are flushed (and its lock taken) when ours runs.
+from warehouse.packaging.journal import JOURNAL_LOCK_KEY
+from warehouse.packaging.models import JournalEntry, Project, Release
+
+# How much of a description is indexed: enough to find a project by what its README says
+# first, small enough that ranking thousands of matches stays fast.
+DESCRIPTION_LIMIT = 2000
+TEXT_SEARCH_CONFIG = "english"
+# Prefix of the document terms that stand for classifiers (no parsed word contains a colon
+# followed by a space, so they never meet a user's words).
+CLASSIFIER_TERM = "classifier:"
+
+# The row a project's entry is rebuilt from. ``{where}`` filters projects (aliased ``p``).
+# The shown release: non-yanked before yanked, final before pre-release, then the newest.
+# Classifier prefixes are computed from the classifiers already fetched, not by a second
+# join: a full rebuild runs this once per project. The document also carries each prefix as
+# a term of its own ("classifier:Framework :: Django"), so that a query and its classifier
+# filters are answered by the one GIN index together.
+_ENTRY_SELECT = f"""
+SELECT
+    p.id,
+    p.name,
+    p.normalized_name,
+    r.version,
+    r.summary,
+    r.keywords,
+    left(r.description, {DESCRIPTION_LIMIT}),
+    coalesce(c.classifiers, '{{}}'),
+    prefixes.list,
+    r.created,
+    head.vector,
+    head.vector
+    || setweight(to_tsvector('{TEXT_SEARCH_CONFIG}',
+        left(coalesce(r.description, ''), {DESCRIPTION_LIMIT})), 'D')
+    || array_to_tsvector(ARRAY(SELECT '{CLASSIFIER_TERM}' || prefix FROM unnest(prefixes.list) prefix))
+FROM projects p
+CROSS JOIN LATERAL (
+    SELECT id, version, summary, keywords, description, created FROM releases
+    WHERE releases.project_id = p.id
+    ORDER BY yanked, is_prerelease, sort_order DESC
+    LIMIT 1
+) r
+CROSS JOIN LATERAL (
+    SELECT setweight(to_tsvector('{TEXT_SEARCH_CONFIG}',
+        p.name || ' ' || translate(p.name, '-_.', '   ')), 'A')
+    || setweight(to_tsvector('{TEXT_SEARCH_CONFIG}', coalesce(r.summary, '')), 'B')
+    || setweight(to_tsvector('{TEXT_SEARCH_CONFIG}', coalesce(r.keywords, '')), 'C') AS vector
+) head
+CROSS JOIN LATERAL (
+    SELECT array_agg(t.classifier ORDER BY t.classifier) AS classifiers
+    FROM release_classifiers rc JOIN trove_classifiers t ON t.id = rc.trove_id
+    WHERE rc.release_id = r.id
+) c
+CROSS JOIN LATERAL (
+    SELECT coalesce(array_agg(DISTINCT array_to_string(parts[1:depth], ' :: ')), '{{}}') AS list
+    FROM unnest(c.classifiers) AS classifier
+    CROSS JOIN LATERAL string_to_array(classifier, ' :: ') AS parts
+    CROSS JOIN LATERAL generate_series(1, cardinality(parts)) AS depth
+) prefixes
+WHERE {{where}}
+"""
+
+_COLUMNS = (
+    "project_id, name, normalized_name, version, summary, keywords, description, "
+    "classifiers, classifier_prefixes, created, head, document"
+)
+_UPDATES = ", ".join(
+    f"{column} = EXCLUDED.{column}" for column in _COLUMNS.split(", ") if column != "project_id"
+)
+
+
+def _upsert_sql(where: str) -> sa.TextClause:
+    return sa.text(
+        f"INSERT INTO project_search ({_COLUMNS})"
+        f"{_ENTRY_SELECT.replace('{where}', where)}"
+        f"ON CONFLICT (project_id) DO UPDATE SET {_UPDATES}"
+    )
+
+
+_UPSERT_SOME = _upsert_sql("p.id = ANY(:ids)")
+_UPSERT_ALL = _upsert_sql("true")
+# Projects whose last release was deleted leave search (deleted projects go by cascade).
+_DELETE_RELEASELESS = """
+DELETE FROM project_search s
+WHERE {where} AND NOT EXISTS (SELECT 1 FROM releases r WHERE r.project_id = s.project_id)
+"""
+_DELETE_SOME = sa.text(_DELETE_RELEASELESS.format(where="s.project_id = ANY(:ids)"))
+_DELETE_ALL = sa.text(_DELETE_RELEASELESS.format(where="true"))
+_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def reindex_projects(session: orm.Session, project_ids) -> None:
+    """Rewrite the entries of these projects (by id) from their current rows."""
+    ids = sorted({int(i) for i in project_ids})
+    if not ids:
+        return
+    session.flush()
+    # Serialize with other writers, so that this statement's snapshot includes every
+    # change committed before ours (see the module docstring).
+    session.execute(_LOCK, {"key": JOURNAL_LOCK_KEY})
+    session.execute(_DELETE_SOME, {"ids": ids})
+    session.execute(_UPSERT_SOME, {"ids": ids})
+
+
+def reindex_project_in_session(session: orm.Session, project: Project | int) -> None:
+    """Bring one project's entry up to date now, inside the session's transaction.
+
+    Not needed after changes made through the ORM or with a journal entry (the commit hook
+    sees those); for code that changes search-relevant columns with bare SQL.
+    """
+    reindex_projects(session, [project if isinstance(project, int) else project.id])
+
+
+def rebuild_all(session: orm.Session) -> None:
+    """Rewrite every entry (``warehouse search reindex``); the caller commits."""
+    session.flush()
+    session.execute(_LOCK, {"key": JOURNAL_LOCK_KEY})
+    session.execute(_DELETE_ALL)
+    session.execute(_UPSERT_ALL)
+
+
+# The commit hook ------------------------------------------------------------------------
+
+_CHANGED_IDS = "warehouse.search.changed_project_ids"
+_CHANGED_NAMES = "warehouse.search.changed_project_names"
+
+
+def mark_project_changed(session: orm.Session, project: Project | int) -> None:
+    """Have the project reindexed when the session commits (for bare-SQL changes)."""
+    project_id = project if isinstance(project, int) else project.id
+    session.info.setdefault(_CHANGED_IDS, set()).add(project_id)
+
+
+@event.listens_for(orm.Session, "after_flush")
+def _note_changed_projects(session: orm.Session, flush_context) -> None:
+    ids: set[int] = session.info.setdefault(_CHANGED_IDS, set())
+    names: set[str] = session.info.setdefault(_CHANGED_NAMES, set())
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Project):
+            if obj.id is not None:
+                ids.add(obj.id)
+        elif isinstance(obj, Release):
+            if obj.project_id is not None:
+                ids.add(obj.project_id)
+        elif isinstance(obj, JournalEntry):
+            names.add(canonicalize_name(obj.name))
+
+
+@event.listens_for(orm.Session, "before_commit")
+def _reindex_changed_projects(session: orm.Session) -> None:
+    # before_commit runs before the commit's own flush: flush now to see every change.
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    if not (session.info.get(_CHANGED_IDS) or session.info.get(_CHANGED_NAMES)):
+        return
+    ids = session.info.pop(_CHANGED_IDS, set())
+    names = session.info.pop(_CHANGED_NAMES, set())
+    if names:
+        ids |= set(session.scalars(sa.select(Project.id).where(Project.normalized_name.in_(names))))
+    reindex_projects(session, ids)
+    # Our own statements flushed nothing new; forget what they may have noted.
+    session.info.pop(_CHANGED_IDS, None)
+    session.info.pop(_CHANGED_NAMES, None)
+
+
+@event.listens_for(orm.Session, "after_soft_rollback")
+def _forget_changed_projects(session: orm.Session, previous_transaction) -> None:
+    if previous_transaction.parent is None:  # the whole transaction, not a savepoint
+        session.info.pop(_CHANGED_IDS, None)
+        session.info.pop(_CHANGED_NAMES, None)
