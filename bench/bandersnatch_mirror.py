@@ -10,7 +10,8 @@ index has one. bandersnatch 8 lists projects with the JSON simple index, 6.8 wit
 Their virtualenvs are the suite's, under .state/tools/ (created on first use).
 
 Prints the wall time of ``bandersnatch mirror`` (full sync into an empty directory), what it
-mirrored, and anything bandersnatch logged as WARNING or ERROR. The index is only read.
+mirrored, and anything bandersnatch logged as WARNING or ERROR. The index is only read. The
+mirror is written under $TMPDIR (or ``--under``) and deleted afterwards unless ``--keep``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="bandersnatch workers (max 10)")
     parser.add_argument("--verify", action="store_true", help="also time `bandersnatch verify`")
     parser.add_argument("--keep", action="store_true", help="keep the mirror directory")
+    parser.add_argument(
+        "--under",
+        type=Path,
+        help="where to make the mirror (default: $TMPDIR; /dev/shm takes "
+        "the disk out of the measurement)",
+    )
     args = parser.parse_args()
 
     origin = urlsplit(args.index)
@@ -52,7 +59,7 @@ def main() -> None:
         raise SystemExit("INDEX must be http://127.0.0.1:PORT (the TLS front is on loopback)")
     flavour = FLAVOURS[args.flavour]
     executable = ensure_bandersnatch(flavour)
-    work = Path(tempfile.mkdtemp(prefix=f"bandersnatch{flavour.key}-bench-"))
+    work = Path(tempfile.mkdtemp(prefix=f"bandersnatch{flavour.key}-bench-", dir=args.under))
     ca, certificate, key = make_certificates(work / "tls")
     proxy = TlsProxy(origin.port, certificate, key).start()
     try:

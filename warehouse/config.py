@@ -33,6 +33,7 @@ def configure(settings: Settings | None = None, **registry_extras) -> Configurat
     config.include("warehouse.storage")
     config.include("warehouse.tasks")
     config.include("warehouse.cdn")
+    config.include("warehouse.search.opensearch")
     config.include("warehouse.packaging")
     config.include("warehouse.upload")
     config.include("warehouse.api")
@@ -40,6 +41,8 @@ def configure(settings: Settings | None = None, **registry_extras) -> Configurat
     config.include("warehouse.changes")
     config.include("warehouse.rss")
     config.include("warehouse.health")
+    config.include("warehouse.email.sns")
+    config.include("warehouse.metrics")
     return config
 
 

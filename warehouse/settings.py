@@ -116,6 +116,31 @@ class Settings:
     # A second purge this long after the first catches a page a CDN fetched while the change
     # was committing (0: purge once).
     cdn_repurge_seconds: int = 5
+    # Search: "postgres" (full-text search in the database) or "opensearch" (OpenSearch or
+    # Elasticsearch at opensearch_url, through the alias opensearch_index).
+    search_backend: str = "postgres"
+    opensearch_url: str = "http://127.0.0.1:9200"
+    opensearch_index: str = "warehouse-projects"
+    # The site's public address, for links in emails (required in production: otherwise links
+    # would be built from the client-controlled Host header).
+    site_url: str = ""
+    # Session cookie "Secure" flag: None sets it on https requests only.
+    session_cookie_secure: bool | None = None
+    # Outgoing mail: "console" (to the log), "smtp" or "ses"; sent by a worker.
+    email_backend: str = "console"
+    mail_sender: str = "Warehouse <noreply@localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_tls: str = "starttls"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    ses_region: str = "us-east-1"
+    ses_endpoint_url: str | None = None
+    ses_configuration_set: str = ""
+    # Who may read /metrics: addresses or networks, comma-separated.
+    metrics_allow: str = "127.0.0.0/8,::1"
+    # Where a Celery worker serves /metrics (0: it does not; gunicorn apps serve /metrics).
+    worker_metrics_port: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -129,6 +154,8 @@ class Settings:
                 login_ratelimit=RateLimit(10, 300),
                 require_2fa=True,
                 log_format="json",
+                session_cookie_secure=True,
+                email_backend="smtp",
             )
 
         def take(name: str, field: str, convert=str) -> None:
@@ -183,6 +210,23 @@ class Settings:
         take("WAREHOUSE_FASTLY_API_KEY", "fastly_api_key")
         take("WAREHOUSE_FASTLY_SOFT_PURGE", "fastly_soft_purge", _bool)
         take("WAREHOUSE_CDN_REPURGE_SECONDS", "cdn_repurge_seconds", int)
+        take("WAREHOUSE_SEARCH_BACKEND", "search_backend")
+        take("WAREHOUSE_OPENSEARCH_URL", "opensearch_url")
+        take("WAREHOUSE_OPENSEARCH_INDEX", "opensearch_index")
+        take("WAREHOUSE_EMAIL_BACKEND", "email_backend")
+        take("WAREHOUSE_MAIL_SENDER", "mail_sender")
+        take("WAREHOUSE_SMTP_HOST", "smtp_host")
+        take("WAREHOUSE_SMTP_PORT", "smtp_port", int)
+        take("WAREHOUSE_SMTP_TLS", "smtp_tls")
+        take("WAREHOUSE_SMTP_USERNAME", "smtp_username")
+        take("WAREHOUSE_SMTP_PASSWORD", "smtp_password")
+        take("WAREHOUSE_SES_REGION", "ses_region")
+        take("WAREHOUSE_SES_ENDPOINT_URL", "ses_endpoint_url")
+        take("WAREHOUSE_SES_CONFIGURATION_SET", "ses_configuration_set")
+        take("WAREHOUSE_METRICS_ALLOW", "metrics_allow")
+        take("WAREHOUSE_WORKER_METRICS_PORT", "worker_metrics_port", int)
+        take("WAREHOUSE_SITE_URL", "site_url")
+        take("WAREHOUSE_SESSION_COOKIE_SECURE", "session_cookie_secure", _auto_bool)
 
         settings = cls(**values)  # type: ignore[arg-type]
         settings.validate()
@@ -208,11 +252,27 @@ class Settings:
                 "WAREHOUSE_CDN_BACKEND=fastly needs WAREHOUSE_FASTLY_SERVICE_ID and "
                 "WAREHOUSE_FASTLY_API_KEY"
             )
+        if self.search_backend not in {"postgres", "opensearch"}:
+            raise SettingsError(
+                "WAREHOUSE_SEARCH_BACKEND must be 'postgres' or 'opensearch', "
+                f"not {self.search_backend!r}"
+            )
+        if self.email_backend not in {"console", "smtp", "ses"}:
+            raise SettingsError(
+                "WAREHOUSE_EMAIL_BACKEND must be 'console', 'smtp' or 'ses', "
+                f"not {self.email_backend!r}"
+            )
         if self.env == "production" and self.secret_key == Settings.secret_key:
             raise SettingsError("WAREHOUSE_SECRET_KEY must be set in production")
+        if self.env == "production" and not self.site_url:
+            raise SettingsError("WAREHOUSE_SITE_URL must be set in production")
 
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def _auto_bool(value: str) -> bool | None:
+    return None if value.strip().lower() == "auto" else _bool(value)
 
 
 def _normalize_database_url(url: str) -> str:

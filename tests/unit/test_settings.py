@@ -15,7 +15,15 @@ def test_development_defaults_need_no_environment():
 def test_production_profile_tightens_and_demands_a_secret():
     with pytest.raises(SettingsError, match="WAREHOUSE_SECRET_KEY"):
         Settings.from_env({"WAREHOUSE_ENV": "production"})
-    settings = Settings.from_env({"WAREHOUSE_ENV": "production", "WAREHOUSE_SECRET_KEY": "s3cret"})
+    with pytest.raises(SettingsError, match="WAREHOUSE_SITE_URL"):
+        Settings.from_env({"WAREHOUSE_ENV": "production", "WAREHOUSE_SECRET_KEY": "s3cret"})
+    settings = Settings.from_env(
+        {
+            "WAREHOUSE_ENV": "production",
+            "WAREHOUSE_SECRET_KEY": "s3cret",
+            "WAREHOUSE_SITE_URL": "https://pypi.example.org",
+        }
+    )
     assert settings.require_2fa is True
     assert settings.log_format == "json"
     assert settings.upload_ratelimit == RateLimit(20, 60)

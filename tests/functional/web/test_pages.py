@@ -371,3 +371,10 @@ def test_api_errors_are_left_as_they_are(site, auth_headers):
 def test_api_responses_carry_the_security_headers_too(site, demo):
     for url in ("/simple/", "/simple/demo-pkg/", "/pypi/Demo_Pkg/json", "/_health/"):
         assert_security_headers(site.get(url))
+
+
+def test_browsers_and_curl_get_the_html_404(site):
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    for accept in (browser, "*/*"):
+        response = site.get("/nowhere/", headers={"Accept": accept}, status=404)
+        assert "We couldn't find this page" in response.text

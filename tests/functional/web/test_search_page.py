@@ -187,3 +187,13 @@ def test_a_new_version_of_a_project_with_a_prerelease_keeps_the_final_shown(
     )
     text = site.get("/search/?q=steady").text
     assert 'steady</a>\n      <span class="muted">1.0</span>' in text
+
+
+def test_large_totals_are_shown_as_at_least(site, db_session, monkeypatch):
+    from warehouse.search.postgres import PostgresSearchService
+
+    monkeypatch.setattr(PostgresSearchService, "count_limit", 2)
+    for name in ("aa", "bb", "cc"):
+        create_project(db_session, name, summary="shared words")
+    text = Page(site.get("/search/?q=shared").text).text
+    assert "2+ projects" in text

@@ -1,0 +1,141 @@
+"""A live server for the browser journey, and Debian's chromium driven by playwright.
+
+The server is started like ``tests.support.live_server`` (gunicorn, its own database and
+Redis) but serves :mod:`tests.browser.wsgi` (the whole site) and sends its mail over SMTP to
+an aiosmtpd server in this process, so the test can follow the verification link.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.live_server import PYCACHE, VENV_BIN, LiveServer, _stop, _wait_until_healthy
+from tests.support.mail import SMTPTestServer
+from warehouse.devservices import Redis, free_port
+from warehouse.settings import REPO_ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+# From ../shared/components.md: headless, no sandbox (containers), nothing phoning home.
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+]
+DATABASE = "warehouse_browser"
+
+
+def start_site(postgres, root: Path, smtp: SMTPTestServer, *, database: str = DATABASE):
+    """Start gunicorn serving the whole site; returns the LiveServer and its Redis."""
+    postgres.create_database(database)
+    redis = Redis(root / "redis", free_port())
+    redis.start()
+    port = free_port()
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("WAREHOUSE_", "AWS_")) and key != "PYTHONDONTWRITEBYTECODE"
+    }
+    env = {
+        **inherited,
+        "WAREHOUSE_ENV": "development",
+        "DATABASE_URL": postgres.url(database),
+        "REDIS_URL": redis.url(0),
+        "WAREHOUSE_FILES_PATH": str(root / "files"),
+        "WAREHOUSE_BIND": f"127.0.0.1:{port}",
+        "WAREHOUSE_PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "WAREHOUSE_ACCESS_LOG": "-",
+        "WAREHOUSE_EMAIL_BACKEND": "smtp",
+        "WAREHOUSE_SMTP_HOST": smtp.host,
+        "WAREHOUSE_SMTP_PORT": str(smtp.port),
+        "WAREHOUSE_SMTP_TLS": "none",
+        "HOME": str(root),
+        "PYTHONPYCACHEPREFIX": str(PYCACHE),
+    }
+    server = LiveServer(url=f"http://127.0.0.1:{port}", env=env, log=root / "gunicorn.log")
+    try:
+        server.cli("db", "upgrade")
+        with server.log.open("wb") as log:
+            server.process = subprocess.Popen(
+                [
+                    str(VENV_BIN / "gunicorn"),
+                    "-c",
+                    str(REPO_ROOT / "tests" / "browser" / "gunicorn.conf.py"),
+                    "tests.browser.wsgi:application",
+                ],
+                env=env,
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        _wait_until_healthy(server)
+    except BaseException:
+        stop_site(server, redis)
+        raise
+    return server, redis
+
+
+def stop_site(server: LiveServer, redis) -> None:
+    if server.process is not None:
+        _stop(server.process)
+    redis.stop()
+
+
+def launch_chromium(playwright, home: Path):
+    # Chromium writes its profile under HOME and XDG dirs: keep them in the test's tmp.
+    home.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+    }
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True, env=env
+    )
+
+
+@pytest.fixture(scope="session")
+def mail_sink():
+    server = SMTPTestServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser_site(postgres, tmp_path_factory, mail_sink):
+    server, redis = start_site(postgres, tmp_path_factory.mktemp("browser-site"), mail_sink)
+    yield server
+    stop_site(server, redis)
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (no browser download)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright, tmp_path / "chromium-home")
+        yield browser
+        browser.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    server = item.funcargs.get("browser_site") if hasattr(item, "funcargs") else None
+    if report.failed and isinstance(server, LiveServer):
+        report.sections.append(("gunicorn log (tail)", server.log_tail()))
