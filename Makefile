@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_WORKERS ?= auto
 
-.PHONY: serve test bootstrap initdb shell lint format services stop-services clean-state
+.PHONY: screenshots serve test bootstrap initdb shell lint format services stop-services clean-state
 
 bootstrap:
 	@bin/bootstrap
@@ -40,3 +40,7 @@ stop-services:
 
 clean-state: stop-services
 	rm -rf .state
+
+# PNGs of the main pages at phone and desktop widths, under screenshots/ (ignored by git).
+screenshots: bootstrap
+	$(PY) -m tests.browser.screenshots

@@ -54,3 +54,10 @@ def post_fork(server, worker):
         registry["db.engine"].dispose(close=False)
     if "redis.client" in registry:
         registry["redis.client"].connection_pool.reset()
+
+
+def child_exit(server, worker):
+    # A dead worker's Prometheus samples must not be counted as if it were still serving.
+    from warehouse.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)

@@ -37,3 +37,10 @@ def post_fork(server, worker):
 # gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl), which
 # several servers on one machine (web, uploads, tests) would fight over; we do not use it.
 control_socket_disable = True
+
+
+def child_exit(server, worker):
+    # A dead worker's Prometheus samples must not be counted as if it were still serving.
+    from warehouse.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)

@@ -5,13 +5,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-import warehouse.accounts.models  # noqa: F401  (register the tables)
-import warehouse.events.models  # noqa: F401
-import warehouse.packaging.models  # noqa: F401
-import warehouse.search.models  # noqa: F401
-import warehouse.storage.models  # noqa: F401
-import warehouse.tokens.models  # noqa: F401
 from warehouse.db import metadata
+from warehouse.models import import_all
+
+import_all()  # every table, for autogenerate
 
 config = context.config
 

@@ -33,6 +33,7 @@ def configure(settings: Settings | None = None, **registry_extras) -> Configurat
     config.include("warehouse.storage")
     config.include("warehouse.tasks")
     config.include("warehouse.cdn")
+    config.include("warehouse.search")
     config.include("warehouse.search.opensearch")
     config.include("warehouse.packaging")
     config.include("warehouse.upload")
@@ -43,6 +44,8 @@ def configure(settings: Settings | None = None, **registry_extras) -> Configurat
     config.include("warehouse.health")
     config.include("warehouse.email.sns")
     config.include("warehouse.metrics")
+    config.include("warehouse.web")
+    config.include("warehouse.manage")
     return config
 
 

@@ -40,12 +40,21 @@ from pyramid.threadlocal import get_current_request
 from sqlalchemy import event, orm
 from transaction.interfaces import NoTransaction
 
+# The read caches follow the journal (they subscribe when imported): every process that
+# writes through a TaskContext session (workers, the CLI) must have them listening.
+import warehouse.api.cache  # noqa: F401, E402
 from warehouse.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 # Modules whose tasks the worker must know. Other packages add theirs here.
-TASK_MODULES = ["warehouse.storage.tasks", "warehouse.cdn.tasks"]
+TASK_MODULES = [
+    "warehouse.storage.tasks",
+    "warehouse.cdn.tasks",
+    "warehouse.search.tasks",
+    "warehouse.email.tasks",
+    "warehouse.metrics.celery",
+]
 
 # Errors worth another try later. A task's own permanent failures are not in here.
 TRANSIENT_ERRORS = (

@@ -32,7 +32,10 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("role_invitations_user_id_fkey"), ondelete="CASCADE"
+            ["user_id"],
+            ["users.id"],
+            name=op.f("role_invitations_user_id_fkey"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["invited_by_id"],

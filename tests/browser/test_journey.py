@@ -22,9 +22,8 @@ PASSWORD = "violet tractor mountain piano"
 
 
 def _otp(secret: str) -> str:
-    # Each code works once: wait for a fresh time step rather than reuse one.
-    totp = pyotp.TOTP(secret)
-    return totp.now()
+    # What the person's authenticator app would show now.
+    return pyotp.TOTP(secret).now()
 
 
 def _pip_picks(clients: Clients, tmp_path, name: str) -> str:
@@ -40,8 +39,9 @@ def test_new_user_journey(browser_site, mail_sink, browser, tmp_path):
 
     # Someone already published a package worth finding.
     seeder_password = browser_site.create_user("seeder")
-    seed = build_project(tmp_path, "journey-seed", "0.3", readme="Seeds for **gardens**.\n",
-                         sdist=False)
+    seed = build_project(
+        tmp_path, "journey-seed", "0.3", readme="Seeds for **gardens**.\n", sdist=False
+    )
     clients.twine_upload(browser_site.create_token("seeder"), seed.files)
 
     page = browser.new_page(viewport={"width": 1280, "height": 800})

@@ -1,27 +1,17 @@
 """The migrations build exactly the schema the models describe."""
 
-import importlib
-
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from warehouse.cli.db import alembic_config
 from warehouse.db import metadata
+from warehouse.models import import_all
 
-MODEL_MODULES = [
-    "warehouse.accounts.models",
-    "warehouse.events.models",
-    "warehouse.packaging.models",
-    "warehouse.search.models",
-    "warehouse.storage.models",
-    "warehouse.tokens.models",
-]
 
 
 def test_models_and_migrations_agree(engine):
-    for module in MODEL_MODULES:
-        importlib.import_module(module)
+    import_all()
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert differences == []

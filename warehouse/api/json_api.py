@@ -97,6 +97,8 @@ def _files(release: Release, base: str) -> list[dict]:
     return [
         {
             "comment_text": "",
+            # PEP 658/714 metadata, as on the simple pages (mirrors copy it when told).
+            "core-metadata": {"sha256": f.metadata_sha256} if f.metadata_sha256 else False,
             "digests": {
                 "blake2b_256": f.blake2_256_digest,
                 "md5": f.md5_digest,
@@ -205,9 +207,10 @@ def json_view(request):
         return redirect(with_query(request, _path(normalized, version, slash)), common)
 
     base, app_url = files_base(request), request.application_url
+    origin = base_tag(base, app_url)
     found = pages(request).get(
         project_serial_key(normalized),
-        f"json:{normalized}:{version or ''}:{base_tag(base, app_url)}",
+        f"json:{normalized}:{version or ''}:{origin}",
         project_serial(normalized),
         _renderer(normalized, version, base, app_url),
     )
@@ -227,7 +230,8 @@ def json_view(request):
         *common,
         *surrogate,
     ]
-    return page_response(request, found.body, headers, f'"json-{found.serial}"')
+    # The body names absolute URLs, so the ETag differs by origin as the body does.
+    return page_response(request, found.body, headers, f'"json-{found.serial}-{origin}"')
 
 
 def includeme(config) -> None:

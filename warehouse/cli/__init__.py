@@ -6,6 +6,8 @@ import click
 
 from warehouse.cli.db import db
 from warehouse.cli.projects import project
+from warehouse.cli.queues import queues
+from warehouse.cli.search import search
 from warehouse.cli.users import shell, token, user
 
 
@@ -19,3 +21,5 @@ main.add_command(user)
 main.add_command(token)
 main.add_command(shell)
 main.add_command(project)
+main.add_command(search)
+main.add_command(queues)

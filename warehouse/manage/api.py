@@ -102,7 +102,7 @@ def _reason(request) -> str:
     try:
         body = request.json_body
     except ValueError:
-        raise APIError(400, "The request body must be JSON, e.g. {\"reason\": \"...\"}.") from None
+        raise APIError(400, 'The request body must be JSON, e.g. {"reason": "..."}.') from None
     if not isinstance(body, dict):
         raise APIError(400, 'The request body must be a JSON object, e.g. {"reason": "..."}.')
     reason = body.get("reason", "")
@@ -196,4 +196,3 @@ def includeme(config) -> None:
     for name, pattern in ROUTES:
         config.add_route(name, pattern)
     config.scan(__name__)
-

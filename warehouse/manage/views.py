@@ -172,8 +172,13 @@ def answer_invitation(request):
             )
         except ManagementError as exc:
             return _back(request, "manage.projects", str(exc), "error")
-        _event(request, project, ProjectTag.ROLE_ADDED, username=request.user.username,
-               role=invitation.role_name)
+        _event(
+            request,
+            project,
+            ProjectTag.ROLE_ADDED,
+            username=request.user.username,
+            role=invitation.role_name,
+        )
         return _back(
             request, "manage.projects", f"You are now a {invitation.role_name} of {project.name}."
         )
@@ -216,8 +221,12 @@ def delete_project(request):
         return refused
     if canonicalize_name(request.POST.get("confirm_project_name", "")) != project.normalized_name:
         request.response.status = 400
-        return _page(request, project, role,
-                     delete_error=f"Type the project's name, {project.name}, to delete it.")
+        return _page(
+            request,
+            project,
+            role,
+            delete_error=f"Type the project's name, {project.name}, to delete it.",
+        )
     name = project.name
     _event(request, project, ProjectTag.DELETED, name=name)
     request.find_service(ProjectManagement).delete_project(project, request.user)
@@ -238,8 +247,15 @@ def _collaboration_page(request, project, role, **extra):
     )
     extra.setdefault("error", None)
     extra.setdefault("username", "")
-    return _page(request, project, role, roles=roles, invitations=invitations,
-                 role_names=[r.value for r in RoleName], **extra)
+    return _page(
+        request,
+        project,
+        role,
+        roles=roles,
+        invitations=invitations,
+        role_names=[r.value for r in RoleName],
+        **extra,
+    )
 
 
 @view_config(
@@ -273,7 +289,9 @@ def invite(request):
 
     if role_name not in {r.value for r in RoleName}:
         return fail("Choose a role: Owner or Maintainer.")
-    invitee = request.db.scalar(sa.select(User).where(User.username == username)) if username else None
+    invitee = (
+        request.db.scalar(sa.select(User).where(User.username == username)) if username else None
+    )
     if invitee is None or not invitee.is_active:
         return fail(f"There is no user named {username!r}." if username else "Type a username.")
     if role_of(request.db, project, invitee) is not None:
@@ -285,8 +303,9 @@ def invite(request):
     )
     if pending is not None:
         return fail(f"{invitee.username} has already been invited.")
-    request.db.add(RoleInvitation(project=project, user=invitee, role_name=role_name,
-                                  invited_by=request.user))
+    request.db.add(
+        RoleInvitation(project=project, user=invitee, role_name=role_name, invited_by=request.user)
+    )
     _event(request, project, ROLE_INVITED, username=invitee.username, role=role_name)
     return _back(
         request,
@@ -314,8 +333,9 @@ def revoke_invitation(request):
         username = invitation.user.username
         request.db.delete(invitation)
         _event(request, project, ROLE_INVITE_REVOKED, username=username)
-    return _back(request, "manage.project.collaboration", "Invitation revoked.",
-                 name=project.normalized_name)
+    return _back(
+        request, "manage.project.collaboration", "Invitation revoked.", name=project.normalized_name
+    )
 
 
 @view_config(
@@ -351,8 +371,12 @@ def remove_collaborator(request):
     _event(request, project, ProjectTag.ROLE_REMOVED, username=target.username, role=removed_role)
     if leaving:
         return _back(request, "manage.projects", f"You left {project.name}.")
-    return _back(request, "manage.project.collaboration",
-                 f"Removed {target.username} from {project.name}.", name=project.normalized_name)
+    return _back(
+        request,
+        "manage.project.collaboration",
+        f"Removed {target.username} from {project.name}.",
+        name=project.normalized_name,
+    )
 
 
 # Releases and files ---------------------------------------------------------------------
@@ -396,8 +420,9 @@ def _release_kw(release):
     return {"version": release.version}
 
 
-@view_config(route_name="manage.project.release.yank", request_method="POST",
-             permission="manage:user")
+@view_config(
+    route_name="manage.project.release.yank", request_method="POST", permission="manage:user"
+)
 def yank(request):
     project, _, release = _release_context(request)
     refused = _guard_post(
@@ -408,12 +433,18 @@ def yank(request):
     reason = request.POST.get("reason", "").strip()[:1000]
     request.find_service(ProjectManagement).yank_release(release, reason, request.user)
     _event(request, project, ProjectTag.RELEASE_YANKED, version=release.version, reason=reason)
-    return _back(request, "manage.project.release", f"Yanked {project.name} {release.version}.",
-                 name=project.normalized_name, **_release_kw(release))
+    return _back(
+        request,
+        "manage.project.release",
+        f"Yanked {project.name} {release.version}.",
+        name=project.normalized_name,
+        **_release_kw(release),
+    )
 
 
-@view_config(route_name="manage.project.release.unyank", request_method="POST",
-             permission="manage:user")
+@view_config(
+    route_name="manage.project.release.unyank", request_method="POST", permission="manage:user"
+)
 def unyank(request):
     project, _, release = _release_context(request)
     refused = _guard_post(
@@ -423,13 +454,21 @@ def unyank(request):
         return refused
     request.find_service(ProjectManagement).unyank_release(release, request.user)
     _event(request, project, ProjectTag.RELEASE_UNYANKED, version=release.version)
-    return _back(request, "manage.project.release",
-                 f"Unyanked {project.name} {release.version}.",
-                 name=project.normalized_name, **_release_kw(release))
+    return _back(
+        request,
+        "manage.project.release",
+        f"Unyanked {project.name} {release.version}.",
+        name=project.normalized_name,
+        **_release_kw(release),
+    )
 
 
-@view_config(route_name="manage.project.release.delete", renderer=T + "release.html",
-             request_method="POST", permission="manage:user")
+@view_config(
+    route_name="manage.project.release.delete",
+    renderer=T + "release.html",
+    request_method="POST",
+    permission="manage:user",
+)
 def delete_release(request):
     project, role, release = _release_context(request, OWNER_ONLY)
     refused = _guard_post(request, project, "manage.project.release", **_release_kw(release))
@@ -437,17 +476,30 @@ def delete_release(request):
         return refused
     if request.POST.get("confirm_version", "").strip() != release.version:
         request.response.status = 400
-        return _release_page(request, project, role, release,
-                             error=f"Type the version, {release.version}, to delete the release.")
+        return _release_page(
+            request,
+            project,
+            role,
+            release,
+            error=f"Type the version, {release.version}, to delete the release.",
+        )
     version = release.version
     request.find_service(ProjectManagement).delete_release(release, request.user)
     _event(request, project, ProjectTag.RELEASE_REMOVED, version=version)
-    return _back(request, "manage.project.releases", f"Deleted {project.name} {version}.",
-                 name=project.normalized_name)
+    return _back(
+        request,
+        "manage.project.releases",
+        f"Deleted {project.name} {version}.",
+        name=project.normalized_name,
+    )
 
 
-@view_config(route_name="manage.project.release.delete_file", renderer=T + "release.html",
-             request_method="POST", permission="manage:user")
+@view_config(
+    route_name="manage.project.release.delete_file",
+    renderer=T + "release.html",
+    request_method="POST",
+    permission="manage:user",
+)
 def delete_file(request):
     project, role, release = _release_context(request, OWNER_ONLY)
     refused = _guard_post(request, project, "manage.project.release", **_release_kw(release))
@@ -458,13 +510,23 @@ def delete_file(request):
         raise HTTPNotFound()
     if request.POST.get("confirm_filename", "").strip() != file.filename:
         request.response.status = 400
-        return _release_page(request, project, role, release,
-                             error=f"Type the file's name, {file.filename}, to delete it.")
+        return _release_page(
+            request,
+            project,
+            role,
+            release,
+            error=f"Type the file's name, {file.filename}, to delete it.",
+        )
     filename = file.filename
     request.find_service(ProjectManagement).delete_file(file, request.user)
     _event(request, project, ProjectTag.FILE_REMOVED, version=release.version, filename=filename)
-    return _back(request, "manage.project.release", f"Deleted {filename}.",
-                 name=project.normalized_name, **_release_kw(release))
+    return _back(
+        request,
+        "manage.project.release",
+        f"Deleted {filename}.",
+        name=project.normalized_name,
+        **_release_kw(release),
+    )
 
 
 # History --------------------------------------------------------------------------------
@@ -487,8 +549,14 @@ def history(request):
         )
     )
     events = events_for(request.db, EventSource.project, project.id, limit=HISTORY_LENGTH)
-    return _page(request, project, role, journal=journal, events=events,
-                 describe_event=lambda tag: EVENT_DESCRIPTIONS.get(tag, tag))
+    return _page(
+        request,
+        project,
+        role,
+        journal=journal,
+        events=events,
+        describe_event=lambda tag: EVENT_DESCRIPTIONS.get(tag, tag),
+    )
 
 
 ROUTES = (
@@ -504,8 +572,7 @@ ROUTES = (
     ("manage.project.release.yank", "/manage/project/{name}/release/{version}/yank/"),
     ("manage.project.release.unyank", "/manage/project/{name}/release/{version}/unyank/"),
     ("manage.project.release.delete", "/manage/project/{name}/release/{version}/delete/"),
-    ("manage.project.release.delete_file",
-     "/manage/project/{name}/release/{version}/delete-file/"),
+    ("manage.project.release.delete_file", "/manage/project/{name}/release/{version}/delete-file/"),
     ("manage.project.history", "/manage/project/{name}/history/"),
 )
 
@@ -514,6 +581,3 @@ def includeme(config) -> None:
     for name, pattern in ROUTES:
         config.add_route(name, pattern)
     config.scan(__name__)
-
-
-

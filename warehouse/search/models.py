@@ -40,7 +40,8 @@ class ProjectSearch(Model):
     created: orm.Mapped[datetime.datetime]
     # Name (A), summary (B) and keywords (C): small, kept in the row, what ranking reads.
     head: orm.Mapped[str] = orm.mapped_column(TSVECTOR)
-    # ``head`` and the description (D): what matching reads, through its GIN index only.
+    # ``head``, the description (D) and one term per classifier prefix: what matching reads,
+    # through its GIN index only.
     document: orm.Mapped[str] = orm.mapped_column(TSVECTOR)
 
     __table_args__ = (

@@ -21,8 +21,6 @@ MAX_PER_PAGE = 100
 # Deep pages cost an ever larger OFFSET and nobody reads them.
 MAX_PAGE = 500
 
-# Searching ---------------------------------------------------------------------------------
-
 # Ranking every match of a common word ("python" is in most descriptions) would cost time in
 # proportion to the whole index. The work per query is bounded instead:
 #
@@ -58,11 +56,13 @@ _TSQUERY = f"websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', :text)"
 _DOCUMENT_TSQUERY = f"websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', translate(:text, '\"', ' '))"
 _DISPLAY = "s.name, s.normalized_name, s.version, s.summary, s.created"
 
-# The templates below take:
-#   {f}          classifier filters on ``s`` (the in-row prefix array), or nothing;
-#   {document}   the condition that ``s.document`` matches the words (and the classifiers,
-#                as terms, so that the GIN index answers both and no document is read);
-#   {direction}  ASC or DESC.
+# The templates below take (see _statement):
+#   {f}            classifier filters on ``s`` (the in-row prefix array), or nothing;
+#   {document}     the condition that ``s.document`` matches the words (and the classifiers,
+#                  as terms, so that the GIN index answers both and no document is read);
+#   {classified}   the classifiers alone, as document terms (or ``true``);
+#   {direction}    ASC or DESC;
+#   {heads_order}  what heads are ordered by (see below).
 
 # Every query with words starts from these candidates:
 #   heads    the newest STRONG_CANDIDATES projects whose name, summary or keywords hold the

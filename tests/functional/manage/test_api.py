@@ -70,9 +70,12 @@ def test_delete_release_needs_owner(site, project, db_session, make_user, user_t
     response = site.delete(f"{BASE}/1.0", headers=user_token("alice"))
     assert response.json == {"project": "demo", "version": "1.0", "deleted": True}
     assert _release(db_session, "1.0") is None
-    assert db_session.scalar(
-        sa.select(JournalEntry).where(JournalEntry.action == "remove release")
-    ).submitted_by == "alice"
+    assert (
+        db_session.scalar(
+            sa.select(JournalEntry).where(JournalEntry.action == "remove release")
+        ).submitted_by
+        == "alice"
+    )
     site.delete(f"{BASE}/1.0", headers=user_token("alice"), status=404)
 
 
@@ -147,7 +150,5 @@ def test_expired_token(site, project, db_session):
     past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
     _, secret = DatabaseTokenService(db_session).create(alice, expires=past)
     db_session.commit()
-    response = site.post(
-        f"{BASE}/1.0/yank", headers=basic_auth("__token__", secret), status=401
-    )
+    response = site.post(f"{BASE}/1.0/yank", headers=basic_auth("__token__", secret), status=401)
     assert "xpired" in response.json["error"]

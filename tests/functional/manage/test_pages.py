@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 import html
+
+import sqlalchemy as sa
 
 from tests.functional.manage.conftest import add_role, form_for, log_in
 from tests.functional.manage.conftest import text_of as _text_of
@@ -53,9 +53,11 @@ def test_projects_page_lists_roles(site, project, db_session):
 
 def _csrf(site):
     page = site.get("/manage/projects/")
-    return page.html.find("input", {"name": "csrf_token"})["value"] if page.html.find(
-        "input", {"name": "csrf_token"}
-    ) else ""
+    return (
+        page.html.find("input", {"name": "csrf_token"})["value"]
+        if page.html.find("input", {"name": "csrf_token"})
+        else ""
+    )
 
 
 def test_no_role_is_not_found(site, project):
@@ -98,13 +100,17 @@ def test_maintainer_cannot_delete_or_invite(site, project, db_session):
     page = site.get(MANAGE)
     assert "Delete the project" not in page.text
     token = page.html.find("input", {"name": "csrf_token"})
-    csrf = token["value"] if token else site.get(MANAGE + "release/1.0/").html.find(
-        "input", {"name": "csrf_token"}
-    )["value"]
-    site.post(MANAGE + "delete/", {"csrf_token": csrf, "confirm_project_name": "demo"},
-              status=403)
-    site.post(MANAGE + "collaboration/", {"csrf_token": csrf, "username": "carol",
-                                          "role_name": "Owner"}, status=403)
+    csrf = (
+        token["value"]
+        if token
+        else site.get(MANAGE + "release/1.0/").html.find("input", {"name": "csrf_token"})["value"]
+    )
+    site.post(MANAGE + "delete/", {"csrf_token": csrf, "confirm_project_name": "demo"}, status=403)
+    site.post(
+        MANAGE + "collaboration/",
+        {"csrf_token": csrf, "username": "carol", "role_name": "Owner"},
+        status=403,
+    )
 
 
 def test_invite_accept_and_remove(site, make_site, project, db_session, make_user):
@@ -130,20 +136,27 @@ def test_invite_accept_and_remove(site, make_site, project, db_session, make_use
     log_in(bob_site, "bob")
     page = bob_site.get("/manage/projects/")
     assert "alice invited you to be an Owner" in text_of(page)
-    accept = [f for f in page.forms.values() if f.get("action", default=None)
-              and f["action"].value == "accept"][0]
+    accept = [
+        f
+        for f in page.forms.values()
+        if f.get("action", default=None) and f["action"].value == "accept"
+    ][0]
     page = accept.submit(status=303).follow()
     assert "You are now a Owner of demo." in text_of(page) or "Owner of demo" in text_of(page)
     assert _roles(db_session) == [("alice", "Owner"), ("bob", "Owner")]
     assert db_session.scalar(sa.select(RoleInvitation)) is None
-    assert db_session.scalar(
-        sa.select(JournalEntry).where(JournalEntry.action == "add Owner bob")
-    ).submitted_by == "bob"
+    assert (
+        db_session.scalar(
+            sa.select(JournalEntry).where(JournalEntry.action == "add Owner bob")
+        ).submitted_by
+        == "bob"
+    )
 
     # alice removes bob.
     page = site.get(MANAGE + "collaboration/")
     form = [
-        f for f in page.forms.values()
+        f
+        for f in page.forms.values()
         if f.action == MANAGE + "collaboration/remove/" and f["username"].value == "bob"
     ][0]
     page = form.submit(status=303).follow()
@@ -161,8 +174,11 @@ def test_decline_invitation(site, project, db_session):
     db_session.commit()
     log_in(site, "bob")
     page = site.get("/manage/projects/")
-    decline = [f for f in page.forms.values() if f.get("action", default=None)
-               and f["action"].value == "decline"][0]
+    decline = [
+        f
+        for f in page.forms.values()
+        if f.get("action", default=None) and f["action"].value == "decline"
+    ][0]
     page = decline.submit(status=303).follow()
     assert "You declined the invitation to demo." in text_of(page)
     assert db_session.scalar(sa.select(RoleInvitation)) is None
@@ -212,7 +228,8 @@ def test_releases_yank_unyank(site, project, db_session):
 
 def _delete_file_form(page, file_id):
     return [
-        f for f in page.forms.values()
+        f
+        for f in page.forms.values()
         if f.action == MANAGE + "release/1.0/delete-file/" and f["file_id"].value == str(file_id)
     ][0]
 

@@ -8,6 +8,11 @@ import pytest
 from click.testing import CliRunner
 from pyramid.config import Configurator
 
+# Modules that add session event listeners when imported: imported now, because an eager
+# task that first imported one inside a commit hook would change the listeners SQLAlchemy
+# is iterating over.
+import warehouse.api.cache  # noqa: F401
+import warehouse.storage.cache  # noqa: F401
 from tests.support.celery_worker import celery_app_for
 from tests.support.factories import create_project
 from tests.support.opensearch import opensearch_url

@@ -1,0 +1,18 @@
+"""Every module that defines tables, so that Alembic and tests see the whole schema."""
+
+import importlib
+
+MODEL_MODULES = (
+    "warehouse.accounts.models",
+    "warehouse.events.models",
+    "warehouse.manage.models",
+    "warehouse.packaging.models",
+    "warehouse.search.models",
+    "warehouse.storage.models",
+    "warehouse.tokens.models",
+)
+
+
+def import_all() -> None:
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
