@@ -283,6 +283,21 @@ def run_queries(engine: sa.Engine, repeat: int) -> None:
     connection.close()
 
 
+def create_database_if_missing(url: str) -> None:
+    target = sa.make_url(url)
+    maintenance = sa.create_engine(
+        target.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+    )
+    with maintenance.connect() as connection:
+        exists = connection.scalar(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+        )
+        if not exists:
+            connection.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+            print(f"created database {target.database}")
+    maintenance.dispose()
+
+
 def rebuild(engine: sa.Engine) -> None:
     # From empty, as after the migration: rewriting every row in place would leave the table
     # twice its size until autovacuum catches up, and time that instead.
@@ -327,6 +342,8 @@ def main() -> None:
 
     if not args.skip_load:
         from alembic import command
+
+        create_database_if_missing(url)
 
         from warehouse.cli.db import alembic_config
 

@@ -12,7 +12,6 @@ import structlog
 
 from warehouse.email.interfaces import IEmailSender
 from warehouse.email.messages import render_email
-from warehouse.email.services import sender_from_settings
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +41,9 @@ def send_email(request, template: str, to: str, **context) -> None:
 
 
 def includeme(config) -> None:
+    # Imported here: the SES-aware factory lives with the tasks (it needs the worker's app).
+    from warehouse.email.tasks import sender_from_settings
+
     settings = config.registry.settings["warehouse"]
     # configure(..., **{"email.sender": ...}) picks a sender directly (tests, the worker).
     sender = config.registry.get("email.sender") or sender_from_settings(settings)
