@@ -91,10 +91,14 @@ class DatabaseTokenService:
     def verify(self, token_string: str) -> APIToken:
         token_id, secret = _decode(token_string)
         # One round trip for the token, its user and the user's emails (checked on upload).
-        token = self.db.scalar(
-            sa.select(APIToken)
-            .where(APIToken.id == token_id)
-            .options(orm.joinedload(APIToken.user).selectinload(User.emails))
+        token = (
+            self.db.scalars(
+                sa.select(APIToken)
+                .where(APIToken.id == token_id)
+                .options(orm.joinedload(APIToken.user).joinedload(User.emails))
+            )
+            .unique()
+            .one_or_none()
         )
         if token is None or not hmac.compare_digest(token.secret_hash, _hash(secret)):
             raise InvalidToken("Invalid or non-existent authentication information.")

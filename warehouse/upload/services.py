@@ -124,7 +124,6 @@ class UploadService:
             check_digests(form, digests)
             if self._is_identical_reupload(request.filename, digests):
                 return UploadOutcome(file=None, duplicate=True)
-            self._check_filename_unused(request.filename)
             artifact = inspect_artifact(artifact_path, request.filename, form.filetype)
             check_metadata_agrees(artifact, form)
 
@@ -224,23 +223,30 @@ class UploadService:
             return hash_stream(content, out, limit=limit, project_name=name)
 
     def _is_identical_reupload(self, filename: str, digests: Digests) -> bool:
-        existing = self.db.scalar(sa.select(File).where(File.filename == filename))
-        if existing is None:
-            return False
-        if existing.sha256_digest == digests.sha256 and existing.blake2_256_digest == digests.blake2_256:
-            return True
-        raise UploadError(
-            f"File already exists ({filename!r}, with blake2_256 hash "
-            f"{existing.blake2_256_digest!r}). " + HELP.format("file-name-reuse")
-        )
+        """True for the same bytes under a filename we have; refuses any other reuse.
 
-    def _check_filename_unused(self, filename: str) -> None:
-        used = self.db.scalar(sa.select(FilenameRegistry.id).where(FilenameRegistry.filename == filename))
-        if used is not None:
+        One query answers both questions: is there a file by that name, and was the name
+        ever used (the registry keeps names of deleted files forever).
+        """
+        used = self.db.execute(
+            sa.select(File.sha256_digest, File.blake2_256_digest)
+            .select_from(FilenameRegistry)
+            .outerjoin(File, File.filename == FilenameRegistry.filename)
+            .where(FilenameRegistry.filename == filename)
+        ).first()
+        if used is None:
+            return False
+        if used.sha256_digest is None:
             raise UploadError(
                 "This filename has already been used, use a different version. "
                 + HELP.format("file-name-reuse")
             )
+        if used.sha256_digest == digests.sha256 and used.blake2_256_digest == digests.blake2_256:
+            return True
+        raise UploadError(
+            f"File already exists ({filename!r}, with blake2_256 hash "
+            f"{used.blake2_256_digest!r}). " + HELP.format("file-name-reuse")
+        )
 
     def _check_project_size(self, project: Project, size: int) -> None:
         limit = max(project.total_size_limit or 0, self.settings.max_project_size)
