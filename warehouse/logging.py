@@ -41,7 +41,8 @@ def configure_logging(fmt: str) -> None:
     structlog.configure(
         processors=[*_SHARED, *exc, _renderer(fmt)],
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached: structlog.testing.capture_logs must see loggers made before it runs.
+        cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     if fmt == "json":

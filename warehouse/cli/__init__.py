@@ -6,8 +6,9 @@ import click
 
 from warehouse.cli.db import db
 from warehouse.cli.projects import project
-from warehouse.cli.queues import queues
-from warehouse.cli.search import search
+# Imported under other names: binding `queues` or `search` here would hide the submodules.
+from warehouse.cli.queues import queues as queues_group
+from warehouse.cli.search import search as search_group
 from warehouse.cli.users import shell, token, user
 
 
@@ -21,5 +22,5 @@ main.add_command(user)
 main.add_command(token)
 main.add_command(shell)
 main.add_command(project)
-main.add_command(search)
-main.add_command(queues)
+main.add_command(search_group)
+main.add_command(queues_group)

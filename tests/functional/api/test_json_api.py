@@ -42,6 +42,7 @@ INFO_KEYS = {
 }
 FILE_KEYS = {
     "comment_text",
+    "core-metadata",
     "digests",
     "downloads",
     "filename",
@@ -164,6 +165,9 @@ def test_file_entries(webapp, project):
         assert entry["requires_python"] == ">=3.9"
         assert entry["comment_text"] == "" and entry["downloads"] == -1
         assert entry["has_sig"] is False
+        # PEP 658/714 metadata as the simple pages advertise it (mirrors copy it when told).
+        expected_metadata = {"sha256": file.metadata_sha256} if file.metadata_sha256 else False
+        assert entry["core-metadata"] == expected_metadata
         assert entry["yanked"] is False and entry["yanked_reason"] is None
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", entry["upload_time"])
         assert re.fullmatch(
