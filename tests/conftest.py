@@ -105,6 +105,8 @@ def settings(database_url, redis_server, tmp_path) -> Settings:
         redis_url=redis_server.url(),
         files_path=str(tmp_path / "files"),
         log_format="console",
+        # Tests read mail as soon as a request returns; tests/unit/email covers the worker.
+        email_via_worker=False,
     )
 
 

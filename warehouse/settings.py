@@ -126,8 +126,11 @@ class Settings:
     site_url: str = ""
     # Session cookie "Secure" flag: None sets it on https requests only.
     session_cookie_secure: bool | None = None
-    # Outgoing mail: "console" (to the log), "smtp" or "ses"; sent by a worker.
+    # Outgoing mail: "console" (to the log), "smtp" or "ses".
     email_backend: str = "console"
+    # Send mail from a Celery worker (after the commit); off: from the web process itself,
+    # after the commit (for setups without a worker, and tests that read mail at once).
+    email_via_worker: bool = True
     mail_sender: str = "Warehouse <noreply@localhost>"
     smtp_host: str = "localhost"
     smtp_port: int = 25
@@ -226,6 +229,7 @@ class Settings:
         take("WAREHOUSE_METRICS_ALLOW", "metrics_allow")
         take("WAREHOUSE_WORKER_METRICS_PORT", "worker_metrics_port", int)
         take("WAREHOUSE_SITE_URL", "site_url")
+        take("WAREHOUSE_EMAIL_VIA_WORKER", "email_via_worker", _bool)
         take("WAREHOUSE_SESSION_COOKIE_SECURE", "session_cookie_secure", _auto_bool)
 
         settings = cls(**values)  # type: ignore[arg-type]

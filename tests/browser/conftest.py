@@ -56,6 +56,8 @@ def start_site(postgres, root: Path, smtp: SMTPTestServer, *, database: str = DA
         "WEB_CONCURRENCY": "2",
         "WAREHOUSE_ACCESS_LOG": "-",
         "WAREHOUSE_EMAIL_BACKEND": "smtp",
+        # No Celery worker in this fixture: the web process sends the mail itself.
+        "WAREHOUSE_EMAIL_VIA_WORKER": "false",
         "WAREHOUSE_SMTP_HOST": smtp.host,
         "WAREHOUSE_SMTP_PORT": str(smtp.port),
         "WAREHOUSE_SMTP_TLS": "none",

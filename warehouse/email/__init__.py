@@ -27,6 +27,12 @@ def site_url(request) -> str:
 def send_email(request, template: str, to: str, **context) -> None:
     """Render ``template`` for ``to`` now; send it after the request's transaction commits."""
     rendered = render_email(template, site_url=site_url(request), site_name=SITE_NAME, **context)
+    if request.registry.settings["warehouse"].email_via_worker:
+        from warehouse.email.tasks import send_email as send_email_task
+
+        # Sent to the broker only once the request's transaction commits.
+        send_email_task.delay(to, rendered.subject, rendered.text, rendered.html)
+        return
     sender = request.find_service(IEmailSender)
 
     def deliver(committed: bool) -> None:

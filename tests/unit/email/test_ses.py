@@ -99,3 +99,36 @@ def test_other_backends_come_from_the_basic_senders(settings):
         settings.replace(email_backend="smtp", smtp_host="mail", smtp_port=1025, smtp_tls="none")
     )
     assert isinstance(smtp, SMTPEmailSender) and (smtp.host, smtp.port) == ("mail", 1025)
+
+
+def test_mail_from_a_request_goes_through_the_worker_after_the_commit(
+    ses_settings, clean_database, redis_client
+):
+    """With email_via_worker on, a request hands the mail to the task, sent after commit."""
+    import webtest
+    from pyramid.response import Response
+
+    from warehouse.config import configure
+    from warehouse.email import send_email
+
+    app_settings = ses_settings.replace(email_via_worker=True)
+    config = configure(app_settings, **{"db.engine": clean_database, "redis.client": redis_client})
+
+    def view(request):
+        send_email(request, "password-changed", "dora@example.com", username="dora")
+        assert sent_messages() == []  # nothing leaves before the commit
+        if request.params.get("fail"):
+            raise RuntimeError("roll back")
+        return Response("ok")
+
+    config.add_route("test-mail", "/test-mail")
+    config.add_view(view, route_name="test-mail")
+    app = webtest.TestApp(config.make_wsgi_app())
+    with celery_app_for(app_settings, task_always_eager=True):
+        app.get("/test-mail?fail=1", status=500)
+        assert sent_messages() == []
+        app.get("/test-mail")
+    (raw,) = sent_messages()
+    message = parse(raw)
+    assert message["To"] == "dora@example.com"
+    assert "password has changed" in message["Subject"]
