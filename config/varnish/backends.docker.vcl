@@ -22,3 +22,12 @@ backend uploads {
     .first_byte_timeout = 300s;
     .between_bytes_timeout = 300s;
 }
+
+# Who may PURGE: the worker containers, on the compose network (a private range).
+acl purgers {
+    "127.0.0.1";
+    "::1";
+    "10.0.0.0"/8;
+    "172.16.0.0"/12;
+    "192.168.0.0"/16;
+}

@@ -25,3 +25,9 @@ backend uploads {
     .first_byte_timeout = 300s;
     .between_bytes_timeout = 300s;
 }
+
+# Who may PURGE: the workers run on this machine.
+acl purgers {
+    "127.0.0.1";
+    "::1";
+}

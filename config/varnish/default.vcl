@@ -4,8 +4,8 @@ vcl 4.1;
 #
 # * /legacy/ (uploads) goes to the uploads app, never cached; the rest to the web app.
 # * TTLs come from the app's Surrogate-Control; the app tags responses with Surrogate-Key,
-#   and PURGE with a Surrogate-Key header (from 127.0.0.1 only) drops every object tagged
-#   with any of its keys (xkey).
+#   and PURGE with a Surrogate-Key header (from the "purgers" ACL in backends.vcl) drops every
+#   object tagged with any of its keys (xkey).
 # * Grace: when a backend is down (its health probe fails), stale objects are served for up
 #   to a day (stale-if-error); while it is up, a stale object is refetched before answering.
 # * /simple/ pages are cached per Accept header (the app sends Vary: Accept).
@@ -15,12 +15,8 @@ vcl 4.1;
 import std;
 import xkey;
 
+# The backends and the "purgers" ACL differ between one machine and docker-compose.
 include "backends.vcl";
-
-acl purgers {
-    "127.0.0.1";
-    "::1";
-}
 
 sub vcl_recv {
     if (req.method == "PURGE") {
