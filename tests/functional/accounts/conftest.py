@@ -27,9 +27,6 @@ def build_app(settings, engine, redis_client, smtp, **overrides):
         settings.replace(**overrides),
         **{"db.engine": engine, "redis.client": redis_client, "email.sender": sender},
     )
-    # Idempotent: harmless once warehouse/config.py includes them too.
-    config.include("warehouse.accounts")
-    config.include("warehouse.web")
     return config.make_wsgi_app()
 
 

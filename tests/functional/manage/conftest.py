@@ -4,47 +4,33 @@ to an aiosmtpd server (as the accounts tests do)."""
 from __future__ import annotations
 
 import pytest
-import webtest
 
-from tests.functional.accounts.conftest import PASSWORD, form_for, log_in, text_of
+# The same site as the accounts tests (configure() includes the manage pages too).
+from tests.functional.accounts.conftest import (
+    PASSWORD,
+    build_app,
+    form_for,
+    log_in,
+    make_site,
+    site,
+    text_of,
+)
 from tests.support import factories, mail
 from tests.support.fixtures import basic_auth
-from warehouse.config import configure
-from warehouse.email.services import SMTPEmailSender
 
 smtp_server_session = mail.smtp_server_session
 smtp_server = mail.smtp_server
 
-__all__ = ["PASSWORD", "basic_auth", "form_for", "log_in", "text_of"]
-
-
-def build_app(settings, engine, redis_client, smtp, **overrides):
-    sender = SMTPEmailSender(
-        smtp.host, smtp.port, sender="Warehouse <noreply@example.test>", tls="none"
-    )
-    config = configure(
-        settings.replace(**overrides),
-        **{"db.engine": engine, "redis.client": redis_client, "email.sender": sender},
-    )
-    # All idempotent: harmless once warehouse/config.py includes them too.
-    config.include("warehouse.accounts")
-    config.include("warehouse.web")
-    config.include("warehouse.manage")
-    return config.make_wsgi_app()
-
-
-@pytest.fixture
-def make_site(settings, clean_database, redis_client, smtp_server):
-    def make(**overrides) -> webtest.TestApp:
-        app = build_app(settings, clean_database, redis_client, smtp_server, **overrides)
-        return webtest.TestApp(app, extra_environ={"REMOTE_ADDR": "192.0.2.10"})
-
-    return make
-
-
-@pytest.fixture
-def site(make_site) -> webtest.TestApp:
-    return make_site()
+__all__ = [
+    "PASSWORD",
+    "basic_auth",
+    "build_app",
+    "form_for",
+    "log_in",
+    "make_site",
+    "site",
+    "text_of",
+]
 
 
 @pytest.fixture
