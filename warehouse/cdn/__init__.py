@@ -3,9 +3,11 @@
 Every change to the index writes a journal entry naming its project, so the keys a
 transaction makes stale are collected from the journal entries it flushes (and from the
 files it deletes) by a session hook: no call site has to remember to purge. After the
-commit, the hook first invalidates the app's own page cache (:mod:`warehouse.api.cache`) for
-those projects, so that the CDN's refetch gets the new page, then sends ``purge_keys``, and
-the same again a few seconds later for a page a CDN fetched while the change was committing.
+commit it sends ``purge_keys``, and again a few seconds later for a page a CDN fetched while
+the change was committing. The app's own page cache is invalidated by the journal itself
+(:func:`warehouse.api.cache.invalidate_journaled_projects`), whose after-commit listener is
+registered before this one (``warehouse.tasks`` imports it first), so a CDN refetch after
+the purge already gets the new page.
 
 Only sessions made by the app or by a task carry the hook's context (see
 :func:`warehouse.tasks.context_of`); a bare session, as in unit tests, purges nothing.
@@ -43,12 +45,7 @@ def _collect_keys(session: orm.Session, flush_context, instances) -> None:
 
 
 def after_change(ctx: TaskContext, keys: set[str]) -> None:
-    """Invalidate the page cache, then purge the CDN (now, and once more a little later)."""
-    from warehouse.api.cache import invalidate_project
-
-    for key in sorted(keys):
-        if key.startswith("project/"):
-            invalidate_project(ctx.redis, key.removeprefix("project/"))
+    """Purge the CDN (now, and once more a little later)."""
     if ctx.settings.cdn_backend == "none":
         return
     from warehouse.cdn.tasks import purge_keys
