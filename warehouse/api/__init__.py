@@ -1,7 +1,8 @@
 """Read APIs: simple (PEP 503/691/700) and PyPI's JSON API.
 
-Code that changes a project must tell the read caches after it commits; see
-:func:`on_commit_invalidate` and :func:`invalidate_project`.
+Changes reach the read caches through the journal: committing a journal entry invalidates
+its project's pages (see :func:`warehouse.api.cache.invalidate_journaled_projects`).
+:func:`invalidate_project` is for a change made outside the journal.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import functools
 from warehouse.api.cache import (
     PageCache,
     invalidate_project,
-    on_commit_invalidate,
     snapshot_session,
 )
 
-__all__ = ["invalidate_project", "on_commit_invalidate"]
+__all__ = ["invalidate_project"]
 
 
 def includeme(config) -> None:

@@ -40,7 +40,7 @@ from typing import Any
 import redis as redis_lib
 import structlog
 from packaging.utils import canonicalize_name
-from sqlalchemy import event, orm
+from sqlalchemy import orm
 
 from warehouse.db import REDIS_INFO_KEY
 from warehouse.packaging import journal
@@ -61,7 +61,6 @@ LRU_BYTES = 64 * 1024 * 1024
 REDIS_RETRY_AFTER = 10
 
 _TOMBSTONE = b"stale:"
-_PENDING = "warehouse.api.pending_invalidations"
 
 # SET key to ARGV[2] only if it still holds ARGV[1] ('' meaning: missing).
 _COMPARE_AND_SET = """
@@ -88,52 +87,12 @@ def invalidate_project(redis, normalized_name: str) -> None:
     _tombstone(redis, [project_serial_key(canonicalize_name(normalized_name))])
 
 
-def on_commit_invalidate(request_or_session, normalized_names: Iterable[str], *, redis=None):
-    """Invalidate the read-API caches of these projects now, and again when the session commits.
-
-    Takes a Pyramid request (its ``db`` session and ``redis`` client are used) or a SQLAlchemy
-    session plus ``redis=``. So it is right to call it either after the commit (the immediate
-    invalidation is the one that counts) or inside the transaction that changes the projects,
-    e.g. from a view before pyramid_tm commits (the after-commit one is). Invalidating early
-    is harmless: readers re-read the serial that is still committed, until the commit's own
-    invalidation. A rollback cancels the after-commit invalidation.
-    """
-    if isinstance(request_or_session, orm.Session):
-        session = request_or_session
-    else:
-        session = request_or_session.db
-        redis = redis if redis is not None else request_or_session.redis
-    if redis is None:
-        raise TypeError("on_commit_invalidate(session, ...) needs redis=")
-    if isinstance(normalized_names, str):
-        normalized_names = [normalized_names]
-    keys = {project_serial_key(canonicalize_name(name)) for name in normalized_names}
-    if not keys:
-        return
-    _tombstone(redis, keys)
-    _, pending = session.info.setdefault(_PENDING, (redis, set()))
-    pending.update(keys)
-
-
-@event.listens_for(orm.Session, "after_commit")
-def _invalidate_after_commit(session: orm.Session) -> None:
-    pending = session.info.pop(_PENDING, None)
-    if pending is not None:
-        redis, keys = pending
-        _tombstone(redis, keys)
-
-
 @journal.subscribe
 def invalidate_journaled_projects(session: orm.Session, normalized_names: frozenset[str]) -> None:
     """Every committed journal entry invalidates its project's pages (and the index)."""
     redis = session.info.get(REDIS_INFO_KEY)
     if redis is not None:
         _tombstone(redis, {project_serial_key(name) for name in normalized_names})
-
-
-@event.listens_for(orm.Session, "after_rollback")
-def _forget_after_rollback(session: orm.Session) -> None:
-    session.info.pop(_PENDING, None)
 
 
 def _tombstone(redis, keys: Iterable[str]) -> None:

@@ -10,7 +10,8 @@ import webtest
 from pyramid.response import Response
 
 from tests.support.factories import create_project, create_release
-from warehouse.api import invalidate_project, on_commit_invalidate
+from warehouse.api import invalidate_project
+from warehouse.db import REDIS_INFO_KEY
 from warehouse.packaging.models import Project
 
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
@@ -72,43 +73,30 @@ def test_invalidation_takes_any_spelling_of_the_name(webapp, db_session, redis_c
     assert versions(webapp)[1] == ["1.0", "2.0"]
 
 
-def test_on_commit_invalidate_inside_the_transaction(webapp, db_session, redis_client, project):
+def test_a_journal_entry_invalidates_when_it_commits(webapp, db_session, redis_client, project):
+    # Sessions of the app, the CLI and the workers carry their Redis client; so does this one.
+    db_session.info[REDIS_INFO_KEY] = redis_client
     before = versions(webapp)
     create_release(db_session, project, "2.0", commit=False)
-    on_commit_invalidate(db_session, ["cached"], redis=redis_client)
-    # Invalidated before the commit: readers re-read what is committed, which is still old.
     assert versions(webapp) == before
     db_session.commit()
     assert versions(webapp) == (project.last_serial, ["1.0", "2.0"])
 
 
-def test_on_commit_invalidate_after_the_commit(webapp, db_session, redis_client, project):
-    versions(webapp)
-    create_release(db_session, project, "2.0")
-    on_commit_invalidate(db_session, ["cached"], redis=redis_client)
-    assert versions(webapp) == (project.last_serial, ["1.0", "2.0"])
-
-
-def test_on_commit_invalidate_forgets_a_rolled_back_transaction(db_session, redis_client, project):
+def test_a_rolled_back_change_leaves_the_page_alone(webapp, db_session, redis_client, project):
+    db_session.info[REDIS_INFO_KEY] = redis_client
+    before = versions(webapp)
     create_release(db_session, project, "2.0", commit=False)
-    on_commit_invalidate(db_session, ["cached"], redis=redis_client)
-    assert "warehouse.api.pending_invalidations" in db_session.info
     db_session.rollback()
-    assert "warehouse.api.pending_invalidations" not in db_session.info
+    assert versions(webapp) == before
 
 
-def test_on_commit_invalidate_needs_a_redis_for_a_bare_session(db_session):
-    with pytest.raises(TypeError):
-        on_commit_invalidate(db_session, ["cached"])
-
-
-def test_on_commit_invalidate_from_a_view_runs_when_pyramid_tm_commits(app_config, project):
-    """What the upload view does: change rows, ask for invalidation, let pyramid_tm commit."""
+def test_a_change_made_in_a_view_shows_when_pyramid_tm_commits(app_config, project):
+    """What the upload view does: change rows and journal them; pyramid_tm commits."""
 
     def add_release(request):
         found = request.db.scalar(sa.select(Project).where(Project.name == "cached"))
         create_release(request.db, found, request.matchdict["version"], commit=False)
-        on_commit_invalidate(request, [found.name])
         return Response("ok")
 
     app_config.add_route("test.add_release", "/_test/add/{version}")
