@@ -1,7 +1,7 @@
 """A live server for the browser journey, and Debian's chromium driven by playwright.
 
 The server is started like ``tests.support.live_server`` (gunicorn, its own database and
-Redis) but serves :mod:`tests.browser.wsgi` (the whole site) and sends its mail over SMTP to
+Redis) serving ``warehouse.wsgi`` (the whole site), but sends its mail over SMTP to
 an aiosmtpd server in this process, so the test can follow the verification link.
 """
 
@@ -72,8 +72,8 @@ def start_site(postgres, root: Path, smtp: SMTPTestServer, *, database: str = DA
                 [
                     str(VENV_BIN / "gunicorn"),
                     "-c",
-                    str(REPO_ROOT / "tests" / "browser" / "gunicorn.conf.py"),
-                    "tests.browser.wsgi:application",
+                    str(REPO_ROOT / "config" / "gunicorn-web.conf.py"),
+                    "warehouse.wsgi:application",
                 ],
                 env=env,
                 cwd=REPO_ROOT,
