@@ -8,15 +8,12 @@ an aiosmtpd server in this process, so the test can follow the verification link
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.support.live_server import PYCACHE, VENV_BIN, LiveServer, _stop, _wait_until_healthy
+from tests.support.live_server import LiveServer, start_live_server, stop_live_server
 from tests.support.mail import SMTPTestServer
-from warehouse.devservices import Redis, free_port
-from warehouse.settings import REPO_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 # From ../shared/components.md: headless, no sandbox (containers), nothing phoning home.
@@ -36,61 +33,22 @@ DATABASE = "warehouse_browser"
 
 def start_site(postgres, root: Path, smtp: SMTPTestServer, *, database: str = DATABASE):
     """Start gunicorn serving the whole site; returns the LiveServer and its Redis."""
-    postgres.create_database(database)
-    redis = Redis(root / "redis", free_port())
-    redis.start()
-    port = free_port()
-    inherited = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("WAREHOUSE_", "AWS_")) and key != "PYTHONDONTWRITEBYTECODE"
-    }
-    env = {
-        **inherited,
-        "WAREHOUSE_ENV": "development",
-        "DATABASE_URL": postgres.url(database),
-        "REDIS_URL": redis.url(0),
-        "WAREHOUSE_FILES_PATH": str(root / "files"),
-        "WAREHOUSE_BIND": f"127.0.0.1:{port}",
-        "WAREHOUSE_PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "WAREHOUSE_ACCESS_LOG": "-",
-        "WAREHOUSE_EMAIL_BACKEND": "smtp",
-        # No Celery worker in this fixture: the web process sends the mail itself.
-        "WAREHOUSE_EMAIL_VIA_WORKER": "false",
-        "WAREHOUSE_SMTP_HOST": smtp.host,
-        "WAREHOUSE_SMTP_PORT": str(smtp.port),
-        "WAREHOUSE_SMTP_TLS": "none",
-        "HOME": str(root),
-        "PYTHONPYCACHEPREFIX": str(PYCACHE),
-    }
-    server = LiveServer(url=f"http://127.0.0.1:{port}", env=env, log=root / "gunicorn.log")
-    try:
-        server.cli("db", "upgrade")
-        with server.log.open("wb") as log:
-            server.process = subprocess.Popen(
-                [
-                    str(VENV_BIN / "gunicorn"),
-                    "-c",
-                    str(REPO_ROOT / "config" / "gunicorn-web.conf.py"),
-                    "warehouse.wsgi:application",
-                ],
-                env=env,
-                cwd=REPO_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        _wait_until_healthy(server)
-    except BaseException:
-        stop_site(server, redis)
-        raise
-    return server, redis
+    return start_live_server(
+        postgres,
+        root,
+        database=database,
+        extra_env={
+            "WAREHOUSE_EMAIL_BACKEND": "smtp",
+            # No Celery worker in this fixture: the web process sends the mail itself.
+            "WAREHOUSE_EMAIL_VIA_WORKER": "false",
+            "WAREHOUSE_SMTP_HOST": smtp.host,
+            "WAREHOUSE_SMTP_PORT": str(smtp.port),
+            "WAREHOUSE_SMTP_TLS": "none",
+        },
+    )
 
 
-def stop_site(server: LiveServer, redis) -> None:
-    if server.process is not None:
-        _stop(server.process)
-    redis.stop()
+stop_site = stop_live_server
 
 
 def launch_chromium(playwright, home: Path):

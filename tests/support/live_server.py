@@ -107,12 +107,13 @@ def _stop(process: subprocess.Popen) -> None:
         process.wait(5)
 
 
-@pytest.fixture(scope="session")
-def live_server(postgres, service_root, tmp_path_factory):
-    postgres.create_database(DATABASE)
-    redis = Redis(service_root / "redis-interop", free_port())
+def start_live_server(
+    postgres, root: Path, *, database: str = DATABASE, extra_env: dict[str, str] | None = None
+) -> tuple[LiveServer, Redis]:
+    """gunicorn serving ``warehouse.wsgi`` on its own database and Redis; returns both."""
+    postgres.create_database(database)
+    redis = Redis(root / "redis", free_port())
     redis.start()
-    root = tmp_path_factory.mktemp("live-server")
     port = free_port()
     # Nothing from the outer shell may point the server elsewhere (another database, S3, the
     # production profile): start from the environment without the app's own variables.
@@ -124,7 +125,7 @@ def live_server(postgres, service_root, tmp_path_factory):
     env = {
         **inherited,
         "WAREHOUSE_ENV": "development",
-        "DATABASE_URL": postgres.url(DATABASE),
+        "DATABASE_URL": postgres.url(database),
         "REDIS_URL": redis.url(0),
         "WAREHOUSE_FILES_PATH": str(root / "files"),
         "WAREHOUSE_BIND": f"127.0.0.1:{port}",
@@ -136,6 +137,7 @@ def live_server(postgres, service_root, tmp_path_factory):
         # gunicorn on this machine (make serve, a parallel test run).
         "HOME": str(root),
         "PYTHONPYCACHEPREFIX": str(PYCACHE),
+        **(extra_env or {}),
     }
     server = LiveServer(url=f"http://127.0.0.1:{port}", env=env, log=root / "gunicorn.log")
     try:
@@ -154,11 +156,25 @@ def live_server(postgres, service_root, tmp_path_factory):
                 stderr=subprocess.STDOUT,
             )
         _wait_until_healthy(server)
+    except BaseException:
+        stop_live_server(server, redis)
+        raise
+    return server, redis
+
+
+def stop_live_server(server: LiveServer, redis: Redis) -> None:
+    if server.process is not None:
+        _stop(server.process)
+    redis.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server(postgres, tmp_path_factory):
+    server, redis = start_live_server(postgres, tmp_path_factory.mktemp("live-server"))
+    try:
         yield server
     finally:
-        if server.process is not None:
-            _stop(server.process)
-        redis.stop()
+        stop_live_server(server, redis)
 
 
 @pytest.hookimpl(hookwrapper=True)
