@@ -66,12 +66,21 @@ def _find_python(versions: tuple[str, ...]) -> str | None:
         return sys.executable
     pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     for version in versions:
-        found = shutil.which(f"python{version}") or next(
-            iter(sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python3"))), None
-        )
-        if found:
-            return found
+        # pyenv's interpreters directly first: its ``python3.12`` shim is on PATH even where
+        # that version is not enabled, and then it only prints "command not found".
+        candidates = sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"))
+        candidates.append(shutil.which(f"python{version}"))
+        for candidate in filter(None, candidates):
+            if _runs(candidate):
+                return candidate
     return None
+
+
+def _runs(python: str) -> bool:
+    try:
+        return subprocess.run([python, "-c", "pass"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def ensure_bandersnatch(flavour: Flavour) -> Path:
