@@ -27,21 +27,30 @@ def upload_one(session: requests.Session, url: str, token: str, path: Path) -> N
     data = Repository._convert_metadata_to_list_of_tuples(package.metadata_dictionary())
     data += [(":action", "file_upload"), ("protocol_version", "1")]
     with path.open("rb") as content:
-        response = session.post(url, data=data, files={"content": (path.name, content)},
-                                auth=("__token__", token), timeout=120)
+        response = session.post(
+            url,
+            data=data,
+            files={"content": (path.name, content)},
+            auth=("__token__", token),
+            timeout=120,
+        )
     if response.status_code != 200:
         raise RuntimeError(f"{path.name}: {response.status_code} {response.reason}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("data", type=Path, help="a harness data folder (has upload-files.txt)")
     parser.add_argument("--upload", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--threads", type=int, default=8)
     args = parser.parse_args()
-    paths = [Path(line) if Path(line).is_absolute() else args.data / line
-             for line in (args.data / "upload-files.txt").read_text().split()]
+    paths = [
+        Path(line) if Path(line).is_absolute() else args.data / line
+        for line in (args.data / "upload-files.txt").read_text().split()
+    ]
     local = threading.local()
 
     def task(path: Path) -> None:
@@ -57,7 +66,12 @@ def main() -> None:
             done += 1
             if done % 500 == 0 or done == len(paths):
                 rate = done / (time.monotonic() - started)
-                print(f"\r{done}/{len(paths)} files, {rate:.0f}/s", end="", file=sys.stderr, flush=True)
+                print(
+                    f"\r{done}/{len(paths)} files, {rate:.0f}/s",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
     print(file=sys.stderr)
 
 

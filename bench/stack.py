@@ -51,23 +51,44 @@ def start(name: str, port: int, workers: int) -> dict:
         WEB_CONCURRENCY=str(workers),
         WAREHOUSE_LOG_LEVEL="warning",
     )
-    subprocess.run([str(VENV_BIN / "warehouse"), "db", "upgrade"], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [str(VENV_BIN / "warehouse"), "db", "upgrade"], env=env, check=True, capture_output=True
+    )
     if "token" not in state:
         subprocess.run(
-            [str(VENV_BIN / "warehouse"), "user", "create", "bench", "--email",
-             "bench@example.com", "--password", "bench-password"],
-            env=env, check=True, capture_output=True,
+            [
+                str(VENV_BIN / "warehouse"),
+                "user",
+                "create",
+                "bench",
+                "--email",
+                "bench@example.com",
+                "--password",
+                "bench-password",
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
         )
         state["token"] = subprocess.run(
             [str(VENV_BIN / "warehouse"), "token", "create", "bench"],
-            env=env, check=True, capture_output=True, text=True,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
     log = open(root / "gunicorn.log", "ab")
     app = subprocess.Popen(
-        [str(VENV_BIN / "gunicorn"), "-c", str(REPO / "config" / "gunicorn-web.conf.py"),
-         "warehouse.wsgi:application"],
-        env=env, stdout=log, stderr=log, start_new_session=True,
+        [
+            str(VENV_BIN / "gunicorn"),
+            "-c",
+            str(REPO / "config" / "gunicorn-web.conf.py"),
+            "warehouse.wsgi:application",
+        ],
+        env=env,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 30
     while True:
@@ -76,10 +97,15 @@ def start(name: str, port: int, workers: int) -> dict:
             break
         except OSError:
             if time.monotonic() > deadline or app.poll() is not None:
-                raise SystemExit(f"gunicorn did not start; see {root / 'gunicorn.log'}")
+                raise SystemExit(f"gunicorn did not start; see {root / 'gunicorn.log'}") from None
             time.sleep(0.2)
-    state.update(pg_port=pg.port, redis_port=redis.port, port=port, gunicorn_pid=app.pid,
-                 url=f"http://127.0.0.1:{port}")
+    state.update(
+        pg_port=pg.port,
+        redis_port=redis.port,
+        port=port,
+        gunicorn_pid=app.pid,
+        url=f"http://127.0.0.1:{port}",
+    )
     state_file.write_text(json.dumps(state, indent=2))
     return state
 
@@ -98,7 +124,9 @@ def stop(name: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=["start", "stop"])
     parser.add_argument("--name", default="main")
     parser.add_argument("--port", type=int, default=18190)

@@ -26,7 +26,9 @@ from warehouse.packaging.models import (
 from warehouse.settings import RateLimit
 
 
-def post_upload(app, path: Path, headers, *, status=200, fields=None, content_type=None, **overrides):
+def post_upload(
+    app, path: Path, headers, *, status=200, fields=None, content_type=None, **overrides
+):
     name = overrides.pop("name", None) or path.name.split("-")[0]
     version = overrides.pop("version", None) or path.name.split("-")[1].removesuffix(".tar.gz")
     fields = fields or form_fields_for(path, name, version, **overrides)
@@ -235,7 +237,10 @@ def test_metadata_in_the_file_must_agree_with_the_form(webapp, auth_headers, tmp
 def test_description_that_does_not_render_is_refused(webapp, auth_headers, tmp_path):
     wheel = make_wheel(tmp_path, "docs", "1.0")
     fields = form_fields_for(
-        wheel, "docs", "1.0", description="Title\n===\n\n.. bogus-directive::\n\n`unclosed",
+        wheel,
+        "docs",
+        "1.0",
+        description="Title\n===\n\n.. bogus-directive::\n\n`unclosed",
         description_content_type="text/x-rst",
     )
     response = post_upload(webapp, wheel, auth_headers, fields=fields, status=400)
@@ -245,7 +250,10 @@ def test_description_that_does_not_render_is_refused(webapp, auth_headers, tmp_p
 def test_markdown_description_is_rendered_and_sanitized(webapp, auth_headers, tmp_path, db_session):
     wheel = make_wheel(tmp_path, "mdpkg", "1.0")
     fields = form_fields_for(
-        wheel, "mdpkg", "1.0", description="# Hi\n\n<script>alert(1)</script>\n\n**bold**",
+        wheel,
+        "mdpkg",
+        "1.0",
+        description="# Hi\n\n<script>alert(1)</script>\n\n**bold**",
         description_content_type="text/markdown",
     )
     post_upload(webapp, wheel, auth_headers, fields=fields)
@@ -256,12 +264,16 @@ def test_markdown_description_is_rendered_and_sanitized(webapp, auth_headers, tm
 
 
 def test_unsupported_platform_tag_is_refused(webapp, auth_headers, tmp_path):
-    wheel = make_wheel(tmp_path, "plat", "1.0", platform_tag="linux_x86_64", abi_tag="cp311", python_tag="cp311")
+    wheel = make_wheel(
+        tmp_path, "plat", "1.0", platform_tag="linux_x86_64", abi_tag="cp311", python_tag="cp311"
+    )
     response = post_upload(webapp, wheel, auth_headers, status=400)
     assert "linux_x86_64" in response.status
 
 
-def test_zip_bomb_is_refused_and_leaves_nothing(webapp, auth_headers, tmp_path, db_session, settings):
+def test_zip_bomb_is_refused_and_leaves_nothing(
+    webapp, auth_headers, tmp_path, db_session, settings
+):
     wheel = make_wheel(tmp_path, "bomb", "1.0")
     with zipfile.ZipFile(wheel, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("bomb/zeros.bin", b"\0" * (64 * 1024 * 1024))
@@ -366,7 +378,9 @@ def test_reserved_project_names(webapp, auth_headers, tmp_path, name):
 
 def test_confusable_new_project_name(webapp, auth_headers, tmp_path):
     post_upload(webapp, make_wheel(tmp_path, "hello_world", "1.0"), auth_headers)
-    response = post_upload(webapp, make_wheel(tmp_path, "he11oworld", "1.0"), auth_headers, status=400)
+    response = post_upload(
+        webapp, make_wheel(tmp_path, "he11oworld", "1.0"), auth_headers, status=400
+    )
     assert "too similar" in response.status
 
 
@@ -375,7 +389,9 @@ def test_upload_endpoint_answers_get_with_405(webapp):
     assert response.headers["Allow"] == "POST"
 
 
-def test_failed_commit_removes_the_stored_blob(make_app, auth_headers, tmp_path, settings, monkeypatch):
+def test_failed_commit_removes_the_stored_blob(
+    make_app, auth_headers, tmp_path, settings, monkeypatch
+):
     """The blob is written before the commit; a commit that fails must not leave it behind."""
     import transaction
 

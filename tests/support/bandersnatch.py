@@ -78,7 +78,9 @@ def _find_python(versions: tuple[str, ...]) -> str | None:
 
 def _runs(python: str) -> bool:
     try:
-        return subprocess.run([python, "-c", "pass"], capture_output=True, timeout=30).returncode == 0
+        return (
+            subprocess.run([python, "-c", "pass"], capture_output=True, timeout=30).returncode == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 

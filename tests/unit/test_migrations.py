@@ -9,7 +9,6 @@ from warehouse.db import metadata
 from warehouse.models import import_all
 
 
-
 def test_models_and_migrations_agree(engine):
     import_all()
     with engine.connect() as connection:

@@ -6,6 +6,7 @@ import click
 
 from warehouse.cli.db import db
 from warehouse.cli.projects import project
+
 # Imported under other names: binding `queues` or `search` here would hide the submodules.
 from warehouse.cli.queues import queues as queues_group
 from warehouse.cli.search import search as search_group

@@ -32,6 +32,7 @@ log = structlog.get_logger(__name__)
 JOURNAL_LOCK_KEY = 0x6A6F75726E616C  # "journal"
 _PENDING = "warehouse.journal.pending"
 _COMMITTING = "warehouse.journal.committing"
+_LOCKED = "warehouse.journal.locked"
 
 # Called after every commit that wrote journal entries, with the normalized names of the
 # projects those entries name. Caches and CDN purges subscribe here, so no code path that
@@ -94,10 +95,12 @@ def _forget_pending(session: orm.Session, previous_transaction) -> None:
     if previous_transaction.parent is None:  # the whole transaction, not a savepoint
         session.info.pop(_PENDING, None)
         session.info.pop(_COMMITTING, None)
+        session.info.pop(_LOCKED, None)
 
 
 @event.listens_for(orm.Session, "after_commit")
 def _announce_committed(session: orm.Session) -> None:
+    session.info.pop(_LOCKED, None)
     changed = session.info.pop(_COMMITTING, None)
     if not changed:
         return
@@ -108,6 +111,54 @@ def _announce_committed(session: orm.Session) -> None:
             log.exception("journal subscriber failed", subscriber=getattr(callback, "__name__", ""))
 
 
+def lock(session: orm.Session) -> None:
+    """Take the journal's advisory lock for the rest of the transaction (once per transaction).
+
+    It must be its own statement: a statement's snapshot is taken when it starts, so only a
+    statement that starts after the lock is granted sees every commit made before ours.
+    """
+    if not session.info.get(_LOCKED):
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(JOURNAL_LOCK_KEY)))
+        session.info[_LOCKED] = True
+
+
+def committing_names(session: orm.Session) -> frozenset[str]:
+    """Normalized names of the projects that this transaction's journal entries name."""
+    return frozenset(session.info.get(_COMMITTING, ()))
+
+
+# Numbers the entries from max(id) + 1, writes them and moves each named project's
+# last_serial, all in one round trip. Data-modifying CTEs run to completion whether or not
+# the final SELECT reads them, and all of them see the same snapshot (taken after the lock).
+_WRITE_ENTRIES = sa.text(
+    """
+WITH last AS (SELECT coalesce(max(id), 0) AS serial FROM journals),
+entry AS (
+    SELECT * FROM unnest(
+        CAST(:names AS text[]), CAST(:versions AS text[]), CAST(:actions AS text[]),
+        CAST(:submitters AS text[])
+    ) WITH ORDINALITY AS e(name, version, action, submitted_by, position)
+),
+written AS (
+    INSERT INTO journals (id, name, version, action, submitted_date, submitted_by)
+    SELECT last.serial + entry.position, entry.name, entry.version, entry.action,
+           CAST(:now AS timestamptz), entry.submitted_by
+    FROM last, entry
+),
+newest AS (
+    SELECT * FROM unnest(CAST(:projects AS text[]), CAST(:positions AS bigint[]))
+        AS n(normalized_name, position)
+),
+moved AS (
+    UPDATE projects SET last_serial = last.serial + newest.position
+    FROM last, newest
+    WHERE projects.normalized_name = newest.normalized_name
+)
+SELECT serial FROM last
+"""
+)
+
+
 @event.listens_for(orm.Session, "before_commit")
 def _write_pending(session: orm.Session) -> None:
     entries: list[_Pending] = session.info.pop(_PENDING, None) or []
@@ -115,31 +166,23 @@ def _write_pending(session: orm.Session) -> None:
         return
     # Anything still pending in the unit of work must be in before we number the entries.
     session.flush()
-    session.execute(sa.select(sa.func.pg_advisory_xact_lock(JOURNAL_LOCK_KEY)))
-    last = session.scalar(sa.select(sa.func.coalesce(sa.func.max(JournalEntry.id), 0)))
-    now = utcnow()
-    newest_by_project: dict[str, int] = {}
-    for offset, entry in enumerate(entries, start=1):
-        serial = last + offset
-        session.add(
-            JournalEntry(
-                id=serial,
-                name=entry.name,
-                version=entry.version,
-                action=entry.action,
-                submitted_by=entry.submitted_by,
-                submitted_date=now,
-            )
-        )
-        newest_by_project[canonicalize_name(entry.name)] = serial
-    for normalized_name, serial in newest_by_project.items():
-        session.execute(
-            sa.update(Project)
-            .where(Project.normalized_name == normalized_name)
-            .values(last_serial=serial)
-            .execution_options(synchronize_session=False)
-        )
-    session.flush()
+    lock(session)
+    position_by_project: dict[str, int] = {}
+    for position, entry in enumerate(entries, start=1):
+        position_by_project[canonicalize_name(entry.name)] = position
+    last = session.scalar(
+        _WRITE_ENTRIES,
+        {
+            "names": [entry.name for entry in entries],
+            "versions": [entry.version for entry in entries],
+            "actions": [entry.action for entry in entries],
+            "submitters": [entry.submitted_by for entry in entries],
+            "now": utcnow(),
+            "projects": list(position_by_project),
+            "positions": list(position_by_project.values()),
+        },
+    )
+    newest_by_project = {name: last + position for name, position in position_by_project.items()}
     session.info["warehouse.journal.last_serial"] = last + len(entries)
     session.info.setdefault(_COMMITTING, set()).update(newest_by_project)
     for obj in session.identity_map.values():

@@ -8,6 +8,7 @@ import sys
 import sqlalchemy as sa
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
+from sqlalchemy import orm
 from sqlalchemy.dialects.postgresql import insert
 from zope.interface import implementer
 
@@ -73,6 +74,24 @@ class DatabaseProjectService:
             sa.select(Role.role_name).where(Role.user_id == user.id, Role.project_id == project.id)
         )
 
+    def find_for_upload(
+        self, name: str, user: User, canonical_version: str
+    ) -> tuple[Project | None, str | None, Release | None]:
+        """The project, ``user``'s role on it and the release being uploaded to, in one query."""
+        row = self.db.execute(
+            sa.select(Project, Role.role_name, Release)
+            .outerjoin(Role, sa.and_(Role.project_id == Project.id, Role.user_id == user.id))
+            .outerjoin(
+                Release,
+                sa.and_(
+                    Release.project_id == Project.id,
+                    Release.canonical_version == canonical_version,
+                ),
+            )
+            .where(Project.normalized_name == canonicalize_name(name))
+        ).first()
+        return (row[0], row[1], row[2]) if row is not None else (None, None, None)
+
     # Creating ------------------------------------------------------------------------
 
     def check_new_name(self, name: str) -> None:
@@ -87,20 +106,25 @@ class DatabaseProjectService:
                 f"The name {name!r} is too long: at most {MAX_PROJECT_NAME_LENGTH} characters."
             )
         normalized = canonicalize_name(name)
-        prohibited = self.db.scalar(
-            sa.select(ProhibitedProjectName.id).where(ProhibitedProjectName.name == normalized)
-        )
+        # Both questions in one round trip: is the name prohibited, and which existing
+        # project's name would look the same.
+        prohibited, similar = self.db.execute(
+            sa.select(
+                sa.select(ProhibitedProjectName.id)
+                .where(ProhibitedProjectName.name == normalized)
+                .scalar_subquery(),
+                sa.select(Project.name)
+                .where(_ultranormalized_sql(Project.name) == ultranormalize_name(name))
+                .where(Project.normalized_name != normalized)
+                .limit(1)
+                .scalar_subquery(),
+            )
+        ).one()
         if normalized in RESERVED_NAMES or prohibited is not None:
             raise ProjectNameError(
                 f"The name {name!r} isn't allowed. See https://pypi.org/help/#project-name "
                 "for more information."
             )
-        similar = self.db.scalar(
-            sa.select(Project.name)
-            .where(_ultranormalized_sql(Project.name) == ultranormalize_name(name))
-            .where(Project.normalized_name != normalized)
-            .limit(1)
-        )
         if similar is not None:
             raise ProjectNameError(
                 f"The name {name!r} is too similar to an existing project. "
@@ -114,16 +138,21 @@ class DatabaseProjectService:
         transaction and then does nothing, and the caller treats the project as existing.
         """
         normalized = canonicalize_name(name)
-        created_id = self.db.scalar(
+        # RETURNING the entity puts the new row in the session without a second query.
+        project = self.db.scalar(
             insert(Project)
-            .values(name=name, normalized_name=normalized, last_serial=0, total_size=0,
-                    created=sa.func.now())
+            .values(
+                name=name,
+                normalized_name=normalized,
+                last_serial=0,
+                total_size=0,
+                created=sa.func.now(),
+            )
             .on_conflict_do_nothing(index_elements=[Project.normalized_name])
-            .returning(Project.id)
+            .returning(Project)
         )
-        if created_id is None:
+        if project is None:
             return None
-        project = self.db.get(Project, created_id)
         self.db.add(Role(user=creator, project=project, role_name=RoleName.owner))
         journal.record(self.db, name, Action.CREATE_PROJECT, submitted_by=creator.username)
         journal.record(
@@ -139,17 +168,32 @@ class DatabaseProjectService:
 
     def reorder_releases(self, project: Project) -> None:
         """Set every release's ``sort_order`` to its rank by ``packaging.version``."""
-        releases = self.db.scalars(sa.select(Release).where(Release.project_id == project.id))
+        rows = self.db.execute(
+            sa.select(Release.id, Release.version, Release.sort_order).where(
+                Release.project_id == project.id
+            )
+        ).all()
+        ranked = sorted(rows, key=lambda row: release_sort_key(row.version))
+        moved = {row.id: rank for rank, row in enumerate(ranked) if row.sort_order != rank}
+        if not moved:
+            return
+        # One executemany (psycopg pipelines it); then the loaded objects are told.
+        self.db.execute(
+            sa.update(Release.__table__)
+            .where(Release.__table__.c.id == sa.bindparam("release_id"))
+            .values(sort_order=sa.bindparam("rank")),
+            [{"release_id": release_id, "rank": rank} for release_id, rank in moved.items()],
+        )
+        for obj in self.db.identity_map.values():
+            if isinstance(obj, Release) and obj.id in moved:
+                orm.attributes.set_committed_value(obj, "sort_order", moved[obj.id])
 
-        def key(release: Release):
-            try:
-                return (1, Version(release.version))
-            except InvalidVersion:  # legacy rows; keep them first, by text
-                return (0, release.version)
 
-        for position, release in enumerate(sorted(releases, key=key)):
-            if release.sort_order != position:
-                release.sort_order = position
+def release_sort_key(version: str):
+    try:
+        return (1, Version(version))
+    except InvalidVersion:  # legacy rows; keep them first, by text
+        return (0, version)
 
 
 def project_service_factory(context, request) -> DatabaseProjectService:

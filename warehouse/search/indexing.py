@@ -20,7 +20,7 @@ from sqlalchemy import event, orm
 
 # Imported for its side effect too: the journal's before_commit hook must be registered
 # before ours, so that its entries are flushed (and its lock taken) when ours runs.
-from warehouse.packaging.journal import JOURNAL_LOCK_KEY
+from warehouse.packaging import journal
 from warehouse.packaging.models import JournalEntry, Project, Release
 
 # How much of a description is indexed: enough to find a project by what its README says
@@ -98,29 +98,37 @@ def _upsert_sql(where: str) -> sa.TextClause:
     )
 
 
-_UPSERT_SOME = _upsert_sql("p.id = ANY(:ids)")
 _UPSERT_ALL = _upsert_sql("true")
 # Projects whose last release was deleted leave search (deleted projects go by cascade).
 _DELETE_RELEASELESS = """
 DELETE FROM project_search s
 WHERE {where} AND NOT EXISTS (SELECT 1 FROM releases r WHERE r.project_id = s.project_id)
 """
-_DELETE_SOME = sa.text(_DELETE_RELEASELESS.format(where="s.project_id = ANY(:ids)"))
 _DELETE_ALL = sa.text(_DELETE_RELEASELESS.format(where="true"))
-_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
+# Both at once for the projects named by id or by normalized name: the two touch disjoint
+# rows (with and without releases), so one statement with one snapshot does for both.
+_CHOSEN = "(p.id = ANY(CAST(:ids AS integer[])) OR p.normalized_name = ANY(CAST(:names AS text[])))"
+_REINDEX_SOME = sa.text(
+    "WITH dropped AS ("
+    + _DELETE_RELEASELESS.format(
+        where="s.project_id IN (SELECT p.id FROM projects p WHERE " + _CHOSEN + ")"
+    )
+    + ") "
+    + _upsert_sql(_CHOSEN).text
+)
 
 
-def reindex_projects(session: orm.Session, project_ids) -> None:
-    """Rewrite the entries of these projects (by id) from their current rows."""
+def reindex_projects(session: orm.Session, project_ids, normalized_names=()) -> None:
+    """Rewrite the entries of these projects (by id or normalized name) from their rows."""
     ids = sorted({int(i) for i in project_ids})
-    if not ids:
+    names = sorted(set(normalized_names))
+    if not (ids or names):
         return
     session.flush()
     # Serialize with other writers, so that this statement's snapshot includes every
     # change committed before ours (see the module docstring).
-    session.execute(_LOCK, {"key": JOURNAL_LOCK_KEY})
-    session.execute(_DELETE_SOME, {"ids": ids})
-    session.execute(_UPSERT_SOME, {"ids": ids})
+    journal.lock(session)
+    session.execute(_REINDEX_SOME, {"ids": ids, "names": names})
 
 
 def reindex_project_in_session(session: orm.Session, project: Project | int) -> None:
@@ -135,7 +143,7 @@ def reindex_project_in_session(session: orm.Session, project: Project | int) -> 
 def rebuild_all(session: orm.Session) -> None:
     """Rewrite every entry (``warehouse search reindex``); the caller commits."""
     session.flush()
-    session.execute(_LOCK, {"key": JOURNAL_LOCK_KEY})
+    journal.lock(session)
     session.execute(_DELETE_ALL)
     session.execute(_UPSERT_ALL)
 
@@ -172,13 +180,15 @@ def _reindex_changed_projects(session: orm.Session) -> None:
     # before_commit runs before the commit's own flush: flush now to see every change.
     if session.new or session.dirty or session.deleted:
         session.flush()
-    if not (session.info.get(_CHANGED_IDS) or session.info.get(_CHANGED_NAMES)):
+    if not (
+        session.info.get(_CHANGED_IDS)
+        or session.info.get(_CHANGED_NAMES)
+        or journal.committing_names(session)
+    ):
         return
     ids = session.info.pop(_CHANGED_IDS, set())
-    names = session.info.pop(_CHANGED_NAMES, set())
-    if names:
-        ids |= set(session.scalars(sa.select(Project.id).where(Project.normalized_name.in_(names))))
-    reindex_projects(session, ids)
+    names = session.info.pop(_CHANGED_NAMES, set()) | journal.committing_names(session)
+    reindex_projects(session, ids, names)
     # Our own statements flushed nothing new; forget what they may have noted.
     session.info.pop(_CHANGED_IDS, None)
     session.info.pop(_CHANGED_NAMES, None)

@@ -21,7 +21,6 @@ from typing import BinaryIO
 import sqlalchemy as sa
 import structlog
 import transaction as zope_transaction
-from packaging.utils import canonicalize_name
 from sqlalchemy import orm
 from sqlalchemy.dialects.postgresql import insert
 
@@ -30,17 +29,12 @@ from warehouse.db import utcnow
 from warehouse.packaging import journal
 from warehouse.packaging.journal import Action
 from warehouse.packaging.models import (
-    Classifier,
-    Dependency,
     DependencyKind,
     File,
     FilenameRegistry,
     PackageType,
     Project,
     Release,
-    ReleaseURL,
-    RoleName,
-    release_classifiers,
 )
 from warehouse.packaging.services import DatabaseProjectService, ProjectNameError
 from warehouse.ratelimit import RateLimiter
@@ -89,6 +83,60 @@ class UploadRequest:
     uploaded_via: str | None = None
 
 
+_RELEASE_TEXT_FIELDS = (
+    "summary",
+    "description",
+    "description_content_type",
+    "keywords",
+    "author",
+    "author_email",
+    "maintainer",
+    "maintainer_email",
+    "license",
+    "license_expression",
+    "home_page",
+    "download_url",
+    "requires_python",
+)
+_RELEASE_LIST_FIELDS = (
+    "license_files",
+    "platform",
+    "supported_platform",
+    "provides_extra",
+    "dynamic",
+)
+
+# A new release's dependencies, URLs and classifiers. Classifiers seen for the first time
+# are added; should a concurrent upload add the same one first, DO UPDATE still returns its
+# id (DO NOTHING would return nothing, and our snapshot could not see the other's row).
+_ADD_RELEASE_DETAILS = sa.text(
+    """
+WITH dependencies AS (
+    INSERT INTO release_dependencies (release_id, kind, specifier)
+    SELECT CAST(:release_id AS integer), kind, specifier
+    FROM unnest(CAST(:kinds AS smallint[]), CAST(:specifiers AS text[])) AS d(kind, specifier)
+),
+urls AS (
+    INSERT INTO release_urls (release_id, label, url)
+    SELECT CAST(:release_id AS integer), label, url
+    FROM unnest(CAST(:labels AS text[]), CAST(:urls AS text[])) AS u(label, url)
+),
+wanted AS (SELECT DISTINCT unnest(CAST(:classifiers AS text[])) AS classifier),
+added AS (
+    INSERT INTO trove_classifiers (classifier)
+    SELECT classifier FROM wanted
+    WHERE NOT EXISTS (SELECT 1 FROM trove_classifiers t WHERE t.classifier = wanted.classifier)
+    ON CONFLICT (classifier) DO UPDATE SET classifier = EXCLUDED.classifier
+    RETURNING id
+)
+INSERT INTO release_classifiers (release_id, trove_id)
+SELECT CAST(:release_id AS integer), id FROM added
+UNION
+SELECT CAST(:release_id AS integer), t.id FROM trove_classifiers t JOIN wanted USING (classifier)
+"""
+)
+
+
 class UploadService:
     def __init__(
         self,
@@ -114,9 +162,11 @@ class UploadService:
         form = request.form
         check_filename_matches(request.filename, form.filetype, form.name, form.version)
         self._check_rate(identity)
-        project = self.projects.find(form.name)
+        project, role, release = self.projects.find_for_upload(
+            form.name, identity.user, form.canonical_version
+        )
         if project is not None:
-            self._check_may_upload(identity, project)
+            self._check_may_upload(identity, project, role)
 
         with tempfile.TemporaryDirectory(prefix="upload-", dir=workdir) as scratch:
             artifact_path = Path(scratch) / "artifact"
@@ -130,8 +180,11 @@ class UploadService:
             if project is None:
                 project = self._create_project(identity, form.name)
             self._check_project_size(project, digests.size)
-            release = self._find_or_create_release(project, form, identity)
-            self._check_one_sdist(release, form)
+            new_release = False
+            if release is None:
+                release, new_release = self._create_release(project, form, identity)
+            if not new_release:  # a release made just now has no sdist yet
+                self._check_one_sdist(release, form)
             file = self._add_file(project, release, form, request, digests, artifact, identity)
             self._store_blobs(file, artifact_path, artifact)
         log.info(
@@ -149,7 +202,8 @@ class UploadService:
     def _require_uploader(self, identity: Identity | None) -> Identity:
         if identity is None:
             raise UploadError(
-                "Invalid or non-existent authentication information. " + HELP.format("invalid-auth"),
+                "Invalid or non-existent authentication information. "
+                + HELP.format("invalid-auth"),
                 status=403,
             )
         user = identity.user
@@ -175,8 +229,7 @@ class UploadService:
                 status=429,
             )
 
-    def _check_may_upload(self, identity: Identity, project: Project) -> None:
-        role = self.projects.role_of(identity.user, project)
+    def _check_may_upload(self, identity: Identity, project: Project, role: str | None) -> None:
         if role is None or not identity.may_act_on(project.normalized_name):
             raise UploadError(
                 f"The user {identity.user.username!r} isn't allowed to upload to project "
@@ -204,8 +257,8 @@ class UploadService:
         project = self.projects.create(name, identity.user)
         if project is None:
             # Created by a concurrent upload that has committed since we looked.
-            project = self.projects.find(name)
-            self._check_may_upload(identity, project)
+            project, role, _ = self.projects.find_for_upload(name, identity.user, "")
+            self._check_may_upload(identity, project, role)
         return project
 
     # Bytes ---------------------------------------------------------------------------
@@ -258,13 +311,12 @@ class UploadService:
 
     # Rows ----------------------------------------------------------------------------
 
-    def _find_or_create_release(
+    def _create_release(
         self, project: Project, form: UploadForm, identity: Identity
-    ) -> Release:
-        release = self._find_release(project, form.canonical_version)
-        if release is not None:
-            return release
-        created_id = self.db.scalar(
+    ) -> tuple[Release, bool]:
+        """The new release the file belongs to, and False if another upload made it first."""
+        # The whole row in one INSERT, returned as the entity: no SELECT, no UPDATE after.
+        release = self.db.scalar(
             insert(Release)
             .values(
                 project_id=project.id,
@@ -276,21 +328,31 @@ class UploadService:
                 sort_order=0,
                 yanked=False,
                 yanked_reason="",
+                uploader_id=identity.user.id,
+                description_html=render_description(
+                    form.description, form.description_content_type
+                ),
+                **{attribute: getattr(form, attribute) for attribute in _RELEASE_TEXT_FIELDS},
+                **{
+                    attribute: list(getattr(form, attribute)) or None
+                    for attribute in _RELEASE_LIST_FIELDS
+                },
             )
             .on_conflict_do_nothing()
-            .returning(Release.id)
+            .returning(Release)
         )
-        if created_id is None:  # a concurrent upload made it first
-            return self._find_release(project, form.canonical_version)
-        release = self.db.get(Release, created_id)
-        self._fill_release_metadata(release, form)
-        release.uploader_id = identity.user.id
+        if release is None:  # a concurrent upload made it first
+            return self._find_release(project, form.canonical_version), False
+        self._add_release_details(release, form)
         self.projects.reorder_releases(project)
         journal.record(
-            self.db, project.name, Action.NEW_RELEASE, version=release.version,
+            self.db,
+            project.name,
+            Action.NEW_RELEASE,
+            version=release.version,
             submitted_by=identity.user.username,
         )
-        return release
+        return release, True
 
     def _find_release(self, project: Project, canonical_version: str) -> Release | None:
         return self.db.scalar(
@@ -299,43 +361,34 @@ class UploadService:
             )
         )
 
-    def _fill_release_metadata(self, release: Release, form: UploadForm) -> None:
-        for attribute in (
-            "summary", "description", "description_content_type", "keywords", "author",
-            "author_email", "maintainer", "maintainer_email", "license", "license_expression",
-            "home_page", "download_url", "requires_python",
-        ):
-            setattr(release, attribute, getattr(form, attribute))
-        for attribute in ("license_files", "platform", "supported_platform", "provides_extra", "dynamic"):
-            setattr(release, attribute, list(getattr(form, attribute)) or None)
-        release.description_html = render_description(form.description, form.description_content_type)
-        for kind in DependencyKind:
-            for specifier in getattr(form, kind.name):
-                release.dependencies.append(Dependency(kind=kind, specifier=specifier))
-        for label, url in form.project_urls:
-            release.urls.append(ReleaseURL(label=label, url=url))
-        self._attach_classifiers(release, form.classifiers)
-
-    def _attach_classifiers(self, release: Release, classifiers: list[str]) -> None:
-        if not classifiers:
+    def _add_release_details(self, release: Release, form: UploadForm) -> None:
+        """Dependencies, project URLs and classifiers, in one statement."""
+        dependencies = [
+            (int(kind), specifier)
+            for kind in DependencyKind
+            for specifier in getattr(form, kind.name)
+        ]
+        if not (dependencies or form.project_urls or form.classifiers):
             return
         self.db.execute(
-            insert(Classifier)
-            .values([{"classifier": c} for c in classifiers])
-            .on_conflict_do_nothing()
-        )
-        ids = self.db.scalars(sa.select(Classifier.id).where(Classifier.classifier.in_(classifiers)))
-        self.db.execute(
-            insert(release_classifiers)
-            .values([{"release_id": release.id, "trove_id": i} for i in ids])
-            .on_conflict_do_nothing()
+            _ADD_RELEASE_DETAILS,
+            {
+                "release_id": release.id,
+                "kinds": [kind for kind, _ in dependencies],
+                "specifiers": [specifier for _, specifier in dependencies],
+                "labels": [label for label, _ in form.project_urls],
+                "urls": [url for _, url in form.project_urls],
+                "classifiers": list(form.classifiers),
+            },
         )
 
     def _check_one_sdist(self, release: Release, form: UploadForm) -> None:
         if form.filetype != PackageType.sdist:
             return
         has_sdist = self.db.scalar(
-            sa.select(File.id).where(File.release_id == release.id, File.packagetype == PackageType.sdist)
+            sa.select(File.id).where(
+                File.release_id == release.id, File.packagetype == PackageType.sdist
+            )
         )
         if has_sdist is not None:
             raise UploadError("Only one sdist may be uploaded per release.")

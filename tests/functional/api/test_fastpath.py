@@ -30,7 +30,11 @@ def test_fast_path_and_router_agree(app_config, db_session):
 def test_fast_path_redirects_and_hands_other_paths_to_the_router(app_config, db_session):
     create_project(db_session, "Fast_Path", versions=["1.0"])
     fast = webtest.TestApp(SimpleFastPath(app_config.make_wsgi_app()))
-    assert fast.get("/simple/Fast_Path/", status=301).headers["Location"].endswith("/simple/fast-path/")
+    assert (
+        fast.get("/simple/Fast_Path/", status=301)
+        .headers["Location"]
+        .endswith("/simple/fast-path/")
+    )
     assert fast.get("/simple/nope/", status=404).status_int == 404
     assert fast.get("/_health/").json == {"status": "ok"}
     assert fast.post("/simple/fast-path/", status="*").status_int != 200

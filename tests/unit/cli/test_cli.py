@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from warehouse.accounts.models import Email, User
-from warehouse.cli import main
 from warehouse.accounts.services import DatabaseUserService
+from warehouse.cli import main
 from warehouse.packaging.services import DatabaseProjectService
 from warehouse.tokens.models import APIToken
 from warehouse.tokens.services import DatabaseTokenService
@@ -34,7 +34,9 @@ def test_user_create_makes_a_verified_user(run, db_session):
 
 
 def test_user_create_reports_rule_violations(run):
-    assert run("user", "create", "bob", "--email", "b@example.com", "--password", "pw").exit_code == 1
+    assert (
+        run("user", "create", "bob", "--email", "b@example.com", "--password", "pw").exit_code == 1
+    )
     run("user", "create", "bob", "--email", "b@example.com", "--password", "long-enough")
     again = run("user", "create", "BOB", "--email", "c@example.com", "--password", "long-enough")
     assert again.exit_code == 1 and "already taken" in again.output

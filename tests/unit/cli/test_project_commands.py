@@ -45,7 +45,10 @@ def test_yank_and_unyank(run, published, db_session, webapp):
     result = run("project", "yank", "CLIProj", "1.0", "--reason", "broken", "--by", "alice")
     assert result.exit_code == 0, result.output
     assert last_action(db_session) == "yank release"
-    assert db_session.scalar(sa.select(Release.yanked_reason).where(Release.version == "1.0")) == "broken"
+    assert (
+        db_session.scalar(sa.select(Release.yanked_reason).where(Release.version == "1.0"))
+        == "broken"
+    )
     # The read caches learn of it through the journal: the page shows it at once.
     assert 'data-yanked="broken"' in webapp.get("/simple/cliproj/").text
     assert run("project", "unyank", "cliproj", "1.0").exit_code == 0

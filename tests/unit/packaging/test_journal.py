@@ -100,7 +100,9 @@ def test_concurrent_writers_get_gap_free_serials_in_commit_order(clean_database)
         # Each project's last_serial is its newest entry.
         newest = dict(
             session.execute(
-                sa.select(JournalEntry.name, sa.func.max(JournalEntry.id)).group_by(JournalEntry.name)
+                sa.select(JournalEntry.name, sa.func.max(JournalEntry.id)).group_by(
+                    JournalEntry.name
+                )
             ).all()
         )
         assert dict(session.execute(sa.select(Project.name, Project.last_serial)).all()) == newest

@@ -66,12 +66,16 @@ def test_reorder_releases_sorts_by_version_not_text(projects, user, db_session):
     project = projects.create("demo", user)
     for version in ["1.10", "1.9", "2.0rc1", "1.9.1", "2.0"]:
         db_session.add(
-            Release(project=project, version=version, canonical_version=version, metadata_version="2.1")
+            Release(
+                project=project, version=version, canonical_version=version, metadata_version="2.1"
+            )
         )
     db_session.flush()
     projects.reorder_releases(project)
     db_session.flush()
     ordered = db_session.scalars(
-        sa.select(Release.version).where(Release.project_id == project.id).order_by(Release.sort_order)
+        sa.select(Release.version)
+        .where(Release.project_id == project.id)
+        .order_by(Release.sort_order)
     ).all()
     assert ordered == ["1.9", "1.9.1", "1.10", "2.0rc1", "2.0"]
