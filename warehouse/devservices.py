@@ -595,6 +595,26 @@ def app_commands(
     }
 
 
+def process_environments(
+    env: dict[str, str], *, state: Path, worker_metrics_port: int, beat_metrics_port: int
+) -> dict[str, dict[str, str]]:
+    """Each long-running process's environment: ``env`` plus where its metrics go.
+
+    Every process group gets an empty multiprocess folder of its own (a shared one would add
+    the uploads app's requests to the web app's scrape), and the worker and beat, which have
+    no HTTP server of their own, serve /metrics on a port.
+    """
+    environments = {}
+    for name in ("web", "uploads", "worker", "beat"):
+        folder = state / "metrics" / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        environments[name] = {**env, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    environments["worker"]["WAREHOUSE_WORKER_METRICS_PORT"] = str(worker_metrics_port)
+    environments["beat"]["WAREHOUSE_BEAT_METRICS_PORT"] = str(beat_metrics_port)
+    return environments
+
+
 def _stop_processes(processes: dict[str, subprocess.Popen], timeout: float = 20) -> None:
     for process in processes.values():
         if process.poll() is None:
@@ -622,6 +642,14 @@ def serve() -> int:
     port = int(env["WAREHOUSE_PORT"])
     web_port = _port("WAREHOUSE_DEV_WEB_PORT", 8001)
     uploads_port = _port("WAREHOUSE_DEV_UPLOADS_PORT", 8002)
+    worker_metrics_port = _port("WAREHOUSE_DEV_WORKER_METRICS_PORT", 8003)
+    beat_metrics_port = _port("WAREHOUSE_DEV_BEAT_METRICS_PORT", 8004)
+    environments = process_environments(
+        env,
+        state=STATE_DIR,
+        worker_metrics_port=worker_metrics_port,
+        beat_metrics_port=beat_metrics_port,
+    )
     venv_bin = Path(sys.executable).parent
     subprocess.run([str(venv_bin / "warehouse"), "db", "upgrade"], env=env, check=True)
     varnish = Varnish(STATE_DIR / "varnish", port, web_port, uploads_port)
@@ -630,13 +658,15 @@ def serve() -> int:
         for name, argv in app_commands(
             env, web_port=web_port, uploads_port=uploads_port, state=STATE_DIR
         ).items():
-            processes[name] = subprocess.Popen(argv, env=env, cwd=REPO_ROOT)
+            processes[name] = subprocess.Popen(argv, env=environments[name], cwd=REPO_ROOT)
         _wait_for_port(web_port, 120, "the web app")
         _wait_for_port(uploads_port, 120, "the uploads app")
         varnish.start()
         print(
             f"warehouse: serving on http://127.0.0.1:{port}/ (Varnish; web on :{web_port}, "
-            f"uploads on :{uploads_port}, S3 on :{s3.s3_port})  Ctrl-C stops everything",
+            f"uploads on :{uploads_port}, S3 on :{s3.s3_port}; metrics at /metrics on web and "
+            f"uploads, :{worker_metrics_port} worker, :{beat_metrics_port} beat)  "
+            "Ctrl-C stops everything",
             flush=True,
         )
         while all(process.poll() is None for process in processes.values()):

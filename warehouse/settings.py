@@ -142,8 +142,11 @@ class Settings:
     ses_configuration_set: str = ""
     # Who may read /metrics: addresses or networks, comma-separated.
     metrics_allow: str = "127.0.0.0/8,::1"
-    # Where a Celery worker serves /metrics (0: it does not; gunicorn apps serve /metrics).
+    # Where a Celery worker and beat serve /metrics (0: they do not; the gunicorn apps serve
+    # /metrics on their own port), and on which address.
     worker_metrics_port: int = 0
+    beat_metrics_port: int = 0
+    metrics_addr: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -228,6 +231,8 @@ class Settings:
         take("WAREHOUSE_SES_CONFIGURATION_SET", "ses_configuration_set")
         take("WAREHOUSE_METRICS_ALLOW", "metrics_allow")
         take("WAREHOUSE_WORKER_METRICS_PORT", "worker_metrics_port", int)
+        take("WAREHOUSE_BEAT_METRICS_PORT", "beat_metrics_port", int)
+        take("WAREHOUSE_METRICS_ADDR", "metrics_addr")
         take("WAREHOUSE_SITE_URL", "site_url")
         take("WAREHOUSE_EMAIL_VIA_WORKER", "email_via_worker", _bool)
         take("WAREHOUSE_SESSION_COOKIE_SECURE", "session_cookie_secure", _auto_bool)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,38 @@ def test_a_lost_copy_task_is_made_good_by_the_reconcile(topology, clients, tmp_p
     topology.worker.wait_ready()
     key = key_of(wheel)
     wait_for(lambda: topology.cache.exists(key), timeout=60, message="reconcile never copied it")
+
+
+def scrape(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()
+    except OSError:
+        return ""
+
+
+def test_every_process_exposes_its_own_metrics(topology, clients, tmp_path):
+    wheel = make_wheel(tmp_path, "e2e-metrics", "1.0")
+    clients.twine_upload(topology.token, [wheel])
+    assert topology.cdn.get("/simple/e2e-metrics/", JSON).status == 200
+    copy = 'task="warehouse.storage.tasks.copy_to_cache"'
+    expected = {
+        # The simple page is answered by the fast path in front of the router: counted too.
+        "web": 'warehouse_http_requests_total{method="GET",route="simple.detail",status="200"}',
+        "uploads": "warehouse_tasks_sent_total{" + copy + "}",
+        "worker": 'warehouse_tasks_total{state="success",' + copy + "}",
+        # Beat sends the periodic reconcile every few seconds here.
+        "beat": 'warehouse_tasks_sent_total{task="warehouse.storage.tasks.reconcile_cache"}',
+    }
+    for name, line in expected.items():
+        wait_for(
+            lambda name=name, line=line: line in scrape(topology.metrics_urls[name]),
+            timeout=30,
+            interval=0.5,
+            message=f"{name} never showed {line}:\n{scrape(topology.metrics_urls[name])[-2000:]}",
+        )
+    # Each app counts only its own requests: the upload is not in the web app's scrape.
+    assert 'method="POST"' not in scrape(topology.metrics_urls["web"])
+    assert 'method="POST"' in scrape(topology.metrics_urls["uploads"])
+    # The worker and beat also report the broker's queues, read at scrape time.
+    assert "warehouse_queue_depth" in scrape(topology.metrics_urls["worker"])

@@ -25,7 +25,14 @@ import pytest
 from tests.support.celery_worker import WorkerProcess
 from tests.support.live_server import PYCACHE
 from tests.support.varnish import CDN, running_varnish, varnish_installed
-from warehouse.devservices import Redis, _wait_for_port, app_commands, free_port, stack_environment
+from warehouse.devservices import (
+    Redis,
+    _wait_for_port,
+    app_commands,
+    free_port,
+    process_environments,
+    stack_environment,
+)
 from warehouse.settings import REPO_ROOT
 from warehouse.storage.s3 import S3FileStorage
 
@@ -45,6 +52,8 @@ class Topology:
     worker: WorkerProcess
     beat: WorkerProcess
     apps: dict[str, subprocess.Popen]
+    # Where each process answers /metrics, by process name.
+    metrics_urls: dict[str, str] = dataclasses.field(default_factory=dict)
     username: str = "e2e"
     token: str = ""
 
@@ -139,9 +148,16 @@ def topology(postgres, seaweedfs):
         s3=seaweedfs,
         port=port,
     )
+    worker_metrics_port, beat_metrics_port = free_port(), free_port()
+    environments = process_environments(
+        env,
+        state=root,
+        worker_metrics_port=worker_metrics_port,
+        beat_metrics_port=beat_metrics_port,
+    )
     apps: dict[str, subprocess.Popen] = {}
-    worker = WorkerProcess(env, root, name="worker")
-    beat = WorkerProcess(env, root, name="beat")
+    worker = WorkerProcess(environments["worker"], root, name="worker")
+    beat = WorkerProcess(environments["beat"], root, name="beat")
     try:
         subprocess.run(
             [str(VENV_BIN / "warehouse"), "db", "upgrade"],
@@ -151,7 +167,7 @@ def topology(postgres, seaweedfs):
         )
         commands = app_commands(env, web_port=web_port, uploads_port=uploads_port, state=root)
         for name in ("web", "uploads"):
-            apps[name] = _start_app(name, commands[name], env, root)
+            apps[name] = _start_app(name, commands[name], environments[name], root)
         worker.start()
         beat.start()
         for name, app_port in (("web", web_port), ("uploads", uploads_port)):
@@ -170,6 +186,12 @@ def topology(postgres, seaweedfs):
                 worker=worker,
                 beat=beat,
                 apps=apps,
+                metrics_urls={
+                    "web": f"http://127.0.0.1:{web_port}/metrics",
+                    "uploads": f"http://127.0.0.1:{uploads_port}/metrics",
+                    "worker": f"http://127.0.0.1:{worker_metrics_port}/metrics",
+                    "beat": f"http://127.0.0.1:{beat_metrics_port}/metrics",
+                },
             )
             password = secrets.token_urlsafe(12)
             topology.cli(

@@ -11,9 +11,12 @@ built straight from a Configurator (as most tests do), through the same ``dispat
 
 from __future__ import annotations
 
+import time
+
 from webob import BaseRequest
 
 from warehouse.api.simple import dispatch
+from warehouse.metrics import observe_request
 from warehouse.web.headers import SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY
 
 
@@ -29,10 +32,19 @@ class SimpleFastPath:
             "GET",
             "HEAD",
         ):
+            start = time.perf_counter()
             request = self._request_class(environ)
             response = dispatch(request)
             if response is not None:
                 _add_security_headers(response.headerlist, request.scheme == "https")
+                # Counted like the router's requests, under the route names it would match.
+                route = "simple.index" if request.path_info == "/simple/" else "simple.detail"
+                observe_request(
+                    route,
+                    environ["REQUEST_METHOD"],
+                    response.status_code,
+                    time.perf_counter() - start,
+                )
                 return response(environ, start_response)
         return self.router(environ, start_response)
 

@@ -1,8 +1,8 @@
 """The CDN: surrogate keys, their purging after a commit, and the purge backends.
 
 Every change to the index writes a journal entry naming its project, so the keys a
-transaction makes stale are collected from the journal entries it flushes (and from the
-files it deletes) by a session hook: no call site has to remember to purge. After the
+transaction makes stale are collected from the journal entries it writes (and from the
+files it deletes) by session hooks: no call site has to remember to purge. After the
 commit it sends ``purge_keys``, and again a few seconds later for a page a CDN fetched while
 the change was committing. The app's own page cache is invalidated by the journal itself
 (:func:`warehouse.api.cache.invalidate_journaled_projects`), whose after-commit listener is
@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy import event, orm
 
 from warehouse.cdn.keys import file_key, keys_for_change
-from warehouse.packaging.models import JournalEntry
+from warehouse.packaging import journal
 from warehouse.tasks import TaskContext, context_of, transaction_bag
 
 log = structlog.get_logger(__name__)
@@ -27,20 +27,25 @@ log = structlog.get_logger(__name__)
 _KEYS = "warehouse.cdn.keys"
 
 
-@event.listens_for(orm.Session, "before_flush")
-def _collect_keys(session: orm.Session, flush_context, instances) -> None:
-    ctx = context_of(session)
-    if ctx is None:
-        return
+@journal.watch_entries
+def _collect_journal_keys(session: orm.Session, entries: list[tuple[str, str]]) -> None:
     keys: set[str] = set()
-    for obj in session.new:
-        if isinstance(obj, JournalEntry):
-            keys |= keys_for_change(obj.name, obj.action)
+    for name, action in entries:
+        keys |= keys_for_change(name, action)
+    _add_keys(session, keys)
+
+
+@event.listens_for(orm.Session, "before_flush")
+def _collect_deleted_file_keys(session: orm.Session, flush_context, instances) -> None:
     if session.deleted:
         from warehouse.storage.cache import deleted_blobs
 
-        keys |= {file_key(filename) for _, filename in deleted_blobs(session)}
-    if keys:
+        _add_keys(session, {file_key(filename) for _, filename in deleted_blobs(session)})
+
+
+def _add_keys(session: orm.Session, keys: set[str]) -> None:
+    ctx = context_of(session)
+    if ctx is not None and keys:
         transaction_bag(session, _KEYS, lambda bag: after_change(ctx, bag)).update(keys)
 
 

@@ -16,6 +16,7 @@ import os
 import time
 
 import structlog
+from celery.signals import after_task_publish
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -37,6 +38,9 @@ REQUEST_SECONDS = Histogram(
     "warehouse_http_request_duration_seconds", "Time to answer a request", ["route"]
 )
 TASKS = Counter("warehouse_tasks_total", "Celery tasks run, by outcome", ["task", "state"])
+TASKS_SENT = Counter(
+    "warehouse_tasks_sent_total", "Celery tasks sent to the broker (by apps, beat, tasks)", ["task"]
+)
 TASK_SECONDS = Histogram(
     "warehouse_task_duration_seconds",
     "Time a Celery task ran",
@@ -88,7 +92,7 @@ def registry_for_scrape(context_getter=None) -> CollectorRegistry:
     else:
         # One process: its own counters (the default registry would add process and GC
         # metrics that only confuse a multi-process deployment's dashboards).
-        for collector in (REQUESTS, REQUEST_SECONDS, TASKS, TASK_SECONDS):
+        for collector in (REQUESTS, REQUEST_SECONDS, TASKS, TASKS_SENT, TASK_SECONDS):
             registry.register(collector)
     if context_getter is not None:
         registry.register(LiveCollector(context_getter))
@@ -127,6 +131,17 @@ def metrics_view(request):
     return response
 
 
+@after_task_publish.connect
+def _count_task_sent(sender=None, **_kwargs) -> None:
+    # ``sender`` is the task's name. Fires in whichever process sends: apps, beat, workers.
+    TASKS_SENT.labels(sender or "").inc()
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    REQUESTS.labels(route, method, str(status)).inc()
+    REQUEST_SECONDS.labels(route).observe(seconds)
+
+
 def metrics_tween_factory(handler, registry):
     def tween(request):
         start = time.perf_counter()
@@ -137,8 +152,7 @@ def metrics_tween_factory(handler, registry):
             return response
         finally:
             route = request.matched_route.name if request.matched_route else "none"
-            REQUESTS.labels(route, request.method, str(status)).inc()
-            REQUEST_SECONDS.labels(route).observe(time.perf_counter() - start)
+            observe_request(route, request.method, status, time.perf_counter() - start)
 
     return tween
 

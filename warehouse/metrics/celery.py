@@ -1,8 +1,9 @@
 """Task metrics and log context for Celery workers (a module of ``TASK_MODULES``).
 
 Counts and times every task through Celery's signals, binds the task's id and name to the
-log context of the lines it writes, and, with ``WAREHOUSE_WORKER_METRICS_PORT``, serves
-``/metrics`` from the worker (every prefork child writes to ``PROMETHEUS_MULTIPROC_DIR``).
+log context of the lines it writes, and, with ``WAREHOUSE_WORKER_METRICS_PORT`` (and
+``WAREHOUSE_BEAT_METRICS_PORT``), serves ``/metrics`` from the worker (every prefork child
+writes to ``PROMETHEUS_MULTIPROC_DIR``) and from beat.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 import structlog
 from celery.signals import (
     after_setup_logger,
+    beat_init,
     task_failure,
     task_postrun,
     task_prerun,
@@ -65,11 +67,24 @@ def _task_retried(sender=None, reason=None, **_kwargs) -> None:
 
 
 @worker_ready.connect
-def _serve_metrics(**_kwargs) -> None:
+def _serve_worker_metrics(**_kwargs) -> None:
     from warehouse import tasks
 
-    port = tasks.context().settings.worker_metrics_port
+    settings = tasks.context().settings
+    _serve(settings.worker_metrics_port, settings.metrics_addr, tasks.context)
+
+
+@beat_init.connect
+def _serve_beat_metrics(**_kwargs) -> None:
+    # Beat runs no tasks; its scrape shows what it sent and how deep the queues are.
+    from warehouse import tasks
+
+    settings = tasks.context().settings
+    _serve(settings.beat_metrics_port, settings.metrics_addr, tasks.context)
+
+
+def _serve(port: int, addr: str, context_getter) -> None:
     if port:
         from prometheus_client import start_http_server
 
-        start_http_server(port, registry=registry_for_scrape(tasks.context))
+        start_http_server(port, addr=addr, registry=registry_for_scrape(context_getter))

@@ -41,6 +41,19 @@ ChangeSubscriber = Callable[[orm.Session, frozenset[str]], None]
 _subscribers: list[ChangeSubscriber] = []
 
 
+# Called inside the transaction, as its entries are written (just before the commit), with
+# every entry's (name, action): for hooks that must act on the commit itself, such as
+# collecting the CDN keys to purge once it is done.
+EntryWatcher = Callable[[orm.Session, list[tuple[str, str]]], None]
+_watchers: list[EntryWatcher] = []
+
+
+def watch_entries(callback: EntryWatcher) -> EntryWatcher:
+    if callback not in _watchers:
+        _watchers.append(callback)
+    return callback
+
+
 def subscribe(callback: ChangeSubscriber) -> ChangeSubscriber:
     if callback not in _subscribers:
         _subscribers.append(callback)
@@ -182,6 +195,8 @@ def _write_pending(session: orm.Session) -> None:
             "positions": list(position_by_project.values()),
         },
     )
+    for watcher in list(_watchers):
+        watcher(session, [(entry.name, entry.action) for entry in entries])
     newest_by_project = {name: last + position for name, position in position_by_project.items()}
     session.info["warehouse.journal.last_serial"] = last + len(entries)
     session.info.setdefault(_COMMITTING, set()).update(newest_by_project)

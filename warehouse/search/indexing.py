@@ -15,13 +15,12 @@ other's committed release.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from packaging.utils import canonicalize_name
 from sqlalchemy import event, orm
 
 # Imported for its side effect too: the journal's before_commit hook must be registered
 # before ours, so that its entries are flushed (and its lock taken) when ours runs.
 from warehouse.packaging import journal
-from warehouse.packaging.models import JournalEntry, Project, Release
+from warehouse.packaging.models import Project, Release
 
 # How much of a description is indexed: enough to find a project by what its README says
 # first, small enough that ranking thousands of matches stays fast.
@@ -151,7 +150,6 @@ def rebuild_all(session: orm.Session) -> None:
 # The commit hook ------------------------------------------------------------------------
 
 _CHANGED_IDS = "warehouse.search.changed_project_ids"
-_CHANGED_NAMES = "warehouse.search.changed_project_names"
 
 
 def mark_project_changed(session: orm.Session, project: Project | int) -> None:
@@ -163,7 +161,6 @@ def mark_project_changed(session: orm.Session, project: Project | int) -> None:
 @event.listens_for(orm.Session, "after_flush")
 def _note_changed_projects(session: orm.Session, flush_context) -> None:
     ids: set[int] = session.info.setdefault(_CHANGED_IDS, set())
-    names: set[str] = session.info.setdefault(_CHANGED_NAMES, set())
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Project):
             if obj.id is not None:
@@ -171,8 +168,6 @@ def _note_changed_projects(session: orm.Session, flush_context) -> None:
         elif isinstance(obj, Release):
             if obj.project_id is not None:
                 ids.add(obj.project_id)
-        elif isinstance(obj, JournalEntry):
-            names.add(canonicalize_name(obj.name))
 
 
 @event.listens_for(orm.Session, "before_commit")
@@ -180,22 +175,17 @@ def _reindex_changed_projects(session: orm.Session) -> None:
     # before_commit runs before the commit's own flush: flush now to see every change.
     if session.new or session.dirty or session.deleted:
         session.flush()
-    if not (
-        session.info.get(_CHANGED_IDS)
-        or session.info.get(_CHANGED_NAMES)
-        or journal.committing_names(session)
-    ):
+    # Journal entries name projects too: changes made with bare SQL write one.
+    names = journal.committing_names(session)
+    if not (session.info.get(_CHANGED_IDS) or names):
         return
     ids = session.info.pop(_CHANGED_IDS, set())
-    names = session.info.pop(_CHANGED_NAMES, set()) | journal.committing_names(session)
     reindex_projects(session, ids, names)
     # Our own statements flushed nothing new; forget what they may have noted.
     session.info.pop(_CHANGED_IDS, None)
-    session.info.pop(_CHANGED_NAMES, None)
 
 
 @event.listens_for(orm.Session, "after_soft_rollback")
 def _forget_changed_projects(session: orm.Session, previous_transaction) -> None:
     if previous_transaction.parent is None:  # the whole transaction, not a savepoint
         session.info.pop(_CHANGED_IDS, None)
-        session.info.pop(_CHANGED_NAMES, None)

@@ -65,7 +65,10 @@ def test_commands_match_make_serve(compose):
     assert "gunicorn-web.conf.py" in " ".join(services["web"]["command"])
     assert "gunicorn-uploads.conf.py" in " ".join(services["web-uploads"]["command"])
     assert "worker" in " ".join(services["worker"]["command"])
-    assert services["beat"]["command"][:4] == ["celery", "-A", "warehouse.tasks", "beat"]
+    assert "celery -A warehouse.tasks beat" in " ".join(services["beat"]["command"])
+    # Every process serves metrics, as under make serve.
+    assert services["worker"]["environment"]["WAREHOUSE_WORKER_METRICS_PORT"]
+    assert services["beat"]["environment"]["WAREHOUSE_BEAT_METRICS_PORT"]
     mounts = " ".join(services["varnish"]["volumes"])
     assert "default.vcl" in mounts and "backends.docker.vcl" in mounts
     assert (REPO_ROOT / "config" / "varnish" / "backends.docker.vcl").exists()
