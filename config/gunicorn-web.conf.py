@@ -1,5 +1,6 @@
 """gunicorn settings for the web app (simple API, JSON API, downloads, site)."""
 
+import gc
 import multiprocessing
 import os
 
@@ -14,8 +15,10 @@ threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
-max_requests = 20000
-max_requests_jitter = 2000
+# Recycling a worker empties its page caches, so reads would briefly go to Redis again:
+# do it rarely (the web app holds no per-request state that could leak much).
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "500000"))
+max_requests_jitter = max_requests // 10
 # Load the app once in the master so workers share its memory.
 preload_app = True
 accesslog = os.environ.get("WAREHOUSE_ACCESS_LOG") or None
@@ -25,6 +28,9 @@ proc_name = "warehouse-web"
 
 
 def post_fork(server, worker):
+    # What the master loaded is never freed: keep it out of the garbage collector's full
+    # passes, which would otherwise walk all of it (long pauses, and copy-on-write faults).
+    gc.freeze()
     # Connections made in the master (while preloading) must not be shared across workers.
     from warehouse.wsgi import application
 

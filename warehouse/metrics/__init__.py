@@ -137,9 +137,20 @@ def _count_task_sent(sender=None, **_kwargs) -> None:
     TASKS_SENT.labels(sender or "").inc()
 
 
+# The labelled children, looked up once: ``labels()`` costs more than the update itself,
+# and the simple API's fast path counts thousands of requests a second.
+_request_children: dict[tuple[str, str, int], tuple] = {}
+
+
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(route, method, str(status)).inc()
-    REQUEST_SECONDS.labels(route).observe(seconds)
+    children = _request_children.get((route, method, status))
+    if children is None:
+        children = _request_children[(route, method, status)] = (
+            REQUESTS.labels(route, method, str(status)),
+            REQUEST_SECONDS.labels(route),
+        )
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def metrics_tween_factory(handler, registry):
