@@ -1,11 +1,11 @@
-"""The simple API answered in front of Pyramid's router.
+"""The simple API and downloads answered in front of Pyramid's router.
 
-Installers make most of an index's requests, and a cached simple page costs less to serve
-than Pyramid spends building a request (it assembles a class per request for the request
-properties that the rest of the site uses). So the WSGI application that gunicorn serves
-first offers GET and HEAD under ``/simple`` to :func:`warehouse.api.simple.dispatch` with a
-plain WebOb request, and hands everything else, and whatever ``dispatch`` declines, to the
-router. The tween in :mod:`warehouse.api.simple` answers the same URLs for an application
+Installers make most of an index's requests, and a cached simple page or a stored file costs
+less to serve than Pyramid spends building a request (it assembles a class per request for
+the request properties that the rest of the site uses). So the WSGI application that gunicorn
+serves first offers GET and HEAD under ``/simple`` to :func:`warehouse.api.simple.dispatch`,
+and under ``/packages/`` to :func:`warehouse.storage.views.download`, with a plain WebOb
+request, and hands everything else, and whatever ``dispatch`` declines, to the router. The tween in :mod:`warehouse.api.simple` answers the same URLs for an application
 built straight from a Configurator (as most tests do), through the same ``dispatch``.
 """
 
@@ -17,6 +17,7 @@ from webob import BaseRequest
 
 from warehouse.api.simple import dispatch
 from warehouse.metrics import observe_request
+from warehouse.storage.views import download
 from warehouse.web.headers import SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY
 
 
@@ -28,24 +29,29 @@ class SimpleFastPath:
         self._request_class = type("SimpleRequest", (BaseRequest,), {"registry": router.registry})
 
     def __call__(self, environ, start_response):
-        if environ.get("PATH_INFO", "").startswith("/simple") and environ["REQUEST_METHOD"] in (
-            "GET",
-            "HEAD",
-        ):
-            start = time.perf_counter()
-            request = self._request_class(environ)
-            response = dispatch(request)
-            if response is not None:
-                _add_security_headers(response.headerlist, request.scheme == "https")
-                # Counted like the router's requests, under the route names it would match.
-                route = "simple.index" if request.path_info == "/simple/" else "simple.detail"
-                observe_request(
-                    route,
-                    environ["REQUEST_METHOD"],
-                    response.status_code,
-                    time.perf_counter() - start,
-                )
-                return response(environ, start_response)
+        if environ["REQUEST_METHOD"] in ("GET", "HEAD"):
+            path = environ.get("PATH_INFO", "")
+            if path.startswith("/simple"):
+                handler = dispatch
+                route = "simple.index" if path == "/simple/" else "simple.detail"
+            elif path.startswith("/packages/"):
+                handler, route = download, "packages"
+            else:
+                handler = None
+            if handler is not None:
+                start = time.perf_counter()
+                request = self._request_class(environ)
+                response = handler(request)
+                if response is not None:
+                    _add_security_headers(response.headerlist, request.scheme == "https")
+                    # Counted like the router's requests, under the route names it matches.
+                    observe_request(
+                        route,
+                        environ["REQUEST_METHOD"],
+                        response.status_code,
+                        time.perf_counter() - start,
+                    )
+                    return response(environ, start_response)
         return self.router(environ, start_response)
 
 

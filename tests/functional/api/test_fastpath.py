@@ -38,3 +38,28 @@ def test_fast_path_redirects_and_hands_other_paths_to_the_router(app_config, db_
     assert fast.get("/simple/nope/", status=404).status_int == 404
     assert fast.get("/_health/").json == {"status": "ok"}
     assert fast.post("/simple/fast-path/", status="*").status_int != 200
+
+
+def test_fast_path_serves_downloads_as_the_router_does(app_config, tmp_path):
+    router = app_config.make_wsgi_app()
+    source = tmp_path / "blob"
+    source.write_bytes(b"0123456789" * 100)
+    key = "ab/cd/" + "e" * 60 + "/fast_path-1.0-py3-none-any.whl"
+    router.registry["storage.instance"].put(key, source, content_type="application/zip")
+    fast = webtest.TestApp(SimpleFastPath(router))
+    plain = webtest.TestApp(router)
+    for headers, status in [
+        ({}, 200),
+        ({"Range": "bytes=10-19"}, 206),
+        ({"Range": "bytes=5000-"}, 416),
+    ]:
+        a = fast.get(f"/packages/{key}", headers=headers, status=status)
+        b = plain.get(f"/packages/{key}", headers=headers, status=status)
+        assert a.body == b.body
+        for header in ("Content-Type", "Content-Length", "ETag", "Surrogate-Key", "Content-Range"):
+            assert a.headers.get(header) == b.headers.get(header)
+        assert a.headers["X-Content-Type-Options"] == SECURITY_HEADERS["X-Content-Type-Options"]
+    etag = fast.get(f"/packages/{key}").headers["ETag"]
+    assert fast.get(f"/packages/{key}", headers={"If-None-Match": etag}, status=304).body == b""
+    assert fast.head(f"/packages/{key}").headers["Content-Length"] == "1000"
+    assert fast.get("/packages/ab/cd/missing.whl", status=404).status_int == 404
