@@ -22,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from warehouse.devservices import Postgres, Redis, free_port  # noqa: E402
+from warehouse.devservices import Postgres, Redis, app_commands, free_port  # noqa: E402
 
 WORK = Path(os.environ.get("BENCH_WORK", "/tmp/bench")) / "warehouse"
 VENV_BIN = REPO / ".venv" / "bin"
@@ -78,13 +78,10 @@ def start(name: str, port: int, workers: int) -> dict:
             text=True,
         ).stdout.strip()
     log = open(root / "gunicorn.log", "ab")
+    # The same command as make serve's web app.
+    argv = app_commands(env, web_port=port, uploads_port=0, state=root)["web"]
     app = subprocess.Popen(
-        [
-            str(VENV_BIN / "gunicorn"),
-            "-c",
-            str(REPO / "config" / "gunicorn-web.conf.py"),
-            "warehouse.wsgi:application",
-        ],
+        argv,
         env=env,
         stdout=log,
         stderr=log,
