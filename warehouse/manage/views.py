@@ -339,6 +339,50 @@ def revoke_invitation(request):
 
 
 @view_config(
+    route_name="manage.project.collaboration.role",
+    renderer=T + "collaboration.html",
+    request_method="POST",
+    permission="manage:user",
+)
+def change_role(request):
+    project, role = _project_context(request, OWNER_ONLY)
+    refused = _guard_post(request, project, "manage.project.collaboration")
+    if refused:
+        return refused
+    target = request.db.scalar(
+        sa.select(User).where(User.username == request.POST.get("username", ""))
+    )
+    role_name = request.POST.get("role_name", "")
+    try:
+        if target is None:
+            raise ManagementError("There is no such collaborator.")
+        previous = role_of(request.db, project, target)
+        request.find_service(ProjectManagement).change_role(
+            project, target, role_name, request.user
+        )
+    except LastOwnerError as exc:
+        request.response.status = 409
+        return _collaboration_page(request, project, role, error=str(exc))
+    except ManagementError as exc:
+        request.response.status = 400
+        return _collaboration_page(request, project, role, error=str(exc))
+    _event(
+        request,
+        project,
+        ProjectTag.ROLE_CHANGED,
+        username=target.username,
+        role=role_name,
+        previous_role=previous,
+    )
+    return _back(
+        request,
+        "manage.project.collaboration",
+        f"{target.username} is now {role_name} of {project.name}.",
+        name=project.normalized_name,
+    )
+
+
+@view_config(
     route_name="manage.project.collaboration.remove",
     renderer=T + "collaboration.html",
     request_method="POST",
@@ -566,6 +610,7 @@ ROUTES = (
     ("manage.project.delete", "/manage/project/{name}/delete/"),
     ("manage.project.collaboration", "/manage/project/{name}/collaboration/"),
     ("manage.project.collaboration.remove", "/manage/project/{name}/collaboration/remove/"),
+    ("manage.project.collaboration.role", "/manage/project/{name}/collaboration/role/"),
     ("manage.project.invitation.revoke", "/manage/project/{name}/collaboration/revoke/"),
     ("manage.project.releases", "/manage/project/{name}/releases/"),
     ("manage.project.release", "/manage/project/{name}/release/{version}/"),

@@ -164,6 +164,34 @@ class ProjectManagement:
         )
         self.db.flush()
 
+    def change_role(
+        self, project: Project, user: User, role_name: str, by_user: User | None
+    ) -> None:
+        """Give a collaborator another role; the last Owner cannot step down."""
+        role_name = self._valid_role_name(role_name)
+        self._lock(project)
+        role = self._role(project, user)
+        if role is None:
+            raise ManagementError(f"{user.username} has no role on {project.name}.")
+        if role.role_name == role_name:
+            raise ManagementError(f"{user.username} already has the {role_name} role.")
+        if role.role_name == RoleName.owner and self._owner_count(project) <= 1:
+            raise LastOwnerError(
+                f"{user.username} is the last Owner of {project.name}: add another Owner "
+                "before changing this one's role."
+            )
+        # Mirrors know roles from the journal: the change reads as a removal and an addition.
+        self._record(
+            project.name,
+            Action.REMOVE_ROLE.format(role=role.role_name, username=user.username),
+            by_user,
+        )
+        role.role_name = role_name
+        self._record(
+            project.name, Action.ADD_ROLE.format(role=role_name, username=user.username), by_user
+        )
+        self.db.flush()
+
     # Renaming ------------------------------------------------------------------------
 
     def rename_project(self, project: Project, new_name: str, by_user: User | None) -> None:

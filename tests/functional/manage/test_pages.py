@@ -168,6 +168,56 @@ def test_invite_accept_and_remove(site, make_site, project, db_session, make_use
     assert tags == ["project:role:invite", "project:role:add", "project:role:remove"]
 
 
+def test_owner_changes_a_collaborators_role(site, project, db_session):
+    add_role(db_session, project, "bob", "Maintainer")
+    log_in(site, "alice")
+    page = site.get(MANAGE + "collaboration/")
+    promote = [
+        f
+        for f in page.forms.values()
+        if f.action == MANAGE + "collaboration/role/" and f["username"].value == "bob"
+    ][0]
+    assert promote["role_name"].value == "Owner"
+    page = promote.submit(status=303).follow()
+    assert "bob is now Owner of demo." in text_of(page)
+    assert _roles(db_session) == [("alice", "Owner"), ("bob", "Owner")]
+    actions = db_session.scalars(
+        sa.select(JournalEntry.action).order_by(JournalEntry.id.desc()).limit(2)
+    ).all()
+    assert actions == ["add Owner bob", "remove Maintainer bob"]
+    tags = db_session.scalars(sa.select(Event.tag).where(Event.source == "project")).all()
+    assert "project:role:change" in tags
+
+    # bob, now an Owner too, steps alice down; then no Owner may step down any more.
+    db_session.commit()
+    csrf = page.html.find("input", {"name": "csrf_token"})["value"]
+    site.post(
+        MANAGE + "collaboration/role/",
+        {"csrf_token": csrf, "username": "alice", "role_name": "Maintainer"},
+        status=303,
+    )
+    refused = site.post(
+        MANAGE + "collaboration/role/",
+        {"csrf_token": csrf, "username": "bob", "role_name": "Maintainer"},
+        status="*",
+    )
+    assert refused.status_int in (403, 409)
+    assert sorted(_roles(db_session)) == [("alice", "Maintainer"), ("bob", "Owner")]
+
+
+def test_the_last_owner_cannot_step_down(site, project, db_session):
+    log_in(site, "alice")
+    page = site.get(MANAGE + "collaboration/")
+    csrf = page.html.find("input", {"name": "csrf_token"})["value"]
+    refused = site.post(
+        MANAGE + "collaboration/role/",
+        {"csrf_token": csrf, "username": "alice", "role_name": "Maintainer"},
+        status=409,
+    )
+    assert "alice is the last Owner of demo" in text_of(refused)
+    assert _roles(db_session) == [("alice", "Owner")]
+
+
 def test_decline_invitation(site, project, db_session):
     bob = db_session.scalar(sa.text("select id from users where username = 'bob'"))
     db_session.add(RoleInvitation(project_id=project.id, user_id=bob, role_name="Maintainer"))
