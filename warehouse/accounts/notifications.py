@@ -100,3 +100,20 @@ def send_two_factor_removed(request, user: User, method: str) -> None:
 
 def send_token_created(request, user: User, description: str, scope: str) -> None:
     _notify_primary(request, user, "token-created", description=description, scope=scope)
+
+
+def send_role_invitation(request, invitee: User, project_name: str, role: str) -> None:
+    """Tell the invitee where to accept: their verified primary address, if they have one."""
+    email = invitee.primary_email
+    if email is None or not email.verified:
+        return  # the invitation still waits on their projects page
+    send_email(
+        request,
+        "role-invitation",
+        email.email,
+        username=invitee.username,
+        inviter=request.user.username,
+        project=project_name,
+        role=role,
+        link=site_url(request) + request.route_path("manage.projects"),
+    )

@@ -14,6 +14,7 @@ from packaging.utils import canonicalize_name
 from pyramid.httpexceptions import HTTPForbidden, HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
 
+from warehouse.accounts import notifications
 from warehouse.accounts.authentication import recently_authenticated
 from warehouse.accounts.models import User
 from warehouse.events import EventSource, events_for, record_event
@@ -307,6 +308,7 @@ def invite(request):
         RoleInvitation(project=project, user=invitee, role_name=role_name, invited_by=request.user)
     )
     _event(request, project, ROLE_INVITED, username=invitee.username, role=role_name)
+    notifications.send_role_invitation(request, invitee, project.name, role_name)
     return _back(
         request,
         "manage.project.collaboration",

@@ -113,7 +113,7 @@ def test_maintainer_cannot_delete_or_invite(site, project, db_session):
     )
 
 
-def test_invite_accept_and_remove(site, make_site, project, db_session, make_user):
+def test_invite_accept_and_remove(site, make_site, project, db_session, make_user, smtp_server):
     log_in(site, "alice")
     page = site.get(MANAGE + "collaboration/")
     form = form_for(page, MANAGE + "collaboration/")
@@ -127,6 +127,9 @@ def test_invite_accept_and_remove(site, make_site, project, db_session, make_use
     page = form.submit(status=303).follow()
     assert "Invited bob as Owner." in text_of(page)
     assert "bob as Owner" in text_of(page)  # pending
+    mail = smtp_server.wait_for_message(to="bob@example.com")
+    assert mail.subject == "alice invited you to demo on Warehouse"
+    assert "/manage/projects/" in mail.text
     form = form_for(page, MANAGE + "collaboration/")
     form["username"] = "bob"
     assert "already been invited" in text_of(form.submit(status=400))
