@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from packaging.utils import canonicalize_name, canonicalize_version
+from packaging.utils import canonicalize_version
 
 from warehouse.packaging.models import Project, Release, Role, RoleName
+from warehouse.packaging.services import DatabaseProjectService
 
 # What each action needs. Maintainers publish and yank; only Owners can take things away
 # for good or change who is responsible for the project.
@@ -14,7 +14,7 @@ OWNER_OR_MAINTAINER = frozenset({RoleName.owner.value, RoleName.maintainer.value
 
 
 def find_project(db, name: str) -> Project | None:
-    return db.scalar(sa.select(Project).where(Project.normalized_name == canonicalize_name(name)))
+    return DatabaseProjectService(db).find(name)
 
 
 def find_release(db, project: Project, version: str) -> Release | None:
@@ -30,10 +30,13 @@ def find_release(db, project: Project, version: str) -> Release | None:
 
 
 def role_of(db, project: Project, user) -> str | None:
-    if user is None:
-        return None
-    return db.scalar(
-        sa.select(Role.role_name).where(Role.project_id == project.id, Role.user_id == user.id)
+    return None if user is None else DatabaseProjectService(db).role_of(user, project)
+
+
+def owners_first(project: Project) -> list[Role]:
+    """The project's roles as both the pages and the API list them: Owners, then by name."""
+    return sorted(
+        project.roles, key=lambda role: (role.role_name != RoleName.owner, role.user.username)
     )
 
 

@@ -20,6 +20,7 @@ from warehouse.manage.access import (
     find_project,
     find_release,
     management_blockers,
+    owners_first,
     role_of,
 )
 from warehouse.packaging.management import ProjectManagement
@@ -180,8 +181,9 @@ def delete_release(request):
 @view_config(route_name="manage.api.collaborators", request_method="GET", require_csrf=False)
 def collaborators(request):
     _, project = _project(request, OWNER_OR_MAINTAINER)
-    roles = sorted(project.roles, key=lambda role: (role.role_name != "Owner", role.user.username))
-    return _json(200, [{"username": r.user.username, "role": r.role_name} for r in roles])
+    return _json(
+        200, [{"username": r.user.username, "role": r.role_name} for r in owners_first(project)]
+    )
 
 
 ROUTES = (

@@ -25,6 +25,7 @@ from warehouse.manage.access import (
     find_project,
     find_release,
     management_blockers,
+    owners_first,
     role_of,
 )
 from warehouse.manage.models import RoleInvitation
@@ -238,7 +239,7 @@ def delete_project(request):
 
 
 def _collaboration_page(request, project, role, **extra):
-    roles = sorted(project.roles, key=lambda r: (r.role_name != RoleName.owner, r.user.username))
+    roles = owners_first(project)
     invitations = list(
         request.db.scalars(
             sa.select(RoleInvitation)
@@ -509,6 +510,16 @@ def unyank(request):
     )
 
 
+def _typed(request, field: str, expected: str) -> bool:
+    """Deletions ask the user to type what goes; a mismatch refuses them."""
+    return request.POST.get(field, "").strip() == expected
+
+
+def _release_refusal(request, project, role, release, message: str):
+    request.response.status = 400
+    return _release_page(request, project, role, release, error=message)
+
+
 @view_config(
     route_name="manage.project.release.delete",
     renderer=T + "release.html",
@@ -520,14 +531,13 @@ def delete_release(request):
     refused = _guard_post(request, project, "manage.project.release", **_release_kw(release))
     if refused:
         return refused
-    if request.POST.get("confirm_version", "").strip() != release.version:
-        request.response.status = 400
-        return _release_page(
+    if not _typed(request, "confirm_version", release.version):
+        return _release_refusal(
             request,
             project,
             role,
             release,
-            error=f"Type the version, {release.version}, to delete the release.",
+            f"Type the version, {release.version}, to delete the release.",
         )
     version = release.version
     request.find_service(ProjectManagement).delete_release(release, request.user)
@@ -554,14 +564,9 @@ def delete_file(request):
     file = next((f for f in release.files if f.id == _int(request.POST.get("file_id"))), None)
     if file is None:
         raise HTTPNotFound()
-    if request.POST.get("confirm_filename", "").strip() != file.filename:
-        request.response.status = 400
-        return _release_page(
-            request,
-            project,
-            role,
-            release,
-            error=f"Type the file's name, {file.filename}, to delete it.",
+    if not _typed(request, "confirm_filename", file.filename):
+        return _release_refusal(
+            request, project, role, release, f"Type the file's name, {file.filename}, to delete it."
         )
     filename = file.filename
     request.find_service(ProjectManagement).delete_file(file, request.user)

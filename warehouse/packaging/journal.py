@@ -198,7 +198,6 @@ def _write_pending(session: orm.Session) -> None:
     for watcher in list(_watchers):
         watcher(session, [(entry.name, entry.action) for entry in entries])
     newest_by_project = {name: last + position for name, position in position_by_project.items()}
-    session.info["warehouse.journal.last_serial"] = last + len(entries)
     session.info.setdefault(_COMMITTING, set()).update(newest_by_project)
     for obj in session.identity_map.values():
         if isinstance(obj, Project) and obj.normalized_name in newest_by_project:

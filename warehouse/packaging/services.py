@@ -75,19 +75,20 @@ class DatabaseProjectService:
         )
 
     def find_for_upload(
-        self, name: str, user: User, canonical_version: str
+        self, name: str, user: User, canonical_version: str | None = None
     ) -> tuple[Project | None, str | None, Release | None]:
-        """The project, ``user``'s role on it and the release being uploaded to, in one query."""
+        """The project, ``user``'s role on it and (given its version) the release, in one query."""
+        release_matches = (
+            sa.and_(
+                Release.project_id == Project.id, Release.canonical_version == canonical_version
+            )
+            if canonical_version is not None
+            else sa.false()
+        )
         row = self.db.execute(
             sa.select(Project, Role.role_name, Release)
             .outerjoin(Role, sa.and_(Role.project_id == Project.id, Role.user_id == user.id))
-            .outerjoin(
-                Release,
-                sa.and_(
-                    Release.project_id == Project.id,
-                    Release.canonical_version == canonical_version,
-                ),
-            )
+            .outerjoin(Release, release_matches)
             .where(Project.normalized_name == canonicalize_name(name))
         ).first()
         return (row[0], row[1], row[2]) if row is not None else (None, None, None)

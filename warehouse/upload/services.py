@@ -257,7 +257,7 @@ class UploadService:
         project = self.projects.create(name, identity.user)
         if project is None:
             # Created by a concurrent upload that has committed since we looked.
-            project, role, _ = self.projects.find_for_upload(name, identity.user, "")
+            project, role, _ = self.projects.find_for_upload(name, identity.user)
             self._check_may_upload(identity, project, role)
         return project
 

@@ -42,6 +42,22 @@ def isodatetime(value: datetime.datetime | None) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def event_details(additional: dict | None) -> str:
+    """A security event's details on one line, ``key: value; …``, for the history tables.
+
+    Empty values are left out, and so are internal ids (``token_id``), which mean nothing
+    to the reader; lists are joined.
+    """
+    parts = []
+    for key, value in sorted((additional or {}).items()):
+        if value in (None, "", [], ()) or key.endswith("_id"):
+            continue
+        if isinstance(value, list | tuple):
+            value = ", ".join(str(item) for item in value)
+        parts.append(f"{key.replace('_', ' ')}: {value}")
+    return "; ".join(parts)
+
+
 def intcomma(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
 
@@ -53,6 +69,7 @@ def static_url(context, path: str) -> str:
 
 
 FILTERS = {
+    "event_details": event_details,
     "filesize": filesize,
     "format_date": format_date,
     "isodatetime": isodatetime,
