@@ -30,6 +30,7 @@ from warehouse.devservices import (
     _wait_for_port,
     app_commands,
     free_port,
+    free_ports,
     process_environments,
     stack_environment,
 )
@@ -122,7 +123,8 @@ def topology(postgres, seaweedfs):
     redis = Redis(root / "redis", free_port())
     redis.start()
     archive_bucket, cache_bucket = seaweedfs.make_bucket(), seaweedfs.make_bucket()
-    port, web_port, uploads_port = free_port(), free_port(), free_port()
+    # All at once: ports chosen one by one may repeat, since nothing listens on them yet.
+    port, web_port, uploads_port, worker_metrics_port, beat_metrics_port = free_ports(5)
     inherited = {
         key: value
         for key, value in os.environ.items()
@@ -148,7 +150,6 @@ def topology(postgres, seaweedfs):
         s3=seaweedfs,
         port=port,
     )
-    worker_metrics_port, beat_metrics_port = free_port(), free_port()
     environments = process_environments(
         env,
         state=root,

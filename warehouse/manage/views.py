@@ -238,6 +238,12 @@ def delete_project(request):
 # Collaborators --------------------------------------------------------------------------
 
 
+def _collaboration_refusal(request, project, role, exc: ManagementError):
+    # Leaving the project without an Owner conflicts with its state; anything else is bad input.
+    request.response.status = 409 if isinstance(exc, LastOwnerError) else 400
+    return _collaboration_page(request, project, role, error=str(exc))
+
+
 def _collaboration_page(request, project, role, **extra):
     roles = owners_first(project)
     invitations = list(
@@ -363,12 +369,8 @@ def change_role(request):
         request.find_service(ProjectManagement).change_role(
             project, target, role_name, request.user
         )
-    except LastOwnerError as exc:
-        request.response.status = 409
-        return _collaboration_page(request, project, role, error=str(exc))
     except ManagementError as exc:
-        request.response.status = 400
-        return _collaboration_page(request, project, role, error=str(exc))
+        return _collaboration_refusal(request, project, role, exc)
     _event(
         request,
         project,
@@ -409,12 +411,8 @@ def remove_collaborator(request):
     removed_role = role_of(request.db, project, target)
     try:
         request.find_service(ProjectManagement).remove_role(project, target, request.user)
-    except LastOwnerError as exc:
-        request.response.status = 409
-        return _collaboration_page(request, project, role, error=str(exc))
     except ManagementError as exc:
-        request.response.status = 400
-        return _collaboration_page(request, project, role, error=str(exc))
+        return _collaboration_refusal(request, project, role, exc)
     _event(request, project, ProjectTag.ROLE_REMOVED, username=target.username, role=removed_role)
     if leaving:
         return _back(request, "manage.projects", f"You left {project.name}.")
