@@ -24,4 +24,4 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER warehouse
 EXPOSE 8000
 # web by default; compose overrides the command for uploads, worker and beat.
-CMD ["sh", "-c", "rm -rf $PROMETHEUS_MULTIPROC_DIR && mkdir -p $PROMETHEUS_MULTIPROC_DIR && exec gunicorn -c config/gunicorn-web.conf.py warehouse.wsgi:application"]
+CMD ["sh", "-c", "rm -rf $PROMETHEUS_MULTIPROC_DIR && mkdir -p $PROMETHEUS_MULTIPROC_DIR && exec gunicorn -c config/gunicorn-web.conf.py 'warehouse.asgi:make_asgi_app()'"]

@@ -1,6 +1,6 @@
 """Run a warehouse origin (PostgreSQL, Redis, gunicorn) for benchmarks, by hand.
 
-    .venv/bin/python bench/stack.py start --name main --port 18190   # prints TOKEN and PID lines
+    .venv/bin/python bench/stack.py start --name main --port 18190   # prints URLs, TOKEN, PIDs
     .venv/bin/python bench/stack.py stop  --name main
 
 Each named stack has its own database, Redis and files under $BENCH_WORK/warehouse/<name>/, so
@@ -78,30 +78,34 @@ def start(name: str, port: int, workers: int) -> dict:
             text=True,
         ).stdout.strip()
     log = open(root / "gunicorn.log", "ab")
-    # The same command as make serve's web app.
-    argv = app_commands(env, web_port=port, uploads_port=0, state=root)["web"]
-    app = subprocess.Popen(
-        argv,
-        env=env,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_health/", timeout=1)
-            break
-        except OSError:
-            if time.monotonic() > deadline or app.poll() is not None:
-                raise SystemExit(f"gunicorn did not start; see {root / 'gunicorn.log'}") from None
-            time.sleep(0.2)
+    # The same commands as make serve's two apps; the uploads app answers on port + 2.
+    uploads_port = port + 2
+    commands = app_commands(env, web_port=port, uploads_port=uploads_port, state=root)
+    pids = {}
+    for name, app_port in (("web", port), ("uploads", uploads_port)):
+        app = subprocess.Popen(
+            commands[name], env=env, stdout=log, stderr=log, start_new_session=True
+        )
+        pids[name] = app.pid
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{app_port}/_health/", timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline or app.poll() is not None:
+                    raise SystemExit(
+                        f"gunicorn ({name}) did not start; see {root / 'gunicorn.log'}"
+                    ) from None
+                time.sleep(0.2)
     state.update(
         pg_port=pg.port,
         redis_port=redis.port,
         port=port,
-        gunicorn_pid=app.pid,
+        gunicorn_pid=pids["web"],
+        uploads_pid=pids["uploads"],
         url=f"http://127.0.0.1:{port}",
+        upload_url=f"http://127.0.0.1:{uploads_port}/legacy/",
     )
     state_file.write_text(json.dumps(state, indent=2))
     return state
@@ -110,12 +114,12 @@ def start(name: str, port: int, workers: int) -> dict:
 def stop(name: str) -> None:
     root = stack_dir(name)
     state = json.loads((root / "stack.json").read_text())
-    pid = state.get("gunicorn_pid")
-    if pid:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    for pid in (state.get("gunicorn_pid"), state.get("uploads_pid")):
+        if pid:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
     Redis(root / "redis", state["redis_port"]).stop()
     Postgres(root / "postgres", state["pg_port"]).stop()
 
@@ -131,7 +135,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "start":
         state = start(args.name, args.port, args.workers)
-        print(f"URL {state['url']}\nTOKEN {state['token']}\nPID {state['gunicorn_pid']}")
+        print(
+            f"URL {state['url']}\nUPLOAD_URL {state['upload_url']}\nTOKEN {state['token']}\n"
+            f"PID {state['gunicorn_pid']},{state['uploads_pid']}"
+        )
     else:
         stop(args.name)
 

@@ -5,13 +5,12 @@ import multiprocessing
 import os
 
 bind = os.environ.get("WAREHOUSE_BIND", "127.0.0.1:" + os.environ.get("WAREHOUSE_PORT", "8000"))
-# Reads are short and CPU-bound once cached: a few sync workers per core keep both cores
-# busy while one waits on PostgreSQL or Redis.
+# Cached reads are short and CPU-bound: two workers per core keep both cores busy while a
+# worker's event loop waits on a thread that waits on PostgreSQL or Redis.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
-# Threads keep client connections alive between requests (pip and uv reuse them), which
-# sync workers cannot; the GIL matters little because a cached page is mostly I/O.
-worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread")
-threads = int(os.environ.get("WEB_THREADS", "4"))
+# An asyncio (uvloop) worker: installers' cached reads are answered on its event loop, the
+# rest of the site on a pool of WEB_THREADS threads (see warehouse/asgi.py).
+worker_class = "asgi"
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
@@ -32,9 +31,7 @@ def post_fork(server, worker):
     # passes, which would otherwise walk all of it (long pauses, and copy-on-write faults).
     gc.freeze()
     # Connections made in the master (while preloading) must not be shared across workers.
-    from warehouse.wsgi import application
-
-    registry = application.registry
+    registry = server.app.wsgi().registry
     if "db.engine" in registry:
         registry["db.engine"].dispose(close=False)
     if "redis.client" in registry:

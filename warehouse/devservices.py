@@ -567,7 +567,7 @@ def app_commands(
             str(conf / "gunicorn-web.conf.py"),
             "--bind",
             f"127.0.0.1:{web_port}",
-            "warehouse.wsgi:application",
+            "warehouse.asgi:make_asgi_app()",
         ],
         "uploads": [
             str(venv_bin / "gunicorn"),

@@ -64,7 +64,7 @@ def main() -> int:
         server, redis = start_site(postgres, root / "site", smtp, database="warehouse")
         password = server.create_user("sampler")
         token = server.create_token("sampler")
-        clients = Clients(server.url, root / "clients")
+        clients = Clients.for_server(server, root / "clients")
         for version in ("0.9", "1.0"):
             built = build_project(root, "sample-project", version, readme=README)
             clients.twine_upload(token, built.files)

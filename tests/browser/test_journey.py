@@ -35,7 +35,7 @@ def _pip_picks(clients: Clients, tmp_path, name: str) -> str:
 
 def test_new_user_journey(browser_site, mail_sink, browser, tmp_path):
     site = browser_site.url
-    clients = Clients(site, tmp_path)
+    clients = Clients.for_server(browser_site, tmp_path)
 
     # Someone already published a package worth finding.
     seeder_password = browser_site.create_user("seeder")

@@ -83,12 +83,18 @@ def run(argv: Iterable[str | Path], env: dict[str, str], *, check: bool = True, 
 class Clients:
     """The clients, pointed at one live server, each run in a clean environment."""
 
-    def __init__(self, server_url: str, tmp_path: Path):
+    def __init__(self, server_url: str, tmp_path: Path, upload_url: str | None = None):
         self.server_url = server_url
         self.index_url = server_url + "/simple/"
-        self.upload_url = server_url + "/legacy/"
+        # Behind the CDN, /legacy/ on the site's URL reaches the uploads app.
+        self.upload_url = upload_url or server_url + "/legacy/"
         self.tmp_path = tmp_path
         self.env = clean_client_env(tmp_path)
+
+    @classmethod
+    def for_server(cls, server, tmp_path: Path) -> Clients:
+        """Pointed at a :class:`tests.support.live_server.LiveServer`'s two apps."""
+        return cls(server.url, tmp_path, server.upload_url)
 
     def run(self, *argv, check: bool = True):
         return run(argv, self.env, check=check, cwd=self.tmp_path)

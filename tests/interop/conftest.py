@@ -68,14 +68,14 @@ def uploader(live_server) -> Uploader:
 
 @pytest.fixture
 def clients(live_server, tmp_path) -> Clients:
-    return Clients(live_server.url, tmp_path)
+    return Clients.for_server(live_server, tmp_path)
 
 
 @pytest.fixture(scope="session")
 def published(live_server, uploader, dists, tmp_path_factory) -> Built:
     """interop-twine 1.0, uploaded with twine: the project the read-side tests look at."""
     built = dists["twine"]
-    Clients(live_server.url, tmp_path_factory.mktemp("publish")).twine_upload(
+    Clients.for_server(live_server, tmp_path_factory.mktemp("publish")).twine_upload(
         uploader.token, built.files
     )
     return built

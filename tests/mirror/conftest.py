@@ -67,7 +67,7 @@ class Uploader:
 @pytest.fixture(scope="session")
 def mirror_uploader(live_server) -> Uploader:
     live_server.create_user("mirror")
-    return Uploader(live_server.url + "/legacy/", live_server.create_token("mirror"))
+    return Uploader(live_server.upload_url, live_server.create_token("mirror"))
 
 
 @pytest.fixture(scope="session")

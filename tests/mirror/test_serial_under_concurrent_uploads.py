@@ -36,7 +36,7 @@ def test_concurrent_uploads_keep_the_changelog_gap_free_and_ordered(live_server,
         name, version, path = item
         fields = form_fields_for(path, name, version)
         response = requests.post(
-            live_server.url + "/legacy/",
+            live_server.upload_url,
             data=[(k, v) for k, values in fields.items() for v in values],
             files={"content": (path.name, path.read_bytes(), "application/octet-stream")},
             auth=("__token__", token),

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from warehouse.devservices import Redis, free_port
+from warehouse.devservices import Redis, free_ports
 from warehouse.settings import REPO_ROOT
 
 VENV_BIN = Path(sys.executable).parent
@@ -40,10 +40,17 @@ PYCACHE = Path(tempfile.gettempdir()) / "warehouse-interop-pycache"
 
 @dataclasses.dataclass
 class LiveServer:
+    """The two apps as production runs them: web (ASGI) at ``url``, uploads at ``upload_url``.
+
+    The CDN sends ``/legacy/`` to the uploads app in production; here clients are pointed at
+    ``upload_url`` directly.
+    """
+
     url: str
+    upload_url: str
     env: dict[str, str]
     log: Path
-    process: subprocess.Popen | None = None
+    processes: list[subprocess.Popen] = dataclasses.field(default_factory=list)
 
     def cli(self, *args: str) -> str:
         """Run ``warehouse ARGS`` against the live server's database; return its stdout."""
@@ -78,21 +85,20 @@ class LiveServer:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
 
-def _wait_until_healthy(server: LiveServer) -> None:
+def _wait_until_healthy(server: LiveServer, process: subprocess.Popen, url: str) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
+        if process.poll() is not None:
             break
         with contextlib.suppress(OSError):
-            with urllib.request.urlopen(server.url + "/_health/", timeout=1) as response:
+            with urllib.request.urlopen(url + "/_health/", timeout=1) as response:
                 if response.status == 200:
                     return
         time.sleep(0.1)
-    status = server.process.poll()
+    status = process.poll()
     state = "is still starting" if status is None else f"exited with {status}"
     raise RuntimeError(
-        f"gunicorn at {server.url} did not answer /_health/ ({state}); log tail:\n"
-        + server.log_tail()
+        f"gunicorn at {url} did not answer /_health/ ({state}); log tail:\n" + server.log_tail()
     )
 
 
@@ -110,11 +116,11 @@ def _stop(process: subprocess.Popen) -> None:
 def start_live_server(
     postgres, root: Path, *, database: str = DATABASE, extra_env: dict[str, str] | None = None
 ) -> tuple[LiveServer, Redis]:
-    """gunicorn serving ``warehouse.wsgi`` on its own database and Redis; returns both."""
+    """The web and uploads apps under gunicorn on their own database and Redis; returns both."""
     postgres.create_database(database)
-    redis = Redis(root / "redis", free_port())
+    redis_port, port, upload_port = free_ports(3)
+    redis = Redis(root / "redis", redis_port)
     redis.start()
-    port = free_port()
     # Nothing from the outer shell may point the server elsewhere (another database, S3, the
     # production profile): start from the environment without the app's own variables.
     inherited = {
@@ -128,9 +134,9 @@ def start_live_server(
         "DATABASE_URL": postgres.url(database),
         "REDIS_URL": redis.url(0),
         "WAREHOUSE_FILES_PATH": str(root / "files"),
-        "WAREHOUSE_BIND": f"127.0.0.1:{port}",
         "WAREHOUSE_PORT": str(port),
         "WEB_CONCURRENCY": "2",
+        "UPLOADS_CONCURRENCY": "2",
         # Requests in the log, so a failing test's report shows what the client asked for.
         "WAREHOUSE_ACCESS_LOG": "-",
         # gunicorn puts its control socket under ~/.gunicorn/: keep ours apart from any other
@@ -139,23 +145,38 @@ def start_live_server(
         "PYTHONPYCACHEPREFIX": str(PYCACHE),
         **(extra_env or {}),
     }
-    server = LiveServer(url=f"http://127.0.0.1:{port}", env=env, log=root / "gunicorn.log")
+    server = LiveServer(
+        url=f"http://127.0.0.1:{port}",
+        upload_url=f"http://127.0.0.1:{upload_port}/legacy/",
+        env=env,
+        log=root / "gunicorn.log",
+    )
+    apps = [
+        ("gunicorn-web.conf.py", "warehouse.asgi:make_asgi_app()", port),
+        ("gunicorn-uploads.conf.py", "warehouse.wsgi:application", upload_port),
+    ]
     try:
         server.cli("db", "upgrade")
         with server.log.open("wb") as log:
-            server.process = subprocess.Popen(
-                [
-                    str(VENV_BIN / "gunicorn"),
-                    "-c",
-                    str(REPO_ROOT / "config" / "gunicorn-web.conf.py"),
-                    "warehouse.wsgi:application",
-                ],
-                env=env,
-                cwd=REPO_ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        _wait_until_healthy(server)
+            for config, app, app_port in apps:
+                server.processes.append(
+                    subprocess.Popen(
+                        [
+                            str(VENV_BIN / "gunicorn"),
+                            "-c",
+                            str(REPO_ROOT / "config" / config),
+                            "--bind",
+                            f"127.0.0.1:{app_port}",
+                            app,
+                        ],
+                        env=env,
+                        cwd=REPO_ROOT,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        for process, (_, _, app_port) in zip(server.processes, apps, strict=True):
+            _wait_until_healthy(server, process, f"http://127.0.0.1:{app_port}")
     except BaseException:
         stop_live_server(server, redis)
         raise
@@ -163,8 +184,8 @@ def start_live_server(
 
 
 def stop_live_server(server: LiveServer, redis: Redis) -> None:
-    if server.process is not None:
-        _stop(server.process)
+    for process in server.processes:
+        _stop(process)
     redis.stop()
 
 

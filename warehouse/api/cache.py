@@ -42,6 +42,7 @@ import structlog
 from packaging.utils import canonicalize_name
 from sqlalchemy import orm
 
+from warehouse import nonblocking
 from warehouse.db import REDIS_INFO_KEY
 from warehouse.packaging import journal
 
@@ -51,7 +52,9 @@ INDEX_SERIAL_KEY = "serial:index"
 INVALIDATION_CHANNEL = "warehouse:api:invalidated"
 # How long a published serial is trusted without an invalidation; see the module docstring.
 SERIAL_TTL = 600
-# The same for a serial remembered by one process (which also hears invalidations).
+# The same for a serial remembered by one process (which also hears invalidations). The
+# listener re-confirms what the process remembers against Redis well within this, off the
+# request path, so an installer's request rarely finds its project's serial expired.
 MEMO_TTL = 60
 # Rendered bytes are immutable; the TTL only lets old serials' pages fall out of Redis.
 CONTENT_TTL = 24 * 3600
@@ -200,6 +203,35 @@ class SerialMemo:
             for key in keys:
                 self._serials.pop(key, None)
 
+    def refresh(self) -> int:
+        """Re-confirm every remembered serial against Redis; returns how many were kept.
+
+        A serial Redis still holds is trusted for another TTL; one that changed, or became a
+        tombstone, is forgotten. Nothing is kept if an invalidation arrived meanwhile (it may
+        postdate what Redis answered).
+        """
+        with self._lock:
+            generation = self.generation
+            keys = list(self._serials)
+        if not keys:
+            return 0
+        values = []
+        for start in range(0, len(keys), 1000):
+            values.extend(self.redis.mget(keys[start : start + 1000]))
+        expires = time.monotonic() + self.ttl
+        kept = 0
+        with self._lock:
+            if generation != self.generation:
+                return 0
+            for key, value in zip(keys, values, strict=True):
+                entry = self._serials.get(key)
+                if entry is not None and _as_serial(value) == entry[0]:
+                    self._serials[key] = (entry[0], expires)
+                    kept += 1
+                else:
+                    self._serials.pop(key, None)
+        return kept
+
     def _reset(self, *, trusted: bool) -> None:
         with self._lock:
             self.generation += 1
@@ -226,9 +258,11 @@ def _listen(memo_ref: weakref.ref) -> None:
     failing = False
     while (memo := memo_ref()) is not None:
         pubsub = memo.redis.pubsub()
+        refresh_every = memo.ttl / 3
         del memo  # hold no reference while waiting, so the memo can be collected
         try:
             pubsub.subscribe(INVALIDATION_CHANNEL)
+            next_refresh = time.monotonic() + refresh_every
             while True:
                 message = pubsub.get_message(timeout=1.0)
                 if (memo := memo_ref()) is None:
@@ -240,6 +274,9 @@ def _listen(memo_ref: weakref.ref) -> None:
                     failing = False
                 elif message["type"] == "message":
                     memo.forget(message["data"].decode().split())
+                if time.monotonic() >= next_refresh:
+                    memo.refresh()
+                    next_refresh = time.monotonic() + refresh_every
                 del memo
         except Exception as exc:  # connection errors, but also a client closed under us
             if not failing:
@@ -300,6 +337,8 @@ class PageCache:
             if body is not None:
                 return Lookup(serial, body)
 
+        # Past this point the page needs Redis or the database.
+        nonblocking.check()
         observed = self._redis(self.redis.get, serial_key)
         serial = _as_serial(observed)
         if serial is not None:
@@ -328,6 +367,7 @@ class PageCache:
         key = f"{variant}:{serial}"
         body = self.lru.get(key)
         if body is None:
+            nonblocking.check()
             body = self._redis(self.redis.get, key)
             if body is not None:
                 self.lru.put(key, body)

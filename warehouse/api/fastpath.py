@@ -29,30 +29,36 @@ class SimpleFastPath:
         self._request_class = type("SimpleRequest", (BaseRequest,), {"registry": router.registry})
 
     def __call__(self, environ, start_response):
-        if environ["REQUEST_METHOD"] in ("GET", "HEAD"):
-            path = environ.get("PATH_INFO", "")
-            if path.startswith("/simple"):
-                handler = dispatch
-                route = "simple.index" if path == "/simple/" else "simple.detail"
-            elif path.startswith("/packages/"):
-                handler, route = download, "packages"
-            else:
-                handler = None
-            if handler is not None:
-                start = time.perf_counter()
-                request = self._request_class(environ)
-                response = handler(request)
-                if response is not None:
-                    _add_security_headers(response.headerlist, request.scheme == "https")
-                    # Counted like the router's requests, under the route names it matches.
-                    observe_request(
-                        route,
-                        environ["REQUEST_METHOD"],
-                        response.status_code,
-                        time.perf_counter() - start,
-                    )
-                    return response(environ, start_response)
+        response = self.answer(environ)
+        if response is not None:
+            return response(environ, start_response)
         return self.router(environ, start_response)
+
+    def answer(self, environ):
+        """The response to an installer's request, or None for the router to answer."""
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+            return None
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/simple"):
+            handler = dispatch
+            route = "simple.index" if path == "/simple/" else "simple.detail"
+        elif path.startswith("/packages/"):
+            handler, route = download, "packages"
+        else:
+            return None
+        start = time.perf_counter()
+        request = self._request_class(environ)
+        response = handler(request)
+        if response is not None:
+            _add_security_headers(response.headerlist, request.scheme == "https")
+            # Counted like the router's requests, under the route names it matches.
+            observe_request(
+                route,
+                environ["REQUEST_METHOD"],
+                response.status_code,
+                time.perf_counter() - start,
+            )
+        return response
 
 
 _SECURITY_HEADERS = [(name.lower(), name, value) for name, value in SECURITY_HEADERS.items()]

@@ -37,6 +37,13 @@ REQUESTS = Counter(
 REQUEST_SECONDS = Histogram(
     "warehouse_http_request_duration_seconds", "Time to answer a request", ["route"]
 )
+LOOP_READS = Counter(
+    "warehouse_web_loop_reads_total",
+    "Installer reads (simple pages, files) by where the web app's ASGI front answered them:"
+    " on its event loop from memory, or on a thread because they needed Redis, the database"
+    " or a remote store",
+    ["where"],
+)
 TASKS = Counter("warehouse_tasks_total", "Celery tasks run, by outcome", ["task", "state"])
 TASKS_SENT = Counter(
     "warehouse_tasks_sent_total", "Celery tasks sent to the broker (by apps, beat, tasks)", ["task"]
@@ -92,7 +99,7 @@ def registry_for_scrape(context_getter=None) -> CollectorRegistry:
     else:
         # One process: its own counters (the default registry would add process and GC
         # metrics that only confuse a multi-process deployment's dashboards).
-        for collector in (REQUESTS, REQUEST_SECONDS, TASKS, TASKS_SENT, TASK_SECONDS):
+        for collector in (REQUESTS, REQUEST_SECONDS, LOOP_READS, TASKS, TASKS_SENT, TASK_SECONDS):
             registry.register(collector)
     if context_getter is not None:
         registry.register(LiveCollector(context_getter))
@@ -139,7 +146,7 @@ def _count_task_sent(sender=None, **_kwargs) -> None:
 
 # The labelled children, looked up once: ``labels()`` costs more than the update itself,
 # and the simple API's fast path counts thousands of requests a second.
-_request_children: dict[tuple[str, str, int], tuple] = {}
+_request_children: dict = {}
 
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
@@ -151,6 +158,14 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
         )
     children[0].inc()
     children[1].observe(seconds)
+
+
+def count_loop_read(where: str) -> None:
+    """One installer read answered ``where`` ("loop" or "thread"); see warehouse.asgi."""
+    child = _request_children.get(where)
+    if child is None:
+        child = _request_children[where] = LOOP_READS.labels(where)
+    child.inc()
 
 
 def metrics_tween_factory(handler, registry):

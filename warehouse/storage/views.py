@@ -9,6 +9,7 @@ import structlog
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from warehouse import nonblocking
 from warehouse.storage.interfaces import BlobNotFound
 from warehouse.storage.keys import (
     METADATA_SUFFIX,
@@ -21,6 +22,9 @@ from warehouse.storage.local import LocalFileStorage, RangeReader
 log = structlog.get_logger(__name__)
 
 CHUNK = 64 * 1024
+# On the event loop (see warehouse.nonblocking) only small local files are read: a metadata
+# sidecar is one page-cache read, but a large wheel belongs on a thread.
+ON_LOOP_MAX_BYTES = 256 * 1024
 # Filenames are never reused, so the bytes at a URL never change.
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 SURROGATE_CONTROL = "max-age=31536000"
@@ -151,9 +155,15 @@ def download(request):
     stream = None  # closed on every path that doesn't hand it to the server
     try:
         validate_key(key)
-        storage, stream, size, mtime = _locate(_stores(request.registry), key)
+        stores = _stores(request.registry)
+        if nonblocking.active() and not all(isinstance(s, LocalFileStorage) for s in stores):
+            raise nonblocking.WouldBlock
+        storage, stream, size, mtime = _locate(stores, key)
     except (ValueError, BlobNotFound):
         return _text(404, "Not Found")
+    if size > ON_LOOP_MAX_BYTES and nonblocking.active():
+        stream.close()
+        raise nonblocking.WouldBlock
 
     filename = key.rpartition("/")[2]
     etag = etag_for(key, size, mtime)

@@ -16,6 +16,7 @@ from redis.retry import Retry
 from sqlalchemy import orm
 
 from tests.support.factories import create_project, create_release
+from tests.support.waiting import wait_until
 from warehouse.api.cache import (
     INDEX_SERIAL_KEY,
     INVALIDATION_CHANNEL,
@@ -31,14 +32,6 @@ from warehouse.devservices import free_port
 from warehouse.packaging.models import Project, Release
 
 KEY = project_serial_key("raced")
-
-
-def wait_until(condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -238,3 +231,47 @@ def test_lru_is_bounded_by_size():
     assert lru.size <= 100
     lru.put("huge", b"x" * 60)  # over a quarter: not kept
     assert lru.get("huge") is None
+
+
+def test_memo_refresh_keeps_what_redis_confirms_and_drops_the_rest(memo, redis_client):
+    redis_client.set("same", 5)
+    redis_client.set("moved", 7)
+    redis_client.set("stale", b"stale:abc")
+    for key in ("same", "moved", "stale", "gone"):
+        memo.remember(key, 5, memo.generation)
+    memo._serials["same"] = (5, time.monotonic() + 0.5)  # about to expire
+
+    assert memo.refresh() == 1
+
+    assert memo.get("same") == 5
+    assert memo._serials["same"][1] > time.monotonic() + memo.ttl - 5  # trusted afresh
+    assert [memo.get(key) for key in ("moved", "stale", "gone")] == [None, None, None]
+
+
+def test_memo_refresh_keeps_nothing_when_an_invalidation_races_it(memo, redis_client):
+    redis_client.set("k", 5)
+    memo.remember("k", 5, memo.generation)
+    memo._serials["k"] = (5, time.monotonic() + 0.5)
+    mget = redis_client.mget
+
+    def invalidated_meanwhile(keys):
+        values = mget(keys)
+        memo.forget(["other"])
+        return values
+
+    redis_client.mget = invalidated_meanwhile
+    try:
+        assert memo.refresh() == 0
+    finally:
+        del redis_client.mget
+    assert memo._serials["k"][1] < time.monotonic() + 1  # not extended
+
+
+def test_the_listener_refreshes_the_memo_in_the_background(redis_client):
+    memo = SerialMemo(redis_client, ttl=3)
+    memo.get("start the listener")
+    wait_until(lambda: memo._trusted)
+    redis_client.set("k", 5)
+    memo.remember("k", 5, memo.generation)
+    time.sleep(4)  # past the TTL: only a refresh keeps it
+    assert memo.get("k") == 5

@@ -1,0 +1,278 @@
+"""The web app's ASGI front: installers' cached reads on the event loop, the rest on threads."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import webtest
+
+from tests.support.factories import create_project
+from tests.support.waiting import wait_until
+from warehouse import nonblocking
+from warehouse.api.fastpath import SimpleFastPath
+from warehouse.asgi import ASGIFront, wsgi_environ
+from warehouse.metrics import LOOP_READS
+from warehouse.storage import views as storage_views
+
+JSON = "application/vnd.pypi.simple.v1+json"
+
+
+def scope_for(method: str, target: str, headers=(), scheme="http") -> dict:
+    path, _, query = target.partition("?")
+    return {
+        "type": "http",
+        "http_version": "1.1",
+        "method": method,
+        "scheme": scheme,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in [("Host", "localhost"), *headers]],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 80),
+    }
+
+
+class Answer:
+    def __init__(self, messages):
+        start = messages[0]
+        assert start["type"] == "http.response.start"
+        self.status = start["status"]
+        self.headers = {k.decode(): v.decode() for k, v in start["headers"]}
+        self.bodies = [m["body"] for m in messages[1:]]
+        self.body = b"".join(self.bodies)
+        assert not messages[-1].get("more_body", False)
+
+
+def call(app, method, target, headers=(), body_chunks=(b"",), scheme="http") -> Answer:
+    async def run():
+        incoming = [
+            {"type": "http.request", "body": chunk, "more_body": i < len(body_chunks) - 1}
+            for i, chunk in enumerate(body_chunks)
+        ]
+        sent = []
+
+        async def receive():
+            return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+        async def send(message):
+            sent.append(message)
+
+        await app(scope_for(method, target, headers, scheme), receive, send)
+        return sent
+
+    return Answer(asyncio.run(run()))
+
+
+def loop_reads() -> dict[str, float]:
+    return {where: LOOP_READS.labels(where)._value.get() for where in ("loop", "thread")}
+
+
+@pytest.fixture
+def router(app_config):
+    return app_config.make_wsgi_app()
+
+
+@pytest.fixture
+def front(router):
+    front = ASGIFront(SimpleFastPath(router), threads=2)
+    yield front
+    if front._pool is not None:
+        front._pool.shutdown()
+
+
+def warm(router):
+    memo = router.registry["api.pages"].memo
+    memo.get("start the listener")
+    wait_until(lambda: memo._trusted)
+
+
+def test_simple_pages_are_the_wsgi_apps_and_cached_ones_come_from_the_loop(
+    front, router, db_session
+):
+    create_project(db_session, "Loop_Served", versions=["1.0", "2.0"])
+    warm(router)
+    plain = webtest.TestApp(router)
+    for path, accept in [
+        ("/simple/loop-served/", "text/html"),
+        ("/simple/loop-served/", JSON),
+        ("/simple/", JSON),
+    ]:
+        expected = plain.get(path, headers={"Accept": accept})
+        before = loop_reads()
+        first = call(front, "GET", path, [("Accept", accept)])
+        second = call(front, "GET", path, [("Accept", accept)])
+        after = loop_reads()
+        for answer in (first, second):
+            assert answer.status == 200
+            assert answer.body == expected.body
+            for header in ("Content-Type", "ETag", "X-PyPI-Last-Serial", "Surrogate-Key"):
+                assert answer.headers[header.lower()] == expected.headers[header]
+            assert answer.headers["x-content-type-options"] == "nosniff"
+        # The second request found the page in this process's memory.
+        assert after["loop"] - before["loop"] >= 1
+        assert after["loop"] + after["thread"] - before["loop"] - before["thread"] == 2
+
+
+def test_on_the_loop_head_conditional_and_redirect_answers(front, router, db_session):
+    create_project(db_session, "loop-head", versions=["1.0"])
+    warm(router)
+    get = call(front, "GET", "/simple/loop-head/")
+    head = call(front, "HEAD", "/simple/loop-head/")
+    assert head.status == 200 and head.body == b""
+    assert head.headers["content-length"] == str(len(get.body))
+    etag = get.headers["etag"]
+    assert call(front, "GET", "/simple/loop-head/", [("If-None-Match", etag)]).status == 304
+    moved = call(front, "GET", "/simple/Loop_Head/?format=json")
+    assert moved.status == 301
+    # Made absolute, as WebOb does for the WSGI app.
+    assert moved.headers["location"] == "http://localhost/simple/loop-head/?format=json"
+    assert call(front, "GET", "/simple/no-such-project/").status == 404
+
+
+def test_what_would_block_on_the_loop_is_answered_on_a_thread(front, db_session):
+    create_project(db_session, "cold-page", versions=["1.0"])
+    # A page no process has read yet needs Redis and the database.
+    with nonblocking.on_loop(), pytest.raises(nonblocking.WouldBlock):
+        front.wsgi_app.answer(wsgi_environ(scope_for("GET", "/simple/cold-page/")))
+    before = loop_reads()
+    answer = call(front, "GET", "/simple/cold-page/")
+    assert answer.status == 200 and b"cold_page-1.0" in answer.body
+    assert loop_reads()["thread"] == before["thread"] + 1
+
+
+def test_small_files_on_the_loop_and_large_ones_streamed_from_a_thread(
+    front, router, tmp_path, monkeypatch
+):
+    storage = router.registry["storage.instance"]
+    monkeypatch.setattr(storage_views, "CHUNK", 1000)
+    small_key = "aa/bb/" + "c" * 60 + "/small-1.0-py3-none-any.whl.metadata"
+    large_key = "aa/bb/" + "d" * 60 + "/large-1.0-py3-none-any.whl"
+    (tmp_path / "small").write_bytes(b"Metadata-Version: 2.1\n")
+    large = bytes(range(256)) * (storage_views.ON_LOOP_MAX_BYTES // 256 + 10)
+    (tmp_path / "large").write_bytes(large)
+    storage.put(small_key, tmp_path / "small", content_type="text/plain")
+    storage.put(large_key, tmp_path / "large", content_type="application/zip")
+
+    before = loop_reads()
+    small = call(front, "GET", f"/packages/{small_key}")
+    assert small.body == b"Metadata-Version: 2.1\n"
+    assert loop_reads()["loop"] == before["loop"] + 1
+
+    whole = call(front, "GET", f"/packages/{large_key}")
+    assert whole.status == 200 and whole.body == large
+    assert len(whole.bodies) > 2  # sent as it was read, not gathered first
+    assert loop_reads()["thread"] == before["thread"] + 1
+    part = call(front, "GET", f"/packages/{large_key}", [("Range", "bytes=10-19")])
+    assert part.status == 206 and part.body == large[10:20]
+    assert call(front, "GET", "/packages/aa/bb/missing.whl").status == 404
+
+
+def test_the_site_runs_on_threads(front):
+    answer = call(front, "GET", "/_health/")
+    assert answer.status == 200 and answer.body == b'{"status": "ok"}'
+    assert call(front, "GET", "/account/login/").status == 200
+    # A form posted without its CSRF token is refused by the app, not lost in the front.
+    refused = call(front, "POST", "/account/login/", [("Content-Type", "text/plain")], [b"x=1"])
+    assert refused.status in (400, 403)
+
+
+class EchoApp:
+    """A WSGI app that reports what it was given (for the bridge's own tests)."""
+
+    registry = None
+
+    def __init__(self, respond=None):
+        self.respond = respond
+        self.environ = None
+
+    def answer(self, environ):
+        return None
+
+    def __call__(self, environ, start_response):
+        self.environ = environ
+        body = environ["wsgi.input"].read()
+        if self.respond is not None:
+            return self.respond(environ, start_response)
+        start_response("201 Created", [("Content-Type", "text/plain"), ("X-Echo", "yes")])
+        return [b"got:", body]
+
+
+def test_the_bridge_gives_the_wsgi_app_its_request():
+    app = EchoApp()
+    front = ASGIFront(app, threads=1)
+    answer = call(
+        front,
+        "POST",
+        "/a%20b/%E2%9C%93?x=1&y=%20",
+        [
+            ("Cookie", "a=1"),
+            ("Cookie", "b=2"),
+            ("X-Many", "1"),
+            ("X-Many", "2"),
+            ("Content-Type", "text/plain"),
+            ("Content-Length", "6"),
+        ],
+        [b"abc", b"def"],
+        scheme="https",
+    )
+    assert answer.status == 201
+    assert answer.headers["x-echo"] == "yes"
+    assert answer.body == b"got:abcdef"
+    environ = app.environ
+    assert environ["PATH_INFO"] == "/a b/\u00e2\u009c\u0093"  # bytes as latin-1, per PEP 3333
+    assert environ["QUERY_STRING"] == "x=1&y=%20"
+    assert environ["HTTP_COOKIE"] == "a=1; b=2"
+    assert environ["HTTP_X_MANY"] == "1,2"
+    assert environ["CONTENT_TYPE"] == "text/plain" and environ["CONTENT_LENGTH"] == "6"
+    assert environ["wsgi.url_scheme"] == "https"
+    assert environ["REMOTE_ADDR"] == "127.0.0.1"
+    front._pool.shutdown()
+
+
+def test_the_bridge_streams_generators_and_the_write_callable():
+    def respond(environ, start_response):
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"early ")
+
+        def chunks():
+            yield b"one "
+            yield b""
+            yield b"two"
+
+        return chunks()
+
+    front = ASGIFront(EchoApp(respond), threads=1)
+    answer = call(front, "GET", "/stream")
+    assert answer.body == b"early one two"
+    assert answer.bodies[:3] == [b"early ", b"one ", b"two"]
+    front._pool.shutdown()
+
+
+def test_an_error_in_the_wsgi_app_reaches_the_server():
+    def respond(environ, start_response):
+        raise RuntimeError("boom")
+
+    front = ASGIFront(EchoApp(respond), threads=1)
+    with pytest.raises(RuntimeError, match="boom"):
+        call(front, "GET", "/")
+    front._pool.shutdown()
+
+
+def test_lifespan_is_acknowledged():
+    async def run():
+        incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+        sent = []
+
+        async def receive():
+            return incoming.pop(0)
+
+        async def send(message):
+            sent.append(message["type"])
+
+        await ASGIFront(EchoApp(), threads=1)({"type": "lifespan"}, receive, send)
+        return sent
+
+    assert asyncio.run(run()) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

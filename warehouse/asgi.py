@@ -1,0 +1,263 @@
+"""The web app as gunicorn's ``asgi`` workers serve it (``warehouse.asgi:application``).
+
+Installers wait on every simple page and metadata file in turn (uv resolves level by level),
+so what a cached page costs the server in latency is what they feel. gunicorn's threaded
+worker hands every request from its event loop to a thread and back; on an asyncio loop a
+cached page is answered where it was read, in a third of the time.
+
+So this front answers the installers' reads on the loop when they need no waiting (see
+:mod:`warehouse.nonblocking`: a page in the process's caches, a small local file), and runs
+everything else, and whatever would wait, through the WSGI application on a thread pool. The
+site's code stays synchronous WSGI code; only the hot path meets the loop.
+
+The uploads app stays on gunicorn's threaded WSGI worker: ASGI has no room for a custom reason
+phrase, and the upload API's errors are read from it (twine prints it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import unquote_to_bytes
+
+import structlog
+
+from warehouse import nonblocking
+from warehouse.metrics import count_loop_read
+
+log = structlog.get_logger(__name__)
+
+# Request bodies (forms, the odd upload) are read before the WSGI app runs; larger ones spill
+# to a temporary file.
+BODY_IN_MEMORY = 1024 * 1024
+_LOOP_PREFIXES = ("/simple", "/packages/")
+
+
+class ASGIFront:
+    def __init__(self, wsgi_app, threads: int):
+        #: The WSGI application (:class:`warehouse.api.fastpath.SimpleFastPath`).
+        self.wsgi_app = wsgi_app
+        self.registry = wsgi_app.registry
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid: int | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1003})
+
+    def pool(self) -> ThreadPoolExecutor:
+        # Threads do not survive a fork: each gunicorn worker makes its own pool.
+        if self._pool_pid != os.getpid():
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="wsgi")
+            self._pool_pid = os.getpid()
+        return self._pool
+
+    async def _http(self, scope, receive, send) -> None:
+        environ = wsgi_environ(scope)
+        if scope["method"] in ("GET", "HEAD") and environ["PATH_INFO"].startswith(_LOOP_PREFIXES):
+            try:
+                with nonblocking.on_loop():
+                    answered = self._answer_on_loop(environ)
+            except nonblocking.WouldBlock:
+                answered = None
+            count_loop_read("thread" if answered is None else "loop")
+            if answered is not None:
+                status, headers, body = answered
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+            # Afresh: WebOb leaves parsed state in the environ it was given.
+            environ = wsgi_environ(scope)
+        environ["wsgi.input"] = await _read_body(receive)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self.pool(), _run_wsgi, self.wsgi_app, environ, send, loop)
+        finally:
+            environ["wsgi.input"].close()
+
+    def _answer_on_loop(self, environ):
+        environ["wsgi.input"] = io.BytesIO()  # GET and HEAD: nothing to read
+        response = self.wsgi_app.answer(environ)
+        if response is None:
+            return None
+        if isinstance(response.app_iter, list) and not 300 <= response.status_code < 400:
+            # A body in memory and no Location to make absolute: what calling the WebOb
+            # response would do, without the detour.
+            head = environ["REQUEST_METHOD"] == "HEAD"
+            body = b"" if head else b"".join(response.app_iter)
+            return response.status_code, _asgi_headers(response.headerlist), body
+        collected = _Collector()
+        result = response(environ, collected.start_response)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        return collected.status, collected.headers, body
+
+
+class _Collector:
+    def __init__(self):
+        self.status = 500
+        self.headers: list[tuple[bytes, bytes]] = []
+
+    def start_response(self, status: str, headers, exc_info=None):
+        self.status = int(status[:3])
+        self.headers = _asgi_headers(headers)
+        return _no_write
+
+
+# Most response headers repeat from one response to the next (the security headers, Vary,
+# Cache-Control): their encoded form is remembered, up to a bound.
+_ENCODED_HEADERS: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+
+
+def _asgi_headers(headers) -> list[tuple[bytes, bytes]]:
+    encoded = []
+    for name, value in headers:
+        pair = _ENCODED_HEADERS.get((name, value))
+        if pair is None:
+            pair = (name.lower().encode("latin-1"), value.encode("latin-1"))
+            if len(_ENCODED_HEADERS) > 4096:
+                _ENCODED_HEADERS.clear()
+            _ENCODED_HEADERS[name, value] = pair
+        encoded.append(pair)
+    return encoded
+
+
+def _no_write(data: bytes) -> None:
+    raise RuntimeError("the write() callable is not supported on the event loop")
+
+
+def wsgi_environ(scope) -> dict:
+    """The PEP 3333 environ for an ASGI HTTP scope (without ``wsgi.input``)."""
+    raw_path = scope.get("raw_path")
+    # WSGI wants the undecoded path as latin-1 text; percent-escapes decoded, bytes kept.
+    path = (
+        unquote_to_bytes(raw_path.split(b"?", 1)[0]).decode("latin-1")
+        if raw_path
+        else scope["path"].encode("utf-8").decode("latin-1")
+    )
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    server = scope.get("server") or ("127.0.0.1", 80)
+    environ = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": root,
+        "PATH_INFO": path,
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1] if server[1] is not None else 80),
+        "SERVER_PROTOCOL": "HTTP/" + scope.get("http_version", "1.1"),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    client = scope.get("client")
+    if client:
+        environ["REMOTE_ADDR"] = client[0]
+        environ["REMOTE_PORT"] = str(client[1])
+    for name, value in scope["headers"]:
+        key = name.decode("latin-1").upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = "HTTP_" + key
+        text = value.decode("latin-1")
+        if key in environ:
+            # Repeated headers are one comma-separated value in WSGI (Cookie uses "; ").
+            text = environ[key] + ("; " if key == "HTTP_COOKIE" else ",") + text
+        environ[key] = text
+    return environ
+
+
+async def _read_body(receive):
+    body = tempfile.SpooledTemporaryFile(BODY_IN_MEMORY)
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        body.write(message.get("body", b""))
+        more = message.get("more_body", False)
+    body.seek(0)
+    return body
+
+
+def _run_wsgi(app, environ, send, loop) -> None:
+    """Run the WSGI app on this (pool) thread, sending its response through the loop."""
+    started: list = []
+    pending: list[dict] = []
+
+    def start_response(status, headers, exc_info=None):
+        if exc_info is not None and started and started[0]:
+            raise exc_info[1].with_traceback(exc_info[2])
+        pending[:] = [
+            {
+                "type": "http.response.start",
+                "status": int(status[:3]),
+                "headers": _asgi_headers(headers),
+            }
+        ]
+        started[:] = [False]
+        return write
+
+    def flush(body: bytes, more: bool) -> None:
+        messages = [*pending, {"type": "http.response.body", "body": body, "more_body": more}]
+        pending.clear()
+        started[:] = [True]
+        asyncio.run_coroutine_threadsafe(_send_all(send, messages), loop).result()
+
+    def write(data: bytes) -> None:
+        if data:
+            flush(data, True)
+
+    result = app(environ, start_response)
+    try:
+        if isinstance(result, list | tuple):
+            # The usual case (a WebOb body): headers and body in one trip to the loop.
+            flush(b"".join(result), False)
+        else:
+            for chunk in result:
+                if chunk:
+                    flush(chunk, True)
+            flush(b"", False)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+
+
+async def _send_all(send, messages) -> None:
+    for message in messages:
+        await send(message)
+
+
+async def _lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def make_asgi_app(settings=None, threads: int | None = None) -> ASGIFront:
+    """gunicorn's app factory: ``gunicorn -c config/gunicorn-web.conf.py 'warehouse.asgi:make_asgi_app()'``."""
+    from warehouse.config import make_wsgi_app
+
+    threads = threads or int(os.environ.get("WEB_THREADS", "8"))
+    return ASGIFront(make_wsgi_app(settings), threads)
