@@ -77,7 +77,11 @@ class ASGIFront:
                 return
             # Afresh: WebOb leaves parsed state in the environ it was given.
             environ = wsgi_environ(scope)
-        environ["wsgi.input"] = await _read_body(receive)
+        body = environ["wsgi.input"] = await _read_body(receive)
+        if "CONTENT_LENGTH" not in environ:
+            # A chunked body, read whole: tell the app how long it turned out to be.
+            environ["CONTENT_LENGTH"] = str(body.seek(0, io.SEEK_END))
+            body.seek(0)
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self.pool(), _run_wsgi, self.wsgi_app, environ, send, loop)

@@ -232,6 +232,15 @@ def test_the_bridge_gives_the_wsgi_app_its_request():
     front._pool.shutdown()
 
 
+def test_a_chunked_body_reaches_the_wsgi_app_with_its_length():
+    app = EchoApp()
+    front = ASGIFront(app, threads=1)
+    answer = call(front, "POST", "/chunked", [("Transfer-Encoding", "chunked")], [b"ab", b"cd"])
+    assert answer.body == b"got:abcd"
+    assert app.environ["CONTENT_LENGTH"] == "4"
+    front._pool.shutdown()
+
+
 def test_the_bridge_streams_generators_and_the_write_callable():
     def respond(environ, start_response):
         write = start_response("200 OK", [("Content-Type", "text/plain")])
