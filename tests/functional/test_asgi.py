@@ -159,7 +159,11 @@ def test_small_files_on_the_loop_and_large_ones_streamed_from_a_thread(
     before = loop_reads()
     small = call(front, "GET", f"/packages/{small_key}")
     assert small.body == b"Metadata-Version: 2.1\n"
-    assert loop_reads()["loop"] == before["loop"] + 1
+    assert small.headers["content-length"] == "22"
+    part = call(front, "GET", f"/packages/{small_key}", [("Range", "bytes=9-15")])
+    assert part.status == 206 and part.body == b"Version"
+    assert part.headers["content-range"] == "bytes 9-15/22"
+    assert loop_reads()["loop"] == before["loop"] + 2
 
     whole = call(front, "GET", f"/packages/{large_key}")
     assert whole.status == 200 and whole.body == large

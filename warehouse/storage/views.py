@@ -177,16 +177,17 @@ def download(request):
         ("Surrogate-Control", SURROGATE_CONTROL),
     ]
     try:
-        if_none_match = request.headers.get("If-None-Match")
+        environ = request.environ
+        if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         if if_none_match and _matches(if_none_match, etag):
             return Response(status=304, headerlist=headers)
 
         byte_range = None
-        if_range = request.headers.get("If-Range")
+        if_range = environ.get("HTTP_IF_RANGE")
         # If-Range: only send part of the file if it is still the one the client has.
         if if_range is None or if_range.strip() == etag:
             try:
-                byte_range = parse_range(request.headers.get("Range"), size)
+                byte_range = parse_range(environ.get("HTTP_RANGE"), size)
             except _Unsatisfiable:
                 return _text(416, "Range Not Satisfiable", [("Content-Range", f"bytes */{size}")])
 
@@ -202,6 +203,11 @@ def download(request):
         if request.method == "HEAD":
             return Response(status=status, headerlist=headers, app_iter=[])
 
+        if stream is not None and nonblocking.active():
+            # On the event loop the file is small and local (see above): one read, now.
+            if byte_range is not None:
+                stream.seek(byte_range[0])
+            return Response(status=status, headerlist=headers, app_iter=[stream.read(length)])
         if stream is None:
             body = _Chunks(storage.open(key, byte_range))
         elif byte_range is None:
