@@ -25,7 +25,28 @@ def pages(request) -> PageCache:
 
 def files_base(request) -> str:
     """Where file URLs point: the configured files origin, else this application."""
-    return request.registry.settings["warehouse"].files_url.rstrip("/") or request.application_url
+    configured = request.registry.settings["warehouse"].files_url
+    if configured:
+        return configured.rstrip("/")
+    # WebOb rebuilds application_url from the environ on every call; installers ask with the
+    # same few Host headers, so remember it (bounded: the Host header is the client's).
+    environ = request.environ
+    key = (
+        environ["wsgi.url_scheme"],
+        environ.get("HTTP_HOST"),
+        environ.get("SERVER_NAME"),
+        environ.get("SERVER_PORT"),
+        environ.get("SCRIPT_NAME", ""),
+    )
+    url = _APPLICATION_URLS.get(key)
+    if url is None:
+        if len(_APPLICATION_URLS) > 1024:
+            _APPLICATION_URLS.clear()
+        url = _APPLICATION_URLS[key] = request.application_url
+    return url
+
+
+_APPLICATION_URLS: dict[tuple, str] = {}
 
 
 def base_tag(*urls: str) -> str:

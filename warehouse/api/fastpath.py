@@ -64,11 +64,17 @@ class SimpleFastPath:
 
 
 _SECURITY_HEADERS = [(name.lower(), name, value) for name, value in SECURITY_HEADERS.items()]
+_SECURITY_NAMES = {key for key, _, _ in _SECURITY_HEADERS} | {"strict-transport-security"}
 
 
 def _add_security_headers(headerlist: list[tuple[str, str]], https: bool) -> None:
     # What the site's security-headers tween adds to every other response.
-    present = {name.lower() for name, _ in headerlist}
-    headerlist.extend((name, value) for key, name, value in _SECURITY_HEADERS if key not in present)
+    present = {key for name, _ in headerlist if (key := name.lower()) in _SECURITY_NAMES}
+    if not present:  # the usual case: none set by the handler
+        headerlist.extend((name, value) for _, name, value in _SECURITY_HEADERS)
+    else:
+        headerlist.extend(
+            (name, value) for key, name, value in _SECURITY_HEADERS if key not in present
+        )
     if https and "strict-transport-security" not in present:
         headerlist.append(("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY))
