@@ -15,7 +15,7 @@ import redis as redis_lib
 from tests.interop.builder import build_project
 from tests.interop.clients import Clients
 from tests.support.artifacts import make_wheel
-from tests.support.celery_worker import wait_for
+from tests.support.waiting import wait_for
 from warehouse.storage.keys import content_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]

@@ -8,7 +8,7 @@ import pytest
 import webtest
 
 from tests.support.factories import create_project
-from tests.support.waiting import wait_until
+from tests.support.waiting import wait_for
 from warehouse import nonblocking
 from warehouse.api.fastpath import SimpleFastPath
 from warehouse.asgi import ASGIFront, wsgi_environ
@@ -86,7 +86,7 @@ def front(router):
 def warm(router):
     memo = router.registry["api.pages"].memo
     memo.get("start the listener")
-    wait_until(lambda: memo._trusted)
+    wait_for(lambda: memo._trusted, timeout=5)
 
 
 def test_simple_pages_are_the_wsgi_apps_and_cached_ones_come_from_the_loop(

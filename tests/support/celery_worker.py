@@ -16,12 +16,12 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from celery.contrib.testing.worker import start_worker
 
+from tests.support.waiting import wait_for
 from warehouse import tasks
 from warehouse.devservices import _wait_for_port, free_port
 from warehouse.settings import REPO_ROOT
@@ -50,18 +50,6 @@ def celery_app_for(settings, **overrides):
     finally:
         # configure_app drops connections when the broker changes; do the same going back.
         tasks.configure_app(settings, **before)
-
-
-def wait_for(predicate, timeout: float = 30, interval: float = 0.05, message: str = ""):
-    """Poll until ``predicate()`` is truthy; return its value or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(message or f"timed out after {timeout}s waiting for {predicate}")
-        time.sleep(interval)
 
 
 class WorkerProcess:

@@ -16,7 +16,7 @@ from redis.retry import Retry
 from sqlalchemy import orm
 
 from tests.support.factories import create_project, create_release
-from tests.support.waiting import wait_until
+from tests.support.waiting import wait_for
 from warehouse.api.cache import (
     INDEX_SERIAL_KEY,
     INVALIDATION_CHANNEL,
@@ -151,7 +151,7 @@ def test_redis_outage_falls_back_to_the_database(project, clean_database):
 def memo(redis_client):
     memo = SerialMemo(redis_client)
     memo.get("start the listener")
-    wait_until(lambda: memo._trusted)
+    wait_for(lambda: memo._trusted, timeout=5)
     return memo
 
 
@@ -160,10 +160,10 @@ def test_memo_forgets_what_another_process_invalidates(memo, redis_client):
     memo.remember(INDEX_SERIAL_KEY, 9, memo.generation)
     assert memo.get("k") == 5
     redis_client.publish(INVALIDATION_CHANNEL, f"other {INDEX_SERIAL_KEY}")
-    wait_until(lambda: memo.get(INDEX_SERIAL_KEY) is None)
+    wait_for(lambda: memo.get(INDEX_SERIAL_KEY) is None, timeout=5)
     assert memo.get("k") == 5
     redis_client.publish(INVALIDATION_CHANNEL, "k")
-    wait_until(lambda: memo.get("k") is None)
+    wait_for(lambda: memo.get("k") is None, timeout=5)
 
 
 def test_memo_hears_this_process_at_once(memo, redis_client):
@@ -189,8 +189,8 @@ def test_memo_starts_over_after_losing_its_subscription(memo, redis_client):
     memo.remember("k", 5, memo.generation)
     redis_client.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
     # Whatever was published meanwhile is lost: everything remembered is dropped.
-    wait_until(lambda: memo.get("k") is None)
-    wait_until(lambda: memo._trusted)
+    wait_for(lambda: memo.get("k") is None, timeout=5)
+    wait_for(lambda: memo._trusted, timeout=5)
     memo.remember("k", 6, memo.generation)
     assert memo.get("k") == 6
 
@@ -209,13 +209,13 @@ def test_the_listener_thread_ends_with_its_memo(redis_client):
     memo = SerialMemo(redis_client)
     memo.get("k")
     ref = weakref.ref(memo)
-    wait_until(lambda: ref()._trusted)
+    wait_for(lambda: ref()._trusted, timeout=5)
     (listener,) = [
         t for t in threading.enumerate() if t not in before and t.name == "read-api-invalidations"
     ]
     del memo
     gc.collect()
-    wait_until(lambda: not listener.is_alive())
+    wait_for(lambda: not listener.is_alive(), timeout=5)
 
 
 def test_lru_is_bounded_by_size():
@@ -270,7 +270,7 @@ def test_memo_refresh_keeps_nothing_when_an_invalidation_races_it(memo, redis_cl
 def test_the_listener_refreshes_the_memo_in_the_background(redis_client):
     memo = SerialMemo(redis_client, ttl=3)
     memo.get("start the listener")
-    wait_until(lambda: memo._trusted)
+    wait_for(lambda: memo._trusted, timeout=5)
     redis_client.set("k", 5)
     memo.remember("k", 5, memo.generation)
     time.sleep(4)  # past the TTL: only a refresh keeps it

@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.support.celery_worker import wait_for
 from tests.support.varnish import needs_varnish, running_varnish
+from tests.support.waiting import wait_for
 
 pytestmark = [needs_varnish, pytest.mark.xdist_group("varnish")]
 

@@ -16,8 +16,9 @@ from botocore.config import Config
 from transaction import TransactionManager
 
 from tests.support.artifacts import form_fields_for, make_wheel
-from tests.support.celery_worker import celery_app_for, embedded_worker, wait_for
+from tests.support.celery_worker import celery_app_for, embedded_worker
 from tests.support.factories import create_file, create_project, create_release
+from tests.support.waiting import wait_for
 from warehouse import db, tasks
 from warehouse.config import configure
 from warehouse.devservices import free_port

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 import webtest
 from pyramid.response import Response
 
-from tests.support.celery_worker import celery_app_for, embedded_worker, moto_sqs, wait_for
+from tests.support.celery_worker import celery_app_for, embedded_worker, moto_sqs
+from tests.support.waiting import wait_for
 from warehouse import db, tasks
 from warehouse.settings import Settings
 
