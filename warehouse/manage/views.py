@@ -16,6 +16,7 @@ from pyramid.view import view_config
 
 from warehouse.accounts import notifications
 from warehouse.accounts.authentication import recently_authenticated
+from warehouse.accounts.interfaces import IUserService
 from warehouse.accounts.models import User
 from warehouse.events import EventSource, events_for, record_event
 from warehouse.events.tags import ProjectTag
@@ -244,6 +245,13 @@ def _collaboration_refusal(request, project, role, exc: ManagementError):
     return _collaboration_page(request, project, role, error=str(exc))
 
 
+def _posted_user(request) -> User | None:
+    return request.find_service(IUserService).find_by_username(request.POST.get("username", ""))
+
+
+NO_SUCH_COLLABORATOR = "There is no such collaborator."
+
+
 def _collaboration_page(request, project, role, **extra):
     roles = owners_first(project)
     invitations = list(
@@ -297,9 +305,7 @@ def invite(request):
 
     if role_name not in {r.value for r in RoleName}:
         return fail("Choose a role: Owner or Maintainer.")
-    invitee = (
-        request.db.scalar(sa.select(User).where(User.username == username)) if username else None
-    )
+    invitee = request.find_service(IUserService).find_by_username(username) if username else None
     if invitee is None or not invitee.is_active:
         return fail(f"There is no user named {username!r}." if username else "Type a username.")
     if role_of(request.db, project, invitee) is not None:
@@ -358,15 +364,12 @@ def change_role(request):
     refused = _guard_post(request, project, "manage.project.collaboration")
     if refused:
         return refused
-    target = request.db.scalar(
-        sa.select(User).where(User.username == request.POST.get("username", ""))
-    )
     role_name = request.POST.get("role_name", "")
+    target = _posted_user(request)
     try:
         if target is None:
-            raise ManagementError("There is no such collaborator.")
-        previous = role_of(request.db, project, target)
-        request.find_service(ProjectManagement).change_role(
+            raise ManagementError(NO_SUCH_COLLABORATOR)
+        previous = request.find_service(ProjectManagement).change_role(
             project, target, role_name, request.user
         )
     except ManagementError as exc:
@@ -395,9 +398,7 @@ def change_role(request):
 )
 def remove_collaborator(request):
     project, role = _project_context(request)
-    target = request.db.scalar(
-        sa.select(User).where(User.username == request.POST.get("username", ""))
-    )
+    target = _posted_user(request)
     leaving = target is not None and target.id == request.user.id
     # Anyone may leave; only an Owner removes someone else.
     if not leaving and role != RoleName.owner:
@@ -405,12 +406,12 @@ def remove_collaborator(request):
     refused = _guard_post(request, project, "manage.project.collaboration")
     if refused:
         return refused
-    if target is None:
-        request.response.status = 400
-        return _collaboration_page(request, project, role, error="There is no such collaborator.")
-    removed_role = role_of(request.db, project, target)
     try:
-        request.find_service(ProjectManagement).remove_role(project, target, request.user)
+        if target is None:
+            raise ManagementError(NO_SUCH_COLLABORATOR)
+        removed_role = request.find_service(ProjectManagement).remove_role(
+            project, target, request.user
+        )
     except ManagementError as exc:
         return _collaboration_refusal(request, project, role, exc)
     _event(request, project, ProjectTag.ROLE_REMOVED, username=target.username, role=removed_role)

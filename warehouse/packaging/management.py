@@ -145,17 +145,10 @@ class ProjectManagement:
         self.db.flush()
         return role
 
-    def remove_role(self, project: Project, user: User, by_user: User | None) -> None:
-        """Remove the user's role; a project always keeps at least one Owner."""
-        self._lock(project)
-        role = self._role(project, user)
-        if role is None:
-            raise ManagementError(f"{user.username} has no role on {project.name}.")
-        if role.role_name == RoleName.owner and self._owner_count(project) <= 1:
-            raise LastOwnerError(
-                f"{user.username} is the last Owner of {project.name}: add another Owner "
-                "before removing this one."
-            )
+    def remove_role(self, project: Project, user: User, by_user: User | None) -> str:
+        """Remove the user's role and return its name; a project always keeps an Owner."""
+        role = self._held_role(project, user)
+        self._keep_an_owner(project, user, role, "removing this one")
         self.db.delete(role)
         self._record(
             project.name,
@@ -163,34 +156,31 @@ class ProjectManagement:
             by_user,
         )
         self.db.flush()
+        return role.role_name
 
     def change_role(
         self, project: Project, user: User, role_name: str, by_user: User | None
-    ) -> None:
-        """Give a collaborator another role; the last Owner cannot step down."""
+    ) -> str:
+        """Give a collaborator another role and return the one they had.
+
+        The last Owner cannot step down.
+        """
         role_name = self._valid_role_name(role_name)
-        self._lock(project)
-        role = self._role(project, user)
-        if role is None:
-            raise ManagementError(f"{user.username} has no role on {project.name}.")
-        if role.role_name == role_name:
+        role = self._held_role(project, user)
+        previous = role.role_name
+        if previous == role_name:
             raise ManagementError(f"{user.username} already has the {role_name} role.")
-        if role.role_name == RoleName.owner and self._owner_count(project) <= 1:
-            raise LastOwnerError(
-                f"{user.username} is the last Owner of {project.name}: add another Owner "
-                "before changing this one's role."
-            )
+        self._keep_an_owner(project, user, role, "changing this one's role")
         # Mirrors know roles from the journal: the change reads as a removal and an addition.
         self._record(
-            project.name,
-            Action.REMOVE_ROLE.format(role=role.role_name, username=user.username),
-            by_user,
+            project.name, Action.REMOVE_ROLE.format(role=previous, username=user.username), by_user
         )
         role.role_name = role_name
         self._record(
             project.name, Action.ADD_ROLE.format(role=role_name, username=user.username), by_user
         )
         self.db.flush()
+        return previous
 
     # Renaming ------------------------------------------------------------------------
 
@@ -259,6 +249,21 @@ class ProjectManagement:
         return self.db.scalar(
             sa.select(Role).where(Role.project_id == project.id, Role.user_id == user.id)
         )
+
+    def _held_role(self, project: Project, user: User) -> Role:
+        """``user``'s role on ``project``, with the project's roles locked (see _lock)."""
+        self._lock(project)
+        role = self._role(project, user)
+        if role is None:
+            raise ManagementError(f"{user.username} has no role on {project.name}.")
+        return role
+
+    def _keep_an_owner(self, project: Project, user: User, role: Role, doing: str) -> None:
+        if role.role_name == RoleName.owner and self._owner_count(project) <= 1:
+            raise LastOwnerError(
+                f"{user.username} is the last Owner of {project.name}: add another Owner "
+                f"before {doing}."
+            )
 
     def _owner_count(self, project: Project) -> int:
         return self.db.scalar(

@@ -323,7 +323,9 @@ def test_add_and_remove_roles_journal(manager, session, tm, db_session, publishe
         manager.add_role(project, _user(session, "carol"), "Owner", _user(session, "alice"))
     with tm:
         project = get(session, Project, name="Demo")
-        manager.remove_role(project, _user(session, "bob"), _user(session, "alice"))
+        assert manager.remove_role(project, _user(session, "bob"), _user(session, "alice")) == (
+            "Maintainer"
+        )
 
     assert journal(db_session)[before:] == [
         (before + 1, "Demo", None, "add Owner carol", "alice"),
@@ -331,6 +333,26 @@ def test_add_and_remove_roles_journal(manager, session, tm, db_session, publishe
     ]
     roles = {(r.user.username, r.role_name) for r in db_session.scalars(sa.select(Role))}
     assert roles == {("alice", "Owner"), ("carol", "Owner")}
+
+
+def test_change_role_journals_a_removal_and_an_addition(
+    manager, session, tm, db_session, published
+):
+    before = last_serial(db_session)
+    with tm:
+        project = get(session, Project, name="Demo")
+        previous = manager.change_role(
+            project, _user(session, "bob"), "Owner", _user(session, "alice")
+        )
+    assert previous == "Maintainer"
+    assert journal(db_session)[before:] == [
+        (before + 1, "Demo", None, "remove Maintainer bob", "alice"),
+        (before + 2, "Demo", None, "add Owner bob", "alice"),
+    ]
+    with tm, pytest.raises(ManagementError, match="already has the Owner role"):
+        manager.change_role(
+            get(session, Project, name="Demo"), _user(session, "bob"), "Owner", None
+        )
 
 
 def test_the_last_owner_cannot_be_removed(manager, session, tm, db_session, published):
