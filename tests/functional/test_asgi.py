@@ -192,8 +192,8 @@ class EchoApp:
         self.respond = respond
         self.environ = None
 
-    def answer(self, environ):
-        return None
+    def serves(self, environ):
+        return False  # nothing on the loop: every request crosses the bridge
 
     def __call__(self, environ, start_response):
         self.environ = environ
@@ -243,6 +243,25 @@ def test_a_chunked_body_reaches_the_wsgi_app_with_its_length():
     assert answer.body == b"got:abcd"
     assert app.environ["CONTENT_LENGTH"] == "4"
     front._pool.shutdown()
+
+
+def test_a_body_cut_short_by_a_disconnect_never_reaches_the_wsgi_app():
+    app = EchoApp()
+    front = ASGIFront(app, threads=1)
+    incoming = [
+        {"type": "http.request", "body": b"username=al", "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent = []
+
+    async def receive():
+        return incoming.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(front(scope_for("POST", "/form", [("Content-Length", "40")]), receive, send))
+    assert app.environ is None and sent == []
 
 
 def test_the_bridge_streams_generators_and_the_write_callable():

@@ -22,6 +22,8 @@ from warehouse.metrics import observe_request
 from warehouse.storage.views import download
 from warehouse.web.headers import SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY
 
+_PREFIXES = ("/simple", "/packages/")
+
 
 class SimpleFastPath:
     def __init__(self, router):
@@ -36,18 +38,23 @@ class SimpleFastPath:
             return response(environ, start_response)
         return self.router(environ, start_response)
 
+    @staticmethod
+    def serves(environ) -> bool:
+        """Whether :meth:`answer` may answer this request (an installer's GET or HEAD)."""
+        return environ["REQUEST_METHOD"] in ("GET", "HEAD") and environ.get(
+            "PATH_INFO", ""
+        ).startswith(_PREFIXES)
+
     def answer(self, environ):
         """The response to an installer's request, or None for the router to answer."""
-        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
+        if not self.serves(environ):
             return None
-        path = environ.get("PATH_INFO", "")
+        path = environ["PATH_INFO"]
         if path.startswith("/simple"):
             handler = dispatch
             route = "simple.index" if path == "/simple/" else "simple.detail"
-        elif path.startswith("/packages/"):
-            handler, route = download, "packages"
         else:
-            return None
+            handler, route = download, "packages"
         start = time.perf_counter()
         request = self._request_class(environ)
         response = handler(request)
@@ -70,11 +77,6 @@ _SECURITY_NAMES = {key for key, _, _ in _SECURITY_HEADERS} | {"strict-transport-
 def _add_security_headers(headerlist: list[tuple[str, str]], https: bool) -> None:
     # What the site's security-headers tween adds to every other response.
     present = {key for name, _ in headerlist if (key := name.lower()) in _SECURITY_NAMES}
-    if not present:  # the usual case: none set by the handler
-        headerlist.extend((name, value) for _, name, value in _SECURITY_HEADERS)
-    else:
-        headerlist.extend(
-            (name, value) for key, name, value in _SECURITY_HEADERS if key not in present
-        )
+    headerlist.extend((name, value) for key, name, value in _SECURITY_HEADERS if key not in present)
     if https and "strict-transport-security" not in present:
         headerlist.append(("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY))

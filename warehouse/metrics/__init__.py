@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import time
+from typing import Any
 
 import structlog
 from celery.signals import after_task_publish
@@ -146,7 +147,8 @@ def _count_task_sent(sender=None, **_kwargs) -> None:
 
 # The labelled children, looked up once: ``labels()`` costs more than the update itself,
 # and the simple API's fast path counts thousands of requests a second.
-_request_children: dict = {}
+_request_children: dict[tuple[str, str, int], tuple] = {}
+_loop_read_children: dict[str, Any] = {}
 
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
@@ -162,9 +164,9 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
 
 def count_loop_read(where: str) -> None:
     """One installer read answered ``where`` ("loop" or "thread"); see warehouse.asgi."""
-    child = _request_children.get(where)
+    child = _loop_read_children.get(where)
     if child is None:
-        child = _request_children[where] = LOOP_READS.labels(where)
+        child = _loop_read_children[where] = LOOP_READS.labels(where)
     child.inc()
 
 
