@@ -153,15 +153,17 @@ def download(request):
     # find_service builds a per-request container, which cost more than the rest of this
     # view put together.
     stream = None  # closed on every path that doesn't hand it to the server
+    # On the event loop only a small local file is served (read below in one call).
+    on_loop = nonblocking.active()
     try:
         validate_key(key)
         stores = _stores(request.registry)
-        if nonblocking.active() and not all(isinstance(s, LocalFileStorage) for s in stores):
+        if on_loop and not all(isinstance(s, LocalFileStorage) for s in stores):
             raise nonblocking.WouldBlock
         storage, stream, size, mtime = _locate(stores, key)
     except (ValueError, BlobNotFound):
         return _text(404, "Not Found")
-    if size > ON_LOOP_MAX_BYTES and nonblocking.active():
+    if on_loop and size > ON_LOOP_MAX_BYTES:
         stream.close()
         raise nonblocking.WouldBlock
 
@@ -203,8 +205,7 @@ def download(request):
         if request.method == "HEAD":
             return Response(status=status, headerlist=headers, app_iter=[])
 
-        if stream is not None and nonblocking.active():
-            # On the event loop the file is small and local (see above): one read, now.
+        if on_loop:
             if byte_range is not None:
                 stream.seek(byte_range[0])
             return Response(status=status, headerlist=headers, app_iter=[stream.read(length)])
@@ -212,7 +213,7 @@ def download(request):
             body = _Chunks(storage.open(key, byte_range))
         elif byte_range is None:
             # The server may send this with sendfile(2) (gunicorn does).
-            file_wrapper = request.environ.get("wsgi.file_wrapper")
+            file_wrapper = environ.get("wsgi.file_wrapper")
             body = file_wrapper(stream, CHUNK) if file_wrapper else _Chunks(stream)
         else:
             stream.seek(byte_range[0])
