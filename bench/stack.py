@@ -15,14 +15,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from warehouse.devservices import Postgres, Redis, app_commands, free_port  # noqa: E402
+from warehouse.devservices import (  # noqa: E402
+    Postgres,
+    Redis,
+    _wait_for_port,
+    app_commands,
+    free_port,
+)
 
 WORK = Path(os.environ.get("BENCH_WORK", "/tmp/bench")) / "warehouse"
 VENV_BIN = REPO / ".venv" / "bin"
@@ -87,17 +91,8 @@ def start(name: str, port: int, workers: int) -> dict:
             commands[name], env=env, stdout=log, stderr=log, start_new_session=True
         )
         pids[name] = app.pid
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{app_port}/_health/", timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline or app.poll() is not None:
-                    raise SystemExit(
-                        f"gunicorn ({name}) did not start; see {root / 'gunicorn.log'}"
-                    ) from None
-                time.sleep(0.2)
+        # As make serve waits for them.
+        _wait_for_port(app_port, 30, f"gunicorn ({name})", root / "gunicorn.log")
     state.update(
         pg_port=pg.port,
         redis_port=redis.port,

@@ -29,7 +29,6 @@ from warehouse.devservices import (
     Redis,
     _wait_for_port,
     app_commands,
-    free_port,
     free_ports,
     process_environments,
     stack_environment,
@@ -120,11 +119,11 @@ def topology(postgres, seaweedfs):
     root = Path(tempfile.mkdtemp(prefix="warehouse-e2e-"))
     os.chmod(root, 0o755)
     postgres.create_database(DATABASE)
-    redis = Redis(root / "redis", free_port())
+    # All at once: ports chosen one by one may repeat, since nothing listens on them yet.
+    redis_port, port, web_port, uploads_port, worker_metrics_port, beat_metrics_port = free_ports(6)
+    redis = Redis(root / "redis", redis_port)
     redis.start()
     archive_bucket, cache_bucket = seaweedfs.make_bucket(), seaweedfs.make_bucket()
-    # All at once: ports chosen one by one may repeat, since nothing listens on them yet.
-    port, web_port, uploads_port, worker_metrics_port, beat_metrics_port = free_ports(5)
     inherited = {
         key: value
         for key, value in os.environ.items()
