@@ -21,11 +21,15 @@ from twine.package import PackageFile
 from twine.repository import Repository
 
 
-def upload_one(session: requests.Session, url: str, token: str, path: Path) -> None:
+def twine_fields(path: Path) -> list[tuple[str, str]]:
+    """Exactly the form fields twine sends for ``path`` (it joins keywords, formats URLs...)."""
     package = PackageFile.from_filename(str(path), comment=None)
-    # Exactly the fields twine sends (it joins keywords, formats project URLs, ...).
     data = Repository._convert_metadata_to_list_of_tuples(package.metadata_dictionary())
-    data += [(":action", "file_upload"), ("protocol_version", "1")]
+    return [*data, (":action", "file_upload"), ("protocol_version", "1")]
+
+
+def upload_one(session: requests.Session, url: str, token: str, path: Path) -> None:
+    data = twine_fields(path)
     with path.open("rb") as content:
         response = session.post(
             url,

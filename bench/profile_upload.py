@@ -41,19 +41,13 @@ def main() -> None:
     )
     sys.path.insert(0, str(REPO))
     import webtest
-    from twine.package import PackageFile
-    from twine.repository import Repository
+    from load_dataset import twine_fields
 
     from warehouse.wsgi import application
 
     app = webtest.TestApp(application)
     auth = "Basic " + base64.b64encode(f"__token__:{state['token']}".encode()).decode()
-    forms = []
-    for line in args.files.read_text().split():
-        path = Path(line)
-        package = PackageFile.from_filename(str(path), comment=None)
-        fields = Repository._convert_metadata_to_list_of_tuples(package.metadata_dictionary())
-        forms.append((path, [*fields, (":action", "file_upload"), ("protocol_version", "1")]))
+    forms = [(Path(line), twine_fields(Path(line))) for line in args.files.read_text().split()]
 
     def upload(items) -> None:
         for path, fields in items:
