@@ -31,6 +31,17 @@ from warehouse.metrics import count_loop_read
 # Request bodies (forms, the odd upload) are read before the WSGI app runs; larger ones spill
 # to a temporary file.
 BODY_IN_MEMORY = 1024 * 1024
+# The site's forms and the management API send kilobytes; distributions go to the uploads app
+# (the CDN routes /legacy/ there). A larger body is refused before it fills the disk.
+MAX_BODY = 16 * 1024 * 1024
+_TOO_LARGE = (
+    b"Request body too large for the web app. Upload distributions to /legacy/, which the"
+    b" uploads app serves.\n"
+)
+
+
+class _BodyTooLarge(Exception):
+    pass
 
 
 class ASGIFront:
@@ -73,7 +84,22 @@ class ASGIFront:
                 return
             # Afresh: WebOb leaves parsed state in the environ it was given.
             environ = wsgi_environ(scope)
-        body = await _read_body(receive)
+        try:
+            body = await _read_body(receive)
+        except _BodyTooLarge:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 413,
+                    "headers": [
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"content-length", str(len(_TOO_LARGE)).encode()),
+                        (b"connection", b"close"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": _TOO_LARGE})
+            return
         if body is None:
             return  # the client left mid-body: a partial form must not be acted on
         environ["wsgi.input"] = body
@@ -187,7 +213,10 @@ def wsgi_environ(scope) -> dict:
 
 
 async def _read_body(receive):
-    """The whole request body, rewound; None if the client disconnected before sending it."""
+    """The whole request body, rewound; None if the client disconnected before sending it.
+
+    Raises ``_BodyTooLarge`` past ``MAX_BODY`` (nothing of it is kept).
+    """
     body = tempfile.SpooledTemporaryFile(BODY_IN_MEMORY)
     more = True
     while more:
@@ -196,6 +225,9 @@ async def _read_body(receive):
             body.close()
             return None
         body.write(message.get("body", b""))
+        if body.tell() > MAX_BODY:
+            body.close()
+            raise _BodyTooLarge
         more = message.get("more_body", False)
     body.seek(0)
     return body

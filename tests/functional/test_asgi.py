@@ -9,7 +9,7 @@ import webtest
 
 from tests.support.factories import create_project
 from tests.support.waiting import wait_for
-from warehouse import nonblocking
+from warehouse import asgi, nonblocking
 from warehouse.api.fastpath import SimpleFastPath
 from warehouse.asgi import ASGIFront, wsgi_environ
 from warehouse.metrics import LOOP_READS
@@ -262,6 +262,19 @@ def test_a_body_cut_short_by_a_disconnect_never_reaches_the_wsgi_app():
 
     asyncio.run(front(scope_for("POST", "/form", [("Content-Length", "40")]), receive, send))
     assert app.environ is None and sent == []
+
+
+def test_a_body_over_the_web_apps_limit_is_refused_before_the_app_runs(monkeypatch):
+    monkeypatch.setattr(asgi, "MAX_BODY", 10)
+    app = EchoApp()
+    front = ASGIFront(app, threads=1)
+    answer = call(front, "POST", "/legacy/", [("Content-Length", "12")], [b"abcdef", b"ghijkl"])
+    assert answer.status == 413
+    assert b"Upload distributions to /legacy/" in answer.body
+    assert app.environ is None
+    # At the limit, the body goes through.
+    assert call(front, "POST", "/form", [], [b"abcde", b"fghij"]).body == b"got:abcdefghij"
+    front._pool.shutdown()
 
 
 def test_the_bridge_streams_generators_and_the_write_callable():
