@@ -36,7 +36,7 @@ def stack_dir(name: str) -> Path:
     return WORK / name
 
 
-def start(name: str, port: int, workers: int) -> dict:
+def start(name: str, port: int, workers: int | None) -> dict:
     root = stack_dir(name)
     root.mkdir(parents=True, exist_ok=True)
     state_file = root / "stack.json"
@@ -52,9 +52,10 @@ def start(name: str, port: int, workers: int) -> dict:
         REDIS_URL=redis.url(0),
         WAREHOUSE_FILES_PATH=str(root / "files"),
         WAREHOUSE_BIND=f"127.0.0.1:{port}",
-        WEB_CONCURRENCY=str(workers),
         WAREHOUSE_LOG_LEVEL="warning",
     )
+    if workers is not None:
+        env["WEB_CONCURRENCY"] = str(workers)
     subprocess.run(
         [str(VENV_BIN / "warehouse"), "db", "upgrade"], env=env, check=True, capture_output=True
     )
@@ -126,7 +127,9 @@ def main() -> None:
     parser.add_argument("command", choices=["start", "stop"])
     parser.add_argument("--name", default="main")
     parser.add_argument("--port", type=int, default=18190)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="web app workers (default: as in production)"
+    )
     args = parser.parse_args()
     if args.command == "start":
         state = start(args.name, args.port, args.workers)

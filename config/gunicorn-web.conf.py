@@ -5,12 +5,19 @@ import multiprocessing
 import os
 
 bind = os.environ.get("WAREHOUSE_BIND", "127.0.0.1:" + os.environ.get("WAREHOUSE_PORT", "8000"))
-# Cached reads are short and CPU-bound: two workers per core keep both cores busy while a
-# worker's event loop waits on a thread that waits on PostgreSQL or Redis.
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
+# One worker per core. Cached reads are answered on each worker's event loop and never wait,
+# and what does wait (PostgreSQL, Redis) waits on the worker's threads, not its loop. A second
+# worker per core only competes for the same core: on 2 cores, 2 workers served random simple
+# pages at 14,000-16,900 req/s against 4 workers' 12,400-13,700, and a uv resolve cost the
+# server 18-21 ms of CPU against 23-41 ms (bench/RESULTS.md).
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
 # An asyncio (uvloop) worker: installers' cached reads are answered on its event loop, the
 # rest of the site on a pool of WEB_THREADS threads (see warehouse/asgi.py).
-worker_class = "asgi"
+worker_class = "warehouse.asgi.WebWorker"
+# Each worker listens on its own socket (SO_REUSEPORT), and the kernel hands every new
+# connection to one of them. On a shared socket every idle worker wakes for each connection
+# and all but one find nothing to accept.
+reuse_port = True
 timeout = 30
 graceful_timeout = 10
 keepalive = 5

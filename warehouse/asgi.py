@@ -18,15 +18,21 @@ phrase, and the upload API's errors are read from it (twine prints it).
 from __future__ import annotations
 
 import asyncio
+import collections
+import dataclasses
 import io
 import os
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote_to_bytes
 
+from uvicorn_worker import UvicornWorker
+
 from warehouse import nonblocking
-from warehouse.metrics import count_loop_read
+from warehouse.metrics import count_loop_read, observe_request
 
 # Request bodies (forms, the odd upload) are read before the WSGI app runs; larger ones spill
 # to a temporary file.
@@ -52,6 +58,8 @@ class ASGIFront:
         self.threads = threads
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None
+        # Touched on the event loop only (one per process: gunicorn forks after loading).
+        self.answers = _AnswerMemo()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
@@ -69,6 +77,20 @@ class ASGIFront:
         return self._pool
 
     async def _http(self, scope, receive, send) -> None:
+        memo_key = _AnswerMemo.key(scope)
+        if memo_key is not None:
+            start = time.perf_counter()
+            remembered = self.answers.get(memo_key)
+            if remembered is not None:
+                count_loop_read("loop")
+                observe_request(
+                    remembered.route,
+                    scope["method"],
+                    remembered.status,
+                    time.perf_counter() - start,
+                )
+                await _send_whole(send, remembered.status, remembered.headers, remembered.body)
+                return
         environ = wsgi_environ(scope)
         if self.wsgi_app.serves(environ):
             try:
@@ -78,9 +100,9 @@ class ASGIFront:
                 answered = None
             count_loop_read("thread" if answered is None else "loop")
             if answered is not None:
-                status, headers, body = answered
-                await send({"type": "http.response.start", "status": status, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
+                if memo_key is not None and answered.still_current is not None:
+                    self.answers.put(memo_key, answered)
+                await _send_whole(send, answered.status, answered.headers, answered.body)
                 return
             # Afresh: WebOb leaves parsed state in the environ it was given.
             environ = wsgi_environ(scope)
@@ -113,17 +135,27 @@ class ASGIFront:
         finally:
             body.close()
 
-    def _answer_on_loop(self, environ):
+    def _answer_on_loop(self, environ) -> Answer | None:
         environ["wsgi.input"] = io.BytesIO()  # GET and HEAD: nothing to read
         response = self.wsgi_app.answer(environ)
         if response is None:
             return None
+        route = getattr(response, "metrics_route", "")
         if isinstance(response.app_iter, list) and not 300 <= response.status_code < 400:
             # A body in memory and no Location to make absolute: what calling the WebOb
             # response would do, without the detour.
             head = environ["REQUEST_METHOD"] == "HEAD"
             body = b"" if head else b"".join(response.app_iter)
-            return response.status_code, _asgi_headers(response.headerlist), body
+            still_current = getattr(response, "still_current", None)
+            if response.status_code != 200:
+                still_current = None
+            return Answer(
+                response.status_code,
+                _asgi_headers(response.headerlist),
+                body,
+                route,
+                still_current,
+            )
         collected = _Collector()
         result = response(environ, collected.start_response)
         try:
@@ -132,7 +164,95 @@ class ASGIFront:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-        return collected.status, collected.headers, body
+        return Answer(collected.status, collected.headers, body, route)
+
+
+@dataclasses.dataclass(slots=True)
+class Answer:
+    """A response answered on the loop: what to send, and how to tell it is still the answer."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    #: The route it is counted under (warehouse_http_requests_total).
+    route: str
+    #: For a response that may be sent again to the same request: a cheap callable saying
+    #: whether it still would be (the views set it; see _AnswerMemo).
+    still_current: Callable[[], bool] | None = None
+
+
+class _AnswerMemo:
+    """Whole installer responses, sent again to the same request while they still hold.
+
+    A cached simple page or metadata file costs the app a request object, content
+    negotiation, a header list and a WebOb response, every time, for the same bytes. The
+    views mark a response that can be reused with ``still_current``: a check that costs a
+    dictionary lookup (the page's serial is still the one this process knows) or a stat (the
+    file is still there, unchanged). Only unconditional GET and HEAD requests take part; the
+    key holds everything about such a request that the answer depends on.
+    """
+
+    MAX_BYTES = 32 * 1024 * 1024
+    MAX_ENTRIES = 16384
+    # A request with any of these is answered by the views: 304s and ranges are per request.
+    _PER_REQUEST = frozenset((b"if-none-match", b"if-modified-since", b"range", b"if-range"))
+
+    def __init__(self):
+        self._answers: collections.OrderedDict[tuple, Answer] = collections.OrderedDict()
+        self._bytes = 0
+
+    @classmethod
+    def key(cls, scope) -> tuple | None:
+        method = scope["method"]
+        if method != "GET" and method != "HEAD":
+            return None
+        host = accept = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value
+            elif name == b"accept":
+                accept = value
+            elif name in cls._PER_REQUEST:
+                return None
+        return (
+            method,
+            scope.get("raw_path") or scope["path"],
+            scope.get("query_string", b""),
+            scope.get("scheme", "http"),
+            scope.get("root_path", ""),
+            scope.get("server"),
+            host,
+            accept,
+        )
+
+    def get(self, key) -> Answer | None:
+        answer = self._answers.get(key)
+        if answer is None:
+            return None
+        if not answer.still_current():
+            self._drop(key)
+            return None
+        return answer
+
+    def put(self, key, answer: Answer) -> None:
+        if len(answer.body) > self.MAX_BYTES // 8:
+            return
+        self._drop(key)
+        self._answers[key] = answer
+        self._bytes += len(answer.body)
+        while self._bytes > self.MAX_BYTES or len(self._answers) > self.MAX_ENTRIES:
+            _, evicted = self._answers.popitem(last=False)
+            self._bytes -= len(evicted.body)
+
+    def _drop(self, key) -> None:
+        old = self._answers.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old.body)
+
+
+async def _send_whole(send, status: int, headers, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class _Collector:
@@ -290,6 +410,29 @@ async def _lifespan(receive, send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+class WebWorker(UvicornWorker):
+    """gunicorn's worker for the web app (``worker_class`` in ``config/gunicorn-web.conf.py``).
+
+    gunicorn stays the process manager (its master, settings and hooks); each worker runs
+    uvicorn's HTTP/1.1 protocol (httptools' C parser) on uvloop. An installer opens a dozen
+    connections and sends a burst of small requests on each, and that protocol costs a
+    fraction of gunicorn's own asgi worker per connection and per request (bench/RESULTS.md).
+    """
+
+    CONFIG_KWARGS = {
+        "loop": "uvloop",
+        "http": "httptools",
+        # The Server header advertises software and version to whoever asks.
+        "server_header": False,
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # An access log only when gunicorn is given one: uvicorn would otherwise build a
+        # log record for every request, for no handler to write.
+        self.config.access_log = bool(self.cfg.accesslog)
 
 
 def make_asgi_app(settings=None, threads: int | None = None) -> ASGIFront:

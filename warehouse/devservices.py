@@ -64,6 +64,19 @@ def _wait_for_port(port: int, timeout: float, what: str, log: Path | None = None
     raise ServiceError(f"{what} did not answer on 127.0.0.1:{port} within {timeout}s\n{tail}")
 
 
+def ensure_port_free(port: int, what: str) -> None:
+    """Refuse to start ``what`` on a port something else listens on.
+
+    The web app's workers bind with SO_REUSEPORT, so a second server (a forgotten one from an
+    earlier run) would not fail to start: the two would quietly share the connections.
+    """
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ServiceError(f"{what}: 127.0.0.1:{port} is already in use ({exc})") from None
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -645,11 +658,13 @@ def serve() -> int:
     # started us in the background set SIGINT to be ignored.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+    web_port = _port("WAREHOUSE_DEV_WEB_PORT", 8001)
+    uploads_port = _port("WAREHOUSE_DEV_UPLOADS_PORT", 8002)
+    for what, app_port in (("the web app", web_port), ("the uploads app", uploads_port)):
+        ensure_port_free(app_port, what)
     pg, redis, s3, started = start_dev_services()
     env = dev_environment(pg, redis, s3)
     port = int(env["WAREHOUSE_PORT"])
-    web_port = _port("WAREHOUSE_DEV_WEB_PORT", 8001)
-    uploads_port = _port("WAREHOUSE_DEV_UPLOADS_PORT", 8002)
     worker_metrics_port = _port("WAREHOUSE_DEV_WORKER_METRICS_PORT", 8003)
     beat_metrics_port = _port("WAREHOUSE_DEV_BEAT_METRICS_PORT", 8004)
     environments = process_environments(

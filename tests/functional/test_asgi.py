@@ -7,9 +7,10 @@ import asyncio
 import pytest
 import webtest
 
-from tests.support.factories import create_project
+from tests.support.factories import create_project, create_release
 from tests.support.waiting import wait_for
 from warehouse import asgi, nonblocking
+from warehouse.api import invalidate_project
 from warehouse.api.fastpath import SimpleFastPath
 from warehouse.asgi import ASGIFront, wsgi_environ
 from warehouse.metrics import LOOP_READS
@@ -29,10 +30,16 @@ def scope_for(method: str, target: str, headers=(), scheme="http") -> dict:
         "raw_path": path.encode(),
         "query_string": query.encode(),
         "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in [("Host", "localhost"), *headers]],
+        "headers": [(k.lower().encode(), v.encode()) for k, v in with_host(headers)],
         "client": ("127.0.0.1", 5000),
         "server": ("127.0.0.1", 80),
     }
+
+
+def with_host(headers):
+    if any(name.lower() == "host" for name, _ in headers):
+        return list(headers)
+    return [("Host", "localhost"), *headers]
 
 
 class Answer:
@@ -172,6 +179,122 @@ def test_small_files_on_the_loop_and_large_ones_streamed_from_a_thread(
     part = call(front, "GET", f"/packages/{large_key}", [("Range", "bytes=10-19")])
     assert part.status == 206 and part.body == large[10:20]
     assert call(front, "GET", "/packages/aa/bb/missing.whl").status == 404
+
+
+def refuse_the_views(front, monkeypatch):
+    """From here on, a request that reaches the views fails the test."""
+
+    def refuse(environ):
+        raise AssertionError(f"the views were asked for {environ['PATH_INFO']}")
+
+    monkeypatch.setattr(front.wsgi_app, "answer", refuse)
+
+
+def test_a_simple_page_is_sent_again_from_memory_until_its_serial_moves(
+    front, router, db_session, monkeypatch
+):
+    project = create_project(db_session, "remembered", versions=["1.0"])
+    warm(router)
+    # Each twice: a page's first request is answered on a thread (it needs the database),
+    # and only what the loop answers is remembered.
+    for _ in range(2):
+        html = call(front, "GET", "/simple/remembered/")
+        json = call(front, "GET", "/simple/remembered/", [("Accept", JSON)])
+        elsewhere = call(front, "GET", "/simple/remembered/", [("Host", "mirror.example")])
+    answer_views = front.wsgi_app.answer
+    refuse_the_views(front, monkeypatch)
+    before = loop_reads()
+    # The same requests again: answered without the views, byte for byte, each to its own
+    # Accept and Host.
+    assert call(front, "GET", "/simple/remembered/").body == html.body
+    again = call(front, "GET", "/simple/remembered/", [("Accept", JSON)])
+    assert (again.status, again.headers, again.body) == (json.status, json.headers, json.body)
+    assert (
+        b"mirror.example"
+        in call(front, "GET", "/simple/remembered/", [("Host", "mirror.example")]).body
+    )
+    assert b"mirror.example" not in html.body and elsewhere.body != html.body
+    assert loop_reads()["loop"] == before["loop"] + 3
+
+    # A new release invalidates the project: the views answer again, with the new page.
+    create_release(db_session, project, "2.0")
+    invalidate_project(router.registry["redis.client"], "remembered")
+    monkeypatch.setattr(front.wsgi_app, "answer", answer_views)
+    fresh = call(front, "GET", "/simple/remembered/")
+    assert b"remembered-2.0" in fresh.body
+    assert int(fresh.headers["x-pypi-last-serial"]) > int(html.headers["x-pypi-last-serial"])
+
+
+def test_conditional_and_range_requests_and_other_answers_are_not_remembered(
+    front, router, db_session, monkeypatch
+):
+    create_project(db_session, "per-request", versions=["1.0"])
+    warm(router)
+    call(front, "GET", "/simple/per-request/")
+    page = call(front, "GET", "/simple/per-request/")
+    calls = []
+    answer_views = front.wsgi_app.answer
+
+    def counting(environ):
+        calls.append(environ["PATH_INFO"])
+        return answer_views(environ)
+
+    monkeypatch.setattr(front.wsgi_app, "answer", counting)
+    etag = page.headers["etag"]
+
+    def asks_the_views(method, path, headers=()):
+        before = len(calls)
+        answer = call(front, method, path, headers)
+        return answer.status, len(calls) > before
+
+    for _ in range(2):
+        conditional = asks_the_views("GET", "/simple/per-request/", [("If-None-Match", etag)])
+        assert conditional == (304, True)
+        assert asks_the_views("GET", "/simple/Per_Request/") == (301, True)
+        assert asks_the_views("GET", "/simple/no-such-thing/") == (404, True)
+    # HEAD is remembered apart from GET: it has no body.
+    assert asks_the_views("HEAD", "/simple/per-request/") == (200, True)
+    assert asks_the_views("HEAD", "/simple/per-request/") == (200, False)
+    assert call(front, "HEAD", "/simple/per-request/").body == b""
+    assert asks_the_views("GET", "/simple/per-request/") == (200, False)
+
+
+def test_a_file_is_sent_again_from_memory_while_it_is_unchanged(
+    front, router, tmp_path, monkeypatch
+):
+    storage = router.registry["storage.instance"]
+    key = "ab/cd/" + "e" * 60 + "/kept-1.0-py3-none-any.whl.metadata"
+    (tmp_path / "metadata").write_bytes(b"Metadata-Version: 2.1\nName: kept\n")
+    storage.put(key, tmp_path / "metadata", content_type="text/plain")
+    first = call(front, "GET", f"/packages/{key}")
+    assert first.status == 200
+    answer_views = front.wsgi_app.answer
+    refuse_the_views(front, monkeypatch)
+    again = call(front, "GET", f"/packages/{key}")
+    assert (again.status, again.headers, again.body) == (first.status, first.headers, first.body)
+    # A range is per request: the views answer it.
+    with pytest.raises(AssertionError, match="the views were asked"):
+        call(front, "GET", f"/packages/{key}", [("Range", "bytes=0-3")])
+
+    # Deleted (a project owner removed the file): not found, not remembered bytes.
+    monkeypatch.setattr(front.wsgi_app, "answer", answer_views)
+    storage.delete(key)
+    assert call(front, "GET", f"/packages/{key}").status == 404
+
+
+def test_the_memory_of_answers_is_bounded(monkeypatch):
+    memo = asgi._AnswerMemo()
+    monkeypatch.setattr(asgi._AnswerMemo, "MAX_BYTES", 8000)
+    for n in range(10):
+        memo.put(("GET", n), asgi.Answer(200, [], b"x" * 1000, "r", lambda: True))
+    assert memo.get(("GET", 0)) is None and memo.get(("GET", 9)) is not None
+    assert memo._bytes <= 8000
+    memo.put(("GET", "big"), asgi.Answer(200, [], b"x" * 1001, "r", lambda: True))
+    assert memo.get(("GET", "big")) is None  # over an eighth of the bound: never kept
+    stale = asgi.Answer(200, [], b"old", "r", lambda: False)
+    memo.put(("GET", "stale"), stale)
+    assert memo.get(("GET", "stale")) is None
+    assert ("GET", "stale") not in memo._answers
 
 
 def test_the_site_runs_on_threads(front):

@@ -18,7 +18,12 @@ that crashed between its commit and its invalidation.
 
 Even one Redis round trip per request costs more than the rest of a cached request, so each
 process also remembers serials it has learned (:class:`SerialMemo`) and forgets them when the
-invalidation, which is also published on a Redis channel, reaches its listener thread.
+invalidation, which is also published on a Redis channel, reaches its listener thread. That
+thread also re-confirms what the process remembers, off the request path. A serial whose key
+merely expired in Redis is read again from the database there, under the same rules as a
+reader (Redis first, then the snapshot, then a compare-and-set), and published again if it has
+not changed. Otherwise, every ``SERIAL_TTL``, the next request for each project would take the
+slow path.
 
 Every page is rendered inside one REPEATABLE READ transaction that reads the serial first, so
 the bytes stored under a serial are exactly the data at that serial: a reader can never see a
@@ -64,6 +69,13 @@ LRU_BYTES = 64 * 1024 * 1024
 REDIS_RETRY_AFTER = 10
 
 _TOMBSTONE = b"stale:"
+
+# Reads a serial in a database session: None if the thing it is the serial of does not exist.
+ReadSerial = Callable[[orm.Session], int | None]
+
+# At most this many keys are read from Redis in one MGET, and re-read from the database in one
+# refresh of the memo (which runs on the listener thread and holds up its invalidations).
+REFRESH_BATCH = 1000
 
 # SET key to ARGV[2] only if it still holds ARGV[1] ('' meaning: missing).
 _COMPARE_AND_SET = """
@@ -169,17 +181,28 @@ class SerialMemo:
     (re)subscribes, since invalidations published while it was away are lost. A reader
     takes :attr:`generation` *before* asking Redis or the database, and :meth:`remember`
     refuses the answer if an invalidation arrived meanwhile: the answer may predate it.
+
+    Given ``snapshot`` (as for :class:`PageCache`), :meth:`refresh` re-reads from the database
+    the serials remembered with a ``reread`` whose Redis keys expired.
     """
 
-    def __init__(self, redis, ttl: float = MEMO_TTL):
+    def __init__(
+        self,
+        redis,
+        ttl: float = MEMO_TTL,
+        snapshot: Callable[[], contextlib.AbstractContextManager] | None = None,
+    ):
         self.redis = redis
         self.ttl = ttl
+        self.snapshot = snapshot
         self.generation = 0
-        self._serials: dict[str, tuple[int, float]] = {}
+        # key -> (serial, expiry, how to re-read the serial from the database, if known)
+        self._serials: dict[str, tuple[int, float, ReadSerial | None]] = {}
         self._trusted = False
         self._listener_pid: int | None = None
         self._lock = threading.Lock()
         self._starting = threading.Lock()
+        self._cas = redis.register_script(_COMPARE_AND_SET)
         _memos.add(self)
 
     def get(self, key: str) -> int | None:
@@ -192,10 +215,12 @@ class SerialMemo:
             return None
         return entry[0]
 
-    def remember(self, key: str, serial: int, generation: int) -> None:
+    def remember(
+        self, key: str, serial: int, generation: int, reread: ReadSerial | None = None
+    ) -> None:
         with self._lock:
             if self._trusted and generation == self.generation:
-                self._serials[key] = (serial, time.monotonic() + self.ttl)
+                self._serials[key] = (serial, time.monotonic() + self.ttl, reread)
 
     def forget(self, keys) -> None:
         with self._lock:
@@ -207,30 +232,74 @@ class SerialMemo:
         """Re-confirm every remembered serial against Redis; returns how many were kept.
 
         A serial Redis still holds is trusted for another TTL; one that changed, or became a
-        tombstone, is forgotten. Nothing is kept if an invalidation arrived meanwhile (it may
-        postdate what Redis answered).
+        tombstone, is forgotten. One whose key is missing (it expired) is re-read from the
+        database if the memo knows how, and kept (and published again) if unchanged. Nothing
+        is kept if an invalidation arrived meanwhile (it may postdate what Redis answered).
         """
         with self._lock:
             generation = self.generation
-            keys = list(self._serials)
-        if not keys:
+            entries = list(self._serials.items())
+        if not entries:
             return 0
+        keys = [key for key, _ in entries]
         values = []
-        for start in range(0, len(keys), 1000):
-            values.extend(self.redis.mget(keys[start : start + 1000]))
+        for start in range(0, len(keys), REFRESH_BATCH):
+            values.extend(self.redis.mget(keys[start : start + REFRESH_BATCH]))
+        confirmed: dict[str, int] = {}
+        missing: list[tuple[str, int, ReadSerial]] = []
+        for (key, (serial, _, reread)), value in zip(entries, values, strict=True):
+            if _as_serial(value) == serial:
+                confirmed[key] = serial
+            # Beyond one batch, expired keys are dropped, as if the memo could not re-read
+            # them: their next request reads them once, and the listener is not held up.
+            elif value is None and reread is not None and len(missing) < REFRESH_BATCH:
+                missing.append((key, serial, reread))
+        if missing and self.snapshot is not None and generation == self.generation:
+            confirmed.update(self._revalidate(missing))
         expires = time.monotonic() + self.ttl
         kept = 0
         with self._lock:
             if generation != self.generation:
                 return 0
-            for key, value in zip(keys, values, strict=True):
+            for key in keys:
                 entry = self._serials.get(key)
-                if entry is not None and _as_serial(value) == entry[0]:
-                    self._serials[key] = (entry[0], expires)
+                if entry is not None and confirmed.get(key) == entry[0]:
+                    self._serials[key] = (entry[0], expires, entry[2])
                     kept += 1
                 else:
                     self._serials.pop(key, None)
         return kept
+
+    def _revalidate(self, missing: list[tuple[str, int, ReadSerial]]) -> dict[str, int]:
+        """Those of ``missing`` (expired in Redis) the database still holds, now published."""
+        try:
+            # The snapshot begins after the MGET that found these keys missing: see the module
+            # docstring.
+            with self.snapshot() as session:
+                unchanged = {
+                    key: serial for key, serial, reread in missing if reread(session) == serial
+                }
+            if unchanged:
+                pipe = self.redis.pipeline(transaction=False)
+                for key, serial in unchanged.items():
+                    self.publish(key, None, serial, client=pipe)
+                pipe.execute()
+        except Exception as exc:  # the database or Redis; the listener must carry on
+            log.warning("read-api memo could not re-read expired serials", error=str(exc))
+            return {}
+        # Kept even where the compare-and-set failed: either another process published the
+        # same serial, or an invalidation wrote a tombstone, whose message this thread handles
+        # as soon as this refresh returns.
+        return unchanged
+
+    def publish(self, key: str, observed: bytes | None, serial: int, client=None) -> None:
+        """Store ``serial`` under ``key`` in Redis, unless the key no longer holds ``observed``.
+
+        ``observed`` is what the key held before the database snapshot that read ``serial``
+        began (None: missing), so a serial read before a commit cannot overwrite the tombstone
+        of that commit's invalidation.
+        """
+        self._cas(keys=[key], args=[observed or b"", serial, SERIAL_TTL], client=client)
 
     def _reset(self, *, trusted: bool) -> None:
         with self._lock:
@@ -312,15 +381,14 @@ class PageCache:
         self.redis = redis
         self.snapshot = snapshot
         self.lru = lru if lru is not None else LRU()
-        self.memo = SerialMemo(redis)
+        self.memo = SerialMemo(redis, snapshot=snapshot)
         self._redis_down_until = 0.0
-        self._cas = redis.register_script(_COMPARE_AND_SET)
 
     def get(
         self,
         serial_key: str,
         variant: str,
-        read_serial: Callable[[orm.Session], int | None],
+        read_serial: ReadSerial,
         render: Callable[[orm.Session, int], Any],
     ) -> Lookup:
         """The page ``variant`` at the current serial named by ``serial_key``.
@@ -344,7 +412,7 @@ class PageCache:
         if serial is not None:
             body = self._cached(variant, serial)
             if body is not None:
-                self.memo.remember(serial_key, serial, generation)
+                self.memo.remember(serial_key, serial, generation, read_serial)
                 return Lookup(serial, body)
 
         with self.snapshot() as session:
@@ -360,7 +428,7 @@ class PageCache:
                 self._store(variant, current, body)
         if current != serial:
             self._publish(serial_key, observed, current)
-        self.memo.remember(serial_key, current, generation)
+        self.memo.remember(serial_key, current, generation, read_serial)
         return Lookup(current, body)
 
     def _cached(self, variant: str, serial: int) -> bytes | None:
@@ -379,7 +447,7 @@ class PageCache:
         self._redis(self.redis.set, key, body, ex=CONTENT_TTL)
 
     def _publish(self, serial_key: str, observed: bytes | None, serial: int) -> None:
-        self._redis(self._cas, keys=[serial_key], args=[observed or b"", serial, SERIAL_TTL])
+        self._redis(self.memo.publish, serial_key, observed, serial)
 
     def _redis(self, method, *args, **kwargs):
         # Redis is a cache here: when it is down, serials come from the database (and pages

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 from urllib.parse import quote
@@ -104,6 +105,20 @@ def page_response(request, body: bytes, headers: list[tuple[str, str]], etag: st
         # A 304 has no body, so nothing that describes one.
         return Response(status=304, headerlist=[h for h in headers if h[0] != "Content-Type"])
     return Response(body=body, headerlist=headers)  # WebOb adds Content-Length
+
+
+def still_current_while_serial(request, response: Response, serial_key: str, serial: int):
+    """Mark ``response`` as the answer for as long as this process knows no newer serial.
+
+    The web app's ASGI front sends such a response again to the same request without
+    asking the views (see ``warehouse.asgi._AnswerMemo``).
+    """
+    response.still_current = functools.partial(_serial_is, pages(request).memo, serial_key, serial)
+    return response
+
+
+def _serial_is(memo, serial_key: str, serial: int) -> bool:
+    return memo.get(serial_key) == serial
 
 
 def text_response(status: int, message: str, headers: list[tuple[str, str]], content_type: str):

@@ -60,6 +60,8 @@ class SimpleFastPath:
         response = handler(request)
         if response is not None:
             _add_security_headers(response.headerlist, request.scheme == "https")
+            # The front counts answers it sends again from memory under the same route.
+            response.metrics_route = route
             # Counted like the router's requests, under the route names it matches.
             observe_request(
                 route,

@@ -31,6 +31,7 @@ from warehouse.api.common import (
     pages,
     project_serial,
     redirect,
+    still_current_while_serial,
     text_response,
     with_query,
 )
@@ -227,7 +228,8 @@ def index_response(request):
         _render_index(choice.fmt),
     )
     headers = _headers(request, choice, found.serial, "simple simple-index")
-    return page_response(request, found.body, headers, f'"{choice.fmt}-{found.serial}"')
+    response = page_response(request, found.body, headers, f'"{choice.fmt}-{found.serial}"')
+    return still_current_while_serial(request, response, INDEX_SERIAL_KEY, found.serial)
 
 
 def project_response(request, name: str):
@@ -238,8 +240,9 @@ def project_response(request, name: str):
     if refusal is not None:
         return refusal
     base = files_base(request)
+    serial_key = project_serial_key(normalized)
     found = pages(request).get(
-        project_serial_key(normalized),
+        serial_key,
         f"simple:{normalized}:{choice.fmt}:{base_tag(base)}",
         project_serial(normalized),
         _project_renderer(normalized, choice.fmt, base),
@@ -248,7 +251,8 @@ def project_response(request, name: str):
     if found.serial is None:
         return _not_found(request, choice, surrogate_key)
     headers = _headers(request, choice, found.serial, surrogate_key)
-    return page_response(request, found.body, headers, f'"{choice.fmt}-{found.serial}"')
+    response = page_response(request, found.body, headers, f'"{choice.fmt}-{found.serial}"')
+    return still_current_while_serial(request, response, serial_key, found.serial)
 
 
 def _not_found(request, choice, surrogate_key: str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -109,6 +110,14 @@ def _text(status: int, message: str, headers: list[tuple[str, str]] | None = Non
     )
 
 
+def _unchanged(path: str, size: int, mtime: float) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return st.st_size == size and st.st_mtime == mtime
+
+
 def _stores(registry) -> tuple:
     """Where to look, in order: the cache store, then the archive (if they differ)."""
     archive = registry["storage.instance"]
@@ -203,12 +212,19 @@ def download(request):
         headers.append(("Content-Length", str(length)))
 
         if request.method == "HEAD":
-            return Response(status=status, headerlist=headers, app_iter=[])
-
-        if on_loop:
+            response = Response(status=status, headerlist=headers, app_iter=[])
+        elif on_loop:
             if byte_range is not None:
                 stream.seek(byte_range[0])
-            return Response(status=status, headerlist=headers, app_iter=[stream.read(length)])
+            response = Response(status=status, headerlist=headers, app_iter=[stream.read(length)])
+        else:
+            response = None
+        if response is not None:
+            if stream is not None:
+                # The same request may be answered again from memory while the file stays
+                # as it is (see warehouse.asgi._AnswerMemo); keys never change content.
+                response.still_current = functools.partial(_unchanged, stream.name, size, mtime)
+            return response
         if stream is None:
             body = _Chunks(storage.open(key, byte_range))
         elif byte_range is None:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import orm
+from structlog.testing import capture_logs
 
 from tests.support.factories import create_project, create_release
 from tests.support.waiting import wait_for
@@ -21,6 +22,7 @@ from warehouse.api.cache import (
     INDEX_SERIAL_KEY,
     INVALIDATION_CHANNEL,
     LRU,
+    SERIAL_TTL,
     PageCache,
     SerialMemo,
     invalidate_project,
@@ -155,6 +157,12 @@ def memo(redis_client):
     return memo
 
 
+def expire_soon(memo, key: str) -> None:
+    """Make a remembered serial about to expire: only a refresh can keep it."""
+    serial, _, *rest = memo._serials[key]
+    memo._serials[key] = (serial, time.monotonic() + 0.5, *rest)
+
+
 def test_memo_forgets_what_another_process_invalidates(memo, redis_client):
     memo.remember("k", 5, memo.generation)
     memo.remember(INDEX_SERIAL_KEY, 9, memo.generation)
@@ -239,7 +247,7 @@ def test_memo_refresh_keeps_what_redis_confirms_and_drops_the_rest(memo, redis_c
     redis_client.set("stale", b"stale:abc")
     for key in ("same", "moved", "stale", "gone"):
         memo.remember(key, 5, memo.generation)
-    memo._serials["same"] = (5, time.monotonic() + 0.5)  # about to expire
+    expire_soon(memo, "same")
 
     assert memo.refresh() == 1
 
@@ -251,7 +259,7 @@ def test_memo_refresh_keeps_what_redis_confirms_and_drops_the_rest(memo, redis_c
 def test_memo_refresh_keeps_nothing_when_an_invalidation_races_it(memo, redis_client):
     redis_client.set("k", 5)
     memo.remember("k", 5, memo.generation)
-    memo._serials["k"] = (5, time.monotonic() + 0.5)
+    expire_soon(memo, "k")
     mget = redis_client.mget
 
     def invalidated_meanwhile(keys):
@@ -275,3 +283,198 @@ def test_the_listener_refreshes_the_memo_in_the_background(redis_client):
     memo.remember("k", 5, memo.generation)
     time.sleep(4)  # past the TTL: only a refresh keeps it
     assert memo.get("k") == 5
+
+
+# Re-reading serials whose Redis keys expired --------------------------------------------
+
+
+@pytest.fixture
+def rereading_memo(memo, clean_database):
+    memo.snapshot = functools.partial(snapshot_session, clean_database)
+    return memo
+
+
+def counting_snapshot(engine, opened: list):
+    def snapshot():
+        opened.append(True)
+        return snapshot_session(engine)
+
+    return snapshot
+
+
+def test_memo_refresh_rereads_an_expired_serial_and_publishes_it(
+    rereading_memo, project, redis_client
+):
+    memo = rereading_memo
+    serial = project.last_serial
+    memo.remember(KEY, serial, memo.generation, project_serial("raced"))
+    expire_soon(memo, KEY)
+    assert redis_client.get(KEY) is None  # expired, or never published
+
+    assert memo.refresh() == 1
+
+    assert memo.get(KEY) == serial
+    assert memo._serials[KEY][1] > time.monotonic() + memo.ttl - 5  # trusted afresh
+    assert redis_client.get(KEY) == str(serial).encode()  # for the other processes too
+    assert 0 < redis_client.ttl(KEY) <= SERIAL_TTL
+
+
+def test_memo_refresh_drops_an_expired_serial_the_database_moved_past(
+    rereading_memo, project, clean_database, redis_client
+):
+    memo = rereading_memo
+    old = project.last_serial
+    memo.remember(KEY, old, memo.generation, project_serial("raced"))
+    # A writer that committed, then crashed before its invalidation; its tombstone would
+    # have expired along with the serial.
+    new = add_release(clean_database, "2.0")
+    assert new != old and memo.get(KEY) == old
+
+    assert memo.refresh() == 0
+
+    assert memo.get(KEY) is None
+    assert redis_client.get(KEY) is None  # neither the old serial nor anything else
+
+
+def test_memo_refresh_drops_an_expired_serial_whose_project_is_gone(rereading_memo, redis_client):
+    memo = rereading_memo
+    memo.remember(KEY, 5, memo.generation, project_serial("raced"))  # no such project
+    assert memo.refresh() == 0
+    assert memo.get(KEY) is None
+    assert redis_client.get(KEY) is None
+
+
+def test_memo_refresh_drops_a_tombstone_without_asking_the_database(
+    memo, project, clean_database, redis_client
+):
+    opened: list = []
+    memo.snapshot = counting_snapshot(clean_database, opened)
+    rereads = []
+
+    def reread(session):
+        rereads.append(session)
+        return project.last_serial
+
+    memo.remember(KEY, project.last_serial, memo.generation, reread)
+    memo.remember("moved", 5, memo.generation, reread)
+    redis_client.set(KEY, b"stale:abc")
+    redis_client.set("moved", 6)
+
+    assert memo.refresh() == 0
+
+    assert memo.get(KEY) is None and memo.get("moved") is None
+    assert opened == [] and rereads == []
+    assert redis_client.get(KEY) == b"stale:abc"
+
+
+def test_memo_refresh_rereads_all_expired_serials_in_one_snapshot(
+    memo, project, clean_database, redis_client
+):
+    opened: list = []
+    memo.snapshot = counting_snapshot(clean_database, opened)
+    other = project_serial_key("other")
+    memo.remember(KEY, project.last_serial, memo.generation, project_serial("raced"))
+    memo.remember(other, 3, memo.generation, project_serial("other"))
+    memo.remember("no reread", 4, memo.generation)
+
+    assert memo.refresh() == 1
+
+    assert opened == [True]
+    assert memo.get(KEY) == project.last_serial
+    assert memo.get(other) is None and memo.get("no reread") is None
+
+
+def test_memo_refresh_keeps_nothing_when_an_invalidation_races_the_reread(
+    rereading_memo, project, clean_database, redis_client
+):
+    memo = rereading_memo
+    old = project.last_serial
+    read = project_serial("raced")
+
+    def read_then_lose_the_race(session):
+        serial = read(session)  # the snapshot is taken here
+        add_release(clean_database, "2.0")
+        invalidate_project(redis_client, "raced")
+        return serial
+
+    memo.remember(KEY, old, memo.generation, read_then_lose_the_race)
+    expire_soon(memo, KEY)
+
+    assert memo.refresh() == 0
+
+    assert memo.get(KEY) is None  # forgotten by the invalidation, not brought back
+    assert redis_client.get(KEY).startswith(b"stale:")  # the old serial was not published
+
+
+def test_memo_refresh_does_not_reread_after_an_invalidation_races_the_mget(
+    rereading_memo, project, redis_client
+):
+    memo = rereading_memo
+    rereads = []
+
+    def reread(session):
+        rereads.append(session)
+        return project.last_serial
+
+    memo.remember(KEY, project.last_serial, memo.generation, reread)
+    expire_soon(memo, KEY)
+    mget = redis_client.mget
+
+    def invalidated_meanwhile(keys):
+        values = mget(keys)
+        memo.forget(["other"])
+        return values
+
+    redis_client.mget = invalidated_meanwhile
+    try:
+        assert memo.refresh() == 0
+    finally:
+        del redis_client.mget
+    assert rereads == []
+    assert memo._serials[KEY][1] < time.monotonic() + 1  # not extended
+    assert redis_client.get(KEY) is None
+
+
+def test_memo_refresh_survives_a_database_error(rereading_memo, project, redis_client):
+    memo = rereading_memo
+    redis_client.set("confirmed", 5)
+    memo.remember("confirmed", 5, memo.generation, project_serial("raced"))
+    memo.remember(KEY, project.last_serial, memo.generation, project_serial("raced"))
+
+    def broken(session):
+        raise sa.exc.OperationalError("SELECT last_serial", {}, Exception("server closed"))
+
+    memo.remember(project_serial_key("broken"), 7, memo.generation, broken)
+
+    with capture_logs() as logs:
+        assert memo.refresh() == 1  # what Redis confirmed; no reset
+
+    assert memo.get("confirmed") == 5
+    # The whole re-read failed: none of it is trusted, nor published.
+    assert memo.get(KEY) is None and memo.get(project_serial_key("broken")) is None
+    assert redis_client.get(KEY) is None
+    assert [entry["log_level"] for entry in logs] == ["warning"]
+    assert "server closed" in logs[0]["error"]
+
+
+def test_memo_refresh_survives_an_unreachable_database(memo, redis_client):
+    dead = sa.create_engine(f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/nothing")
+    memo.snapshot = functools.partial(snapshot_session, dead)
+    memo.remember(KEY, 5, memo.generation, project_serial("raced"))
+    with capture_logs():
+        assert memo.refresh() == 0
+    assert memo.get(KEY) is None
+    assert memo._trusted
+
+
+def test_page_lookups_teach_the_memo_how_to_reread_their_serial(pages, project, redis_client):
+    pages.memo.get("start the listener")
+    wait_for(lambda: pages.memo._trusted, timeout=5)
+    found = pages.get(KEY, "v", project_serial("raced"), render_versions)
+    assert pages.memo.get(KEY) == found.serial == project.last_serial
+    redis_client.delete(KEY)  # as if SERIAL_TTL had passed
+
+    assert pages.memo.refresh() == 1
+
+    assert pages.memo.get(KEY) == project.last_serial
+    assert redis_client.get(KEY) == str(project.last_serial).encode()
