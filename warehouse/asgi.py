@@ -209,8 +209,13 @@ class _AnswerMemo:
         host = accept = None
         for name, value in scope["headers"]:
             if name == b"host":
+                if host is not None:
+                    return None
                 host = value
             elif name == b"accept":
+                # Repeated, the views read every value joined: one alone must not name it.
+                if accept is not None:
+                    return None
                 accept = value
             elif name in cls._PER_REQUEST:
                 return None

@@ -71,6 +71,9 @@ def ensure_port_free(port: int, what: str) -> None:
     earlier run) would not fail to start: the two would quietly share the connections.
     """
     with socket.socket() as sock:
+        # As the server will bind: a listener blocks this, closed connections lingering in
+        # TIME_WAIT from a server that just stopped do not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError as exc:

@@ -252,6 +252,10 @@ def test_conditional_and_range_requests_and_other_answers_are_not_remembered(
         assert conditional == (304, True)
         assert asks_the_views("GET", "/simple/Per_Request/") == (301, True)
         assert asks_the_views("GET", "/simple/no-such-thing/") == (404, True)
+    # A repeated Accept header is read whole by the views: never remembered under one value.
+    repeated = [("Accept", "text/html"), ("Accept", JSON)]
+    for _ in range(2):
+        assert asks_the_views("GET", "/simple/per-request/", repeated) == (200, True)
     # HEAD is remembered apart from GET: it has no body.
     assert asks_the_views("HEAD", "/simple/per-request/") == (200, True)
     assert asks_the_views("HEAD", "/simple/per-request/") == (200, False)
