@@ -21,9 +21,11 @@ reuse_port = True
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
-# Recycling a worker empties its page caches, so reads would briefly go to Redis again:
-# do it rarely (the web app holds no per-request state that could leak much).
-max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "500000"))
+# Workers are not recycled unless asked (WEB_MAX_REQUESTS=N): every cache a worker holds is
+# bounded, and a recycled worker drops them all, closes its keep-alive connections and, with
+# SO_REUSEPORT, resets the connections still queued on its socket. A count of requests is no
+# measure of time either: 500,000 once came round in about a minute of a benchmark's load.
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "0"))
 max_requests_jitter = max_requests // 10
 # Load the app once in the master so workers share its memory.
 preload_app = True
