@@ -4,6 +4,7 @@
 
 The harness's table gives ratios to nginx; the issue's targets are ratios to devpi, and the
 steadiest figure is the ratio within each interleaved round (both measured seconds apart).
+Client commands (pip, uv) are compared the same way, round by round, in seconds.
 """
 
 from __future__ import annotations
@@ -28,8 +29,28 @@ def per_round(read: dict, target: str, reference: str) -> dict[str, list[float]]
     return ratios
 
 
+def client_rounds(client: dict, target: str, reference: str) -> dict[str, list[float]]:
+    """Seconds of ``target`` over ``reference`` per round, for each client command."""
+    ratios = {}
+    for command, by_target in client.items():
+        if target not in by_target or reference not in by_target:
+            continue
+        pairs = zip(by_target[target]["runs"], by_target[reference]["runs"], strict=False)
+        ratios[command] = [
+            round(ours["seconds"] / theirs["seconds"], 2)
+            for ours, theirs in pairs
+            if ours["rc"] == 0 and theirs["rc"] == 0
+        ]
+    return ratios
+
+
 def main(path: str, target: str, reference: str) -> None:
     results = json.load(open(path))
+    for command, ratios in client_rounds(results.get("client") or {}, target, reference).items():
+        print(
+            f"client    {command:12} {target}/{reference} seconds per round {ratios} "
+            f"median x{statistics.median(ratios)}"
+        )
     for section in ("read", "read_big"):
         for test, ratios in per_round(results.get(section) or {}, target, reference).items():
             p99 = [run["p99_ms"] for run in results[section][test][target]["runs"]]
