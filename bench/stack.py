@@ -25,6 +25,7 @@ from warehouse.devservices import (  # noqa: E402
     Redis,
     _wait_for_port,
     app_commands,
+    ensure_port_free,
     free_port,
 )
 
@@ -41,6 +42,11 @@ def start(name: str, port: int, workers: int | None) -> dict:
     root.mkdir(parents=True, exist_ok=True)
     state_file = root / "stack.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    # The uploads app answers on port + 2. The web workers bind with SO_REUSEPORT: a stack
+    # left running would share the port rather than fail to start.
+    uploads_port = port + 2
+    for what, app_port in (("the web app", port), ("the uploads app", uploads_port)):
+        ensure_port_free(app_port, what)
     pg = Postgres(root / "postgres", state.get("pg_port") or free_port(), fast_and_unsafe=True)
     redis = Redis(root / "redis", state.get("redis_port") or free_port())
     pg.start()
@@ -83,8 +89,7 @@ def start(name: str, port: int, workers: int | None) -> dict:
             text=True,
         ).stdout.strip()
     log = open(root / "gunicorn.log", "ab")
-    # The same commands as make serve's two apps; the uploads app answers on port + 2.
-    uploads_port = port + 2
+    # The same commands as make serve's two apps.
     commands = app_commands(env, web_port=port, uploads_port=uploads_port, state=root)
     pids = {}
     for name, app_port in (("web", port), ("uploads", uploads_port)):

@@ -1,4 +1,4 @@
-"""The web app as gunicorn's ``asgi`` workers serve it (``'warehouse.asgi:make_asgi_app()'``).
+"""The web app as gunicorn serves it: ``'warehouse.asgi:make_asgi_app()'`` in :class:`WebWorker`.
 
 Installers wait on every simple page and metadata file in turn (uv resolves level by level),
 so what a cached page costs the server is what they feel. gunicorn's threaded worker hands
@@ -7,12 +7,13 @@ answered where it was read (one keep-alive request here: 925 µs threaded, 571 �
 nginx 300 µs; bench/RESULTS.md).
 
 So this front answers the installers' reads on the loop when they need no waiting (see
-:mod:`warehouse.nonblocking`: a page in the process's caches, a small local file), and runs
-everything else, and whatever would wait, through the WSGI application on a thread pool. The
-site's code stays synchronous WSGI code; only the hot path meets the loop.
+:mod:`warehouse.nonblocking`: a page in the process's caches, a small local file), sends again
+what it already answered to the same request while that still holds (:class:`_AnswerMemo`),
+and runs everything else, and whatever would wait, through the WSGI application on a thread
+pool. The site's code stays synchronous WSGI code; only the hot path meets the loop.
 
-The uploads app stays on gunicorn's threaded WSGI worker: ASGI has no room for a custom reason
-phrase, and the upload API's errors are read from it (twine prints it).
+The uploads app stays a WSGI app on gunicorn's sync workers: ASGI has no room for a custom
+reason phrase, and the upload API's errors are read from it (twine prints it).
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ _TOO_LARGE = (
     b"Request body too large for the web app. Upload distributions to /legacy/, which the"
     b" uploads app serves.\n"
 )
+
+_TOO_LARGE_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"content-length", str(len(_TOO_LARGE)).encode()),
+    (b"connection", b"close"),
+]
 
 
 class _BodyTooLarge(Exception):
@@ -109,18 +116,7 @@ class ASGIFront:
         try:
             body = await _read_body(receive)
         except _BodyTooLarge:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 413,
-                    "headers": [
-                        (b"content-type", b"text/plain; charset=utf-8"),
-                        (b"content-length", str(len(_TOO_LARGE)).encode()),
-                        (b"connection", b"close"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": _TOO_LARGE})
+            await _send_whole(send, 413, _TOO_LARGE_HEADERS, _TOO_LARGE)
             return
         if body is None:
             return  # the client left mid-body: a partial form must not be acted on
@@ -146,15 +142,14 @@ class ASGIFront:
             # response would do, without the detour.
             head = environ["REQUEST_METHOD"] == "HEAD"
             body = b"" if head else b"".join(response.app_iter)
-            still_current = getattr(response, "still_current", None)
-            if response.status_code != 200:
-                still_current = None
+            # Only a 200 is sent again: other answers are per request (a 304, a 206) or rare.
+            reusable = response.status_code == 200
             return Answer(
                 response.status_code,
                 _asgi_headers(response.headerlist),
                 body,
                 route,
-                still_current,
+                getattr(response, "still_current", None) if reusable else None,
             )
         collected = _Collector()
         result = response(environ, collected.start_response)

@@ -738,4 +738,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except ServiceError as exc:
+        # What went wrong and what to do, not a traceback: make serve prints this.
+        print(f"warehouse: {exc}", file=sys.stderr)
+        sys.exit(1)

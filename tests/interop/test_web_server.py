@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import http.client
+import os
 import socket
+import subprocess
+import sys
 from urllib.parse import urlsplit
 
 import pytest
@@ -71,3 +74,23 @@ def test_a_port_in_use_is_refused_before_anything_starts():
         with pytest.raises(ServiceError, match=f"127.0.0.1:{port} is already in use"):
             ensure_port_free(port, "the web app")
     ensure_port_free(port, "the web app")  # free again once closed
+
+
+def test_make_serve_refuses_a_busy_port_in_one_line_before_starting_anything(tmp_path):
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "warehouse.devservices", "serve"],
+            env={**os.environ, "WAREHOUSE_DEV_WEB_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"warehouse: the web app: 127.0.0.1:{port} is already in use "
+        "([Errno 98] Address already in use)"
+    )
+    assert "Traceback" not in result.stderr and result.stdout == ""

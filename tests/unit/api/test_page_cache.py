@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import threading
@@ -157,6 +158,23 @@ def memo(redis_client):
     return memo
 
 
+@contextlib.contextmanager
+def invalidation_during_mget(memo, redis_client):
+    """An invalidation (of another key) arrives while the memo's MGET is under way."""
+    mget = redis_client.mget
+
+    def invalidated_meanwhile(keys):
+        values = mget(keys)
+        memo.forget(["other"])
+        return values
+
+    redis_client.mget = invalidated_meanwhile
+    try:
+        yield
+    finally:
+        del redis_client.mget
+
+
 def expire_soon(memo, key: str) -> None:
     """Make a remembered serial about to expire: only a refresh can keep it."""
     serial, _, *rest = memo._serials[key]
@@ -260,18 +278,8 @@ def test_memo_refresh_keeps_nothing_when_an_invalidation_races_it(memo, redis_cl
     redis_client.set("k", 5)
     memo.remember("k", 5, memo.generation)
     expire_soon(memo, "k")
-    mget = redis_client.mget
-
-    def invalidated_meanwhile(keys):
-        values = mget(keys)
-        memo.forget(["other"])
-        return values
-
-    redis_client.mget = invalidated_meanwhile
-    try:
+    with invalidation_during_mget(memo, redis_client):
         assert memo.refresh() == 0
-    finally:
-        del redis_client.mget
     assert memo._serials["k"][1] < time.monotonic() + 1  # not extended
 
 
@@ -418,18 +426,8 @@ def test_memo_refresh_does_not_reread_after_an_invalidation_races_the_mget(
 
     memo.remember(KEY, project.last_serial, memo.generation, reread)
     expire_soon(memo, KEY)
-    mget = redis_client.mget
-
-    def invalidated_meanwhile(keys):
-        values = mget(keys)
-        memo.forget(["other"])
-        return values
-
-    redis_client.mget = invalidated_meanwhile
-    try:
+    with invalidation_during_mget(memo, redis_client):
         assert memo.refresh() == 0
-    finally:
-        del redis_client.mget
     assert rereads == []
     assert memo._serials[KEY][1] < time.monotonic() + 1  # not extended
     assert redis_client.get(KEY) is None
