@@ -35,6 +35,7 @@ from warehouse.api.common import (
     text_response,
     with_query,
 )
+from warehouse.cdn.keys import SIMPLE_FAMILY, SIMPLE_INDEX, project_key
 from warehouse.packaging import journal
 from warehouse.packaging.models import File, Project, Release
 
@@ -227,7 +228,7 @@ def index_response(request):
         journal.last_serial,
         _render_index(choice.fmt),
     )
-    headers = _headers(request, choice, found.serial, "simple simple-index")
+    headers = _headers(request, choice, found.serial, f"{SIMPLE_FAMILY} {SIMPLE_INDEX}")
     response = page_response(request, found.body, headers, f'"{choice.fmt}-{found.serial}"')
     return still_current_while_serial(request, response, INDEX_SERIAL_KEY, found.serial)
 
@@ -247,7 +248,7 @@ def project_response(request, name: str):
         project_serial(normalized),
         _project_renderer(normalized, choice.fmt, base),
     )
-    surrogate_key = f"simple project/{normalized}"
+    surrogate_key = f"{SIMPLE_FAMILY} {project_key(normalized)}"
     if found.serial is None:
         return _not_found(request, choice, surrogate_key)
     headers = _headers(request, choice, found.serial, surrogate_key)
