@@ -119,4 +119,6 @@ def app_config(settings, clean_database, redis_client):
 
 @pytest.fixture
 def webapp(app_config) -> webtest.TestApp:
-    return webtest.TestApp(app_config.make_wsgi_app())
+    from warehouse.config import wsgi_app
+
+    return webtest.TestApp(wsgi_app(app_config))

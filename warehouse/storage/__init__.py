@@ -67,5 +67,6 @@ def includeme(config) -> None:
             config.registry.settings["warehouse"], storage
         )
     config.register_service(storage, IFileStorage)
+    # The route only names the URLs: downloads are answered in front of the router
+    # (warehouse.api.fastpath calls warehouse.storage.views.download).
     config.add_route("packages", "/packages/*key")
-    config.scan("warehouse.storage.views")

@@ -8,7 +8,6 @@ import re
 
 import structlog
 from pyramid.response import Response
-from pyramid.view import view_config
 
 from warehouse import nonblocking
 from warehouse.cdn.keys import file_key
@@ -156,7 +155,6 @@ def _locate(stores, key: str):
     raise BlobNotFound(key)
 
 
-@view_config(route_name="packages", request_method="GET")  # Pyramid adds HEAD to GET
 def download(request):
     key = request.path_info[len(_PREFIX) :]
     # The stores includeme() registered. Read straight from the registry: pyramid_services'

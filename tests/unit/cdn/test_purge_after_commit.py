@@ -12,7 +12,7 @@ from tests.support.artifacts import form_fields_for, make_wheel
 from tests.support.celery_worker import celery_app_for
 from tests.support.factories import create_project
 from warehouse import tasks
-from warehouse.config import configure
+from warehouse.config import configure, wsgi_app
 from warehouse.packaging.management import ProjectManagement
 from warehouse.packaging.models import Project
 from warehouse.packaging.services import DatabaseProjectService
@@ -32,7 +32,7 @@ def cdn_settings(settings, recorder):
 @pytest.fixture
 def app(cdn_settings, clean_database, redis_client):
     config = configure(cdn_settings, **{"db.engine": clean_database, "redis.client": redis_client})
-    app = webtest.TestApp(config.make_wsgi_app())
+    app = webtest.TestApp(wsgi_app(config))
     # Tasks run in the process, as soon as they are sent.
     with celery_app_for(cdn_settings, task_always_eager=True):
         yield app

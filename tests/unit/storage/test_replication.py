@@ -19,7 +19,7 @@ from tests.support.celery_worker import celery_app_for, embedded_worker
 from tests.support.factories import create_file, create_project, create_release
 from tests.support.waiting import wait_for
 from warehouse import db, tasks
-from warehouse.config import configure
+from warehouse.config import configure, wsgi_app
 from warehouse.devservices import free_port
 from warehouse.packaging.management import ProjectManagement
 from warehouse.packaging.models import File
@@ -284,7 +284,7 @@ def app(settings, clean_database, redis_client, stores):
             "storage.cache": cache_store,
         },
     )
-    yield webtest.TestApp(config.make_wsgi_app())
+    yield webtest.TestApp(wsgi_app(config))
     tasks.set_context(None)
 
 
