@@ -444,3 +444,17 @@ def test_lifespan_is_acknowledged():
         return sent
 
     assert asyncio.run(run()) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+def test_without_the_answer_memo_every_request_reaches_the_views(wsgi, db_session):
+    # WAREHOUSE_ANSWER_MEMO=0 (to measure what the memo is worth): same answers, none kept.
+    create_project(db_session, "Unremembered", versions=["1.0"])
+    front = ASGIFront(wsgi, threads=1, remember_answers=False)
+    try:
+        first = call(front, "GET", "/simple/unremembered/", [("Accept", JSON)])
+        second = call(front, "GET", "/simple/unremembered/", [("Accept", JSON)])
+        assert first.status == second.status == 200 and first.body == second.body
+        assert front.answers is None
+    finally:
+        if front._pool is not None:
+            front._pool.shutdown()

@@ -22,10 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.celery_worker import WorkerProcess
-from tests.support.live_server import PYCACHE
-from tests.support.varnish import CDN, running_varnish, varnish_installed
-from warehouse.devservices import (
+from devstack.services import (
     Redis,
     _wait_for_port,
     app_commands,
@@ -33,6 +30,9 @@ from warehouse.devservices import (
     process_environments,
     stack_environment,
 )
+from tests.support.celery_worker import WorkerProcess
+from tests.support.live_server import PYCACHE
+from tests.support.varnish import CDN, running_varnish, varnish_installed
 from warehouse.settings import REPO_ROOT
 from warehouse.storage.s3 import S3FileStorage
 

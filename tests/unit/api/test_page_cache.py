@@ -16,6 +16,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from structlog.testing import capture_logs
 
+from devstack.services import free_port
 from tests.support.factories import create_project, create_release
 from tests.support.waiting import wait_for
 from warehouse import db as database
@@ -31,7 +32,6 @@ from warehouse.api.cache import (
     snapshot_session,
 )
 from warehouse.api.common import project_serial
-from warehouse.devservices import free_port
 from warehouse.packaging.models import Project, Release
 
 KEY = project_serial_key("raced")

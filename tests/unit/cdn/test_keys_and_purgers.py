@@ -80,7 +80,7 @@ def test_a_refused_purge_raises_for_a_retry(recorder):
 
 
 def test_an_unreachable_cdn_raises_for_a_retry():
-    from warehouse.devservices import free_port
+    from devstack.services import free_port
 
     with pytest.raises(PurgeError):
         VarnishPurger(f"http://127.0.0.1:{free_port()}").purge(["x"])

@@ -8,9 +8,9 @@ import email.policy
 import boto3
 import pytest
 
+from devstack.services import free_port
 from tests.support.celery_worker import celery_app_for
 from warehouse import tasks
-from warehouse.devservices import free_port
 from warehouse.email import tasks as email_tasks
 from warehouse.email.interfaces import IEmailSender
 from warehouse.email.ses import SESEmailSender

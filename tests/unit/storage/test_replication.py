@@ -14,13 +14,13 @@ import sqlalchemy as sa
 import webtest
 from botocore.config import Config
 
+from devstack.services import free_port
 from tests.support.artifacts import form_fields_for, make_wheel
 from tests.support.celery_worker import celery_app_for, embedded_worker
 from tests.support.factories import create_file, create_project, create_release
 from tests.support.waiting import wait_for
 from warehouse import db, tasks
 from warehouse.config import configure, wsgi_app
-from warehouse.devservices import free_port
 from warehouse.packaging.management import ProjectManagement
 from warehouse.packaging.models import File
 from warehouse.packaging.services import DatabaseProjectService
