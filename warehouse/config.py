@@ -45,6 +45,7 @@ def configure(settings: Settings | None = None, **registry_extras) -> Configurat
     config.include("warehouse.health")
     config.include("warehouse.email.sns")
     config.include("warehouse.metrics")
+    config.include("warehouse.headers")
     config.include("warehouse.web")
     config.include("warehouse.manage")
     return config

@@ -41,7 +41,9 @@ from sqlalchemy import orm
 from transaction.interfaces import NoTransaction
 
 from warehouse import db
+from warehouse.cdn.purge import purger_from_settings
 from warehouse.settings import Settings
+from warehouse.storage import cache_storage_from_settings, storage_from_settings
 from warehouse.storage.interfaces import IFileStorage
 
 log = structlog.get_logger(__name__)
@@ -90,8 +92,6 @@ class TaskContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TaskContext:
-        from warehouse.storage import cache_storage_from_settings, storage_from_settings
-
         archive = storage_from_settings(settings)
         engine = db.create_engine(settings.database_url)
         return cls(
@@ -118,8 +118,6 @@ class TaskContext:
 
     @functools.cached_property
     def purger(self):
-        from warehouse.cdn.purge import purger_from_settings
-
         return purger_from_settings(self.settings)
 
     @contextlib.contextmanager

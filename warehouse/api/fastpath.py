@@ -20,9 +20,9 @@ import time
 from webob import BaseRequest
 
 from warehouse.api.simple import dispatch
+from warehouse.headers import SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY
 from warehouse.metrics import observe_request
 from warehouse.storage.views import download
-from warehouse.web.headers import SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY
 
 _PREFIXES = ("/simple", "/packages/")
 

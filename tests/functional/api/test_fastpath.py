@@ -6,7 +6,7 @@ import webtest
 
 from tests.support.factories import create_project
 from warehouse.config import wsgi_app
-from warehouse.web.headers import SECURITY_HEADERS
+from warehouse.headers import SECURITY_HEADERS
 
 
 def test_simple_pages_are_answered_in_front_of_the_router(app_config, db_session):
