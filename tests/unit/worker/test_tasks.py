@@ -12,7 +12,7 @@ from pyramid.response import Response
 
 from tests.support.celery_worker import celery_app_for, embedded_worker, moto_sqs
 from tests.support.waiting import wait_for
-from warehouse import db, tasks
+from warehouse import tasks
 from warehouse.config import wsgi_app
 from warehouse.settings import Settings
 
@@ -118,15 +118,8 @@ def test_tasks_retry_transient_errors_with_exponential_backoff():
 
 
 @pytest.fixture
-def ctx(settings, clean_database, redis_client):
-    context = tasks.TaskContext(
-        settings=settings,
-        engine=clean_database,
-        redis=redis_client,
-        archive=None,
-        cache=None,
-        session_factory=db.make_session_factory(clean_database),
-    )
+def ctx(settings, task_context):
+    context = task_context(None)  # no store: these tasks touch none
     tasks.set_context(context)
     with celery_app_for(settings):
         yield context
