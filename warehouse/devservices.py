@@ -430,10 +430,17 @@ class Varnish:
     web_port: int
     uploads_port: int
     memory: str = "256m"
+    # Where varnishncsa writes the download statistics lines (see warehouse/stats/logs.py);
+    # None: no log.
+    stats_log: Path | None = None
 
     @property
     def pidfile(self) -> Path:
         return self.root / "varnishd.pid"
+
+    @property
+    def ncsa_pidfile(self) -> Path:
+        return self.root / "varnishncsa.pid"
 
     def pid(self) -> int | None:
         return _read_pid(self.pidfile)
@@ -483,9 +490,30 @@ class Varnish:
         if result.returncode != 0:
             raise ServiceError(f"varnishd failed to start:\n{result.stdout}{result.stderr}")
         _wait_for_port(self.port, 10, "Varnish")
+        if self.stats_log is not None:
+            self.start_stats_log(self.stats_log)
         return True
 
+    def start_stats_log(self, path: Path) -> None:
+        """varnishncsa writing the VCL's "stats:" records, one line each, to ``path``
+        (reopened on SIGHUP, which is how the file is rotated)."""
+        from warehouse.stats.logs import varnishncsa_command
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        argv = varnishncsa_command(self.root / "work", path, self.ncsa_pidfile)
+        result = subprocess.run(argv, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ServiceError(f"varnishncsa failed to start:\n{result.stdout}{result.stderr}")
+        deadline = time.monotonic() + 10
+        while _read_pid(self.ncsa_pidfile) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def stop(self) -> None:
+        ncsa = _read_pid(self.ncsa_pidfile)
+        if ncsa:
+            os.kill(ncsa, signal.SIGTERM)
+            _wait_for_exit(ncsa, 10)
+        self.ncsa_pidfile.unlink(missing_ok=True)
         pid = self.pid()
         if pid:
             os.kill(pid, signal.SIGTERM)

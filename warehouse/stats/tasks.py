@@ -1,0 +1,95 @@
+"""Celery tasks of the download statistics, all on the ``stats`` queue.
+
+* ``ship_logs`` (beat, every ``stats_rotate_seconds``): ship the closed CDN log files of
+  this machine to the object store, rotate the current one, and count what was shipped;
+* ``discover_logs`` (beat, every ``stats_discover_seconds``): find log objects in the store
+  that were not counted yet (Fastly's, or ones whose count task was lost) and count them;
+* ``count_log``: count one log object, once and only once (see :mod:`warehouse.stats.ingest`).
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import structlog
+
+from warehouse.stats import ingest, logs
+from warehouse.tasks import after_commit, app
+
+log = structlog.get_logger(__name__)
+
+
+def logs_store(ctx):
+    """Where log objects live: the archive, under ``logs/`` (file blobs never start so)."""
+    return ctx.archive
+
+
+def purge_stats_pages(ctx, projects) -> None:
+    """The CDN forgets the statistics pages and API answers of these projects."""
+    if ctx.settings.cdn_backend == "none" or not projects:
+        return
+    from warehouse.cdn.tasks import purge_keys
+
+    purge_keys.send_now(([f"stats/{name}" for name in sorted(projects)],))
+
+
+def count_object(ctx, key: str, since: datetime.date | None = None) -> ingest.Outcome:
+    with ctx.session() as session:
+        if ingest.already_counted(session, key):
+            return ingest.Outcome(key, counted=False)
+        with logs_store(ctx).open(key) as stream:
+            outcome = ingest.count(session, key, ingest.text_lines(stream, key), since=since)
+        if outcome.counted:
+            after_commit(session, lambda: purge_stats_pages(ctx, outcome.projects))
+    return outcome
+
+
+@app.task(name="warehouse.stats.tasks.count_log", bind=True)
+def count_log(self, key: str, since: str | None = None) -> dict:
+    day = datetime.date.fromisoformat(since) if since else None
+    outcome = count_object(self.ctx, key, day)
+    return {"key": key, "counted": outcome.counted, "lines": outcome.lines}
+
+
+@app.task(name="warehouse.stats.tasks.ship_logs", bind=True)
+def ship_logs(self) -> list[str]:
+    settings = self.ctx.settings
+    if not settings.stats_log_dir:
+        return []
+    log_dir = Path(settings.stats_log_dir)
+    shipped = logs.ship(log_dir, logs_store(self.ctx))
+    pidfile = Path(settings.stats_ncsa_pidfile) if settings.stats_ncsa_pidfile else None
+    logs.rotate(log_dir, pidfile)
+    for key in shipped:
+        count_log.delay(key)
+    if shipped:
+        log.info("CDN logs shipped", keys=shipped)
+    return shipped
+
+
+def uncounted_keys(ctx, days: int = 2, today: datetime.date | None = None) -> list[str]:
+    """Log objects of the last ``days`` days (by their key's date) not counted yet."""
+    import sqlalchemy as sa
+
+    from warehouse.stats.models import CountedLog
+
+    today = today or datetime.datetime.now(datetime.UTC).date()
+    store = logs_store(ctx)
+    keys: list[str] = []
+    for back in range(days):
+        day = today - datetime.timedelta(days=back)
+        keys += store.keys(f"{logs.LOGS_PREFIX}{day:%Y/%m/%d}/")
+    if not keys:
+        return []
+    with ctx.session() as session:
+        counted = set(session.scalars(sa.select(CountedLog.key).where(CountedLog.key.in_(keys))))
+    return sorted(k for k in keys if k not in counted)
+
+
+@app.task(name="warehouse.stats.tasks.discover_logs", bind=True)
+def discover_logs(self) -> int:
+    keys = uncounted_keys(self.ctx)
+    for key in keys:
+        count_log.delay(key)
+    return len(keys)
