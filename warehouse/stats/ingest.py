@@ -49,8 +49,25 @@ def text_lines(stream: BinaryIO, name: str) -> Iterator[str]:
 
     Bytes that are not UTF-8 are replaced rather than fatal: such a line still counts, or is
     kept aside as malformed with the rest of its text readable."""
-    raw = gzip.GzipFile(fileobj=stream) if name.endswith(".gz") else stream
+    raw: BinaryIO = io.BufferedReader(_Readable(stream), 1024 * 1024)  # type: ignore[assignment]
+    if name.endswith(".gz"):
+        raw = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
     return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="\n")
+
+
+class _Readable(io.RawIOBase):
+    """Any object with ``read(n)`` (a file, an S3 body) as a raw stream io can buffer."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def already_counted(session: orm.Session, key: str) -> bool:
