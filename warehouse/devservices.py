@@ -479,6 +479,10 @@ class Varnish:
                 str(self.root / "default.vcl"),
                 "-p",
                 f"vcl_path={self.root}:/usr/share/varnish/vcl",
+                # Room in one log record for a download statistics line (a pip user agent
+                # alone is ~500 bytes; the default 255 would cut it).
+                "-p",
+                "vsl_reclen=4084",
                 "-s",
                 f"malloc,{self.memory}",
                 "-P",
@@ -695,7 +699,18 @@ def serve() -> int:
         ensure_port_free(app_port, what)
     pg, redis, s3, started = start_dev_services()
     env = dev_environment(pg, redis, s3)
+    # The CDN's download log, rotated and shipped by beat (warehouse.stats.tasks.ship_logs).
+    varnish = Varnish(
+        STATE_DIR / "varnish",
+        0,
+        web_port,
+        uploads_port,
+        stats_log=STATE_DIR / "cdn-logs" / "current.log",
+    )
+    env.setdefault("WAREHOUSE_STATS_LOG_DIR", str(STATE_DIR / "cdn-logs"))
+    env.setdefault("WAREHOUSE_STATS_NCSA_PIDFILE", str(varnish.ncsa_pidfile))
     port = int(env["WAREHOUSE_PORT"])
+    varnish.port = port
     worker_metrics_port = _port("WAREHOUSE_DEV_WORKER_METRICS_PORT", 8003)
     beat_metrics_port = _port("WAREHOUSE_DEV_BEAT_METRICS_PORT", 8004)
     environments = process_environments(
@@ -706,7 +721,6 @@ def serve() -> int:
     )
     venv_bin = Path(sys.executable).parent
     subprocess.run([str(venv_bin / "warehouse"), "db", "upgrade"], env=env, check=True)
-    varnish = Varnish(STATE_DIR / "varnish", port, web_port, uploads_port)
     processes: dict[str, subprocess.Popen] = {}
     try:
         for name, argv in app_commands(

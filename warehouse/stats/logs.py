@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import gzip
 import os
+import re
 import shutil
 import signal
 import socket
@@ -87,6 +88,20 @@ def closed_files(log_dir: Path) -> list[Path]:
     return sorted(p for p in closed_dir.iterdir() if p.name.endswith(".log"))
 
 
+# varnishncsa escapes a double quote, a backslash and unprintable bytes in what it writes
+# (\", \\, \xHH); Fastly writes them as they are, and so do the shipped objects.
+_NCSA_ESCAPE = re.compile(rb'\\(["\\]|x[0-9a-fA-F]{2})')
+
+
+def _unescape(match: re.Match) -> bytes:
+    escaped = match.group(1)
+    return bytes([int(escaped[1:], 16)]) if escaped[:1] == b"x" else escaped
+
+
+def unescape_ncsa(line: bytes) -> bytes:
+    return _NCSA_ESCAPE.sub(_unescape, line) if b"\\" in line else line
+
+
 def ship(log_dir: Path, storage) -> list[str]:
     """Store every closed file gzipped under its object key, oldest first; the keys stored."""
     shipped = []
@@ -95,7 +110,8 @@ def ship(log_dir: Path, storage) -> list[str]:
         with tempfile.NamedTemporaryFile(dir=log_dir, suffix=".gz", delete=False) as temporary:
             try:
                 with open(path, "rb") as source, gzip.GzipFile(fileobj=temporary, mode="wb") as gz:
-                    shutil.copyfileobj(source, gz, 1024 * 1024)
+                    for line in source:
+                        gz.write(unescape_ncsa(line))
                 temporary.close()
                 storage.put(key, Path(temporary.name), content_type="application/gzip")
             finally:

@@ -12,6 +12,9 @@ import threading
 from typing import NamedTuple
 
 import sqlalchemy as sa
+import structlog
+
+log = structlog.get_logger(__name__)
 
 PROJECT_HEADER = "X-Stats-Project"
 VERSION_HEADER = "X-Stats-Version"
@@ -62,6 +65,18 @@ def look_up(engine: sa.Engine, key: str) -> FileFacts | None:
             _known.clear()
         _known[key] = facts
     return facts
+
+
+def look_up_or_none(engine: sa.Engine, key: str) -> FileFacts | None:
+    """:func:`look_up`, but a database that fails costs only the statistics: downloads are
+    served without the database (the file goes out untagged, and is not counted)."""
+    try:
+        return look_up(engine, key)
+    except Exception:  # noqa: BLE001 - the download matters more than its count
+        log.warning(
+            "file facts unavailable; download not tagged for statistics", key=key, exc_info=True
+        )
+        return None
 
 
 def forget_all() -> None:

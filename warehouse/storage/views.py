@@ -187,7 +187,7 @@ def download(request):
                 if stream is not None:
                     stream.close()
                 raise nonblocking.WouldBlock
-            facts = stats_origin.look_up(request.registry["db.engine"], key)
+            facts = stats_origin.look_up_or_none(request.registry["db.engine"], key)
     etag = etag_for(key, size, mtime)
     headers = [
         ("ETag", etag),

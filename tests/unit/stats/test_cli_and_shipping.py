@@ -146,3 +146,15 @@ def test_export_writes_csv_and_parquet(run, tmp_path, db_session):
         assert table.num_rows == 8 and sum(table.column("downloads").to_pylist()) == 16
     bad = run("stats", "export", "--since", "2026-01-01", "--to", "s3:///x", code=1)
     assert "names no bucket" in bad.output
+
+
+def test_shipping_undoes_varnishncsas_escaping(tmp_path):
+    log_dir = tmp_path / "cdn"
+    (log_dir / logs.CLOSED).mkdir(parents=True)
+    escaped = download_line(agents.PIP).replace('"', '\\"')
+    (log_dir / logs.CLOSED / "20261204T215500Z-host-1.log").write_text(escaped)
+    store = LocalFileStorage(str(tmp_path / "store"))
+    [key] = logs.ship(log_dir, store)
+    assert key == "logs/2026/12/04/20261204T215500Z-host-1.log.gz"
+    with store.open(key) as blob:
+        assert gzip.decompress(blob.read()).decode() == download_line(agents.PIP)

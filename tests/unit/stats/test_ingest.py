@@ -161,3 +161,26 @@ def test_counting_from_a_day_leaves_the_days_before(db_session, since):
     ingest.count(db_session, "logs/s.log", lines, since=since)
     db_session.commit()
     assert db_session.scalars(sa.select(DailyDownloads.day).distinct()).all() == [DAY]
+
+
+def test_metrics_show_lines_and_lag(db_session):
+    from prometheus_client import generate_latest
+
+    from warehouse.metrics import registry_for_scrape
+    from warehouse.stats.metrics import lag_seconds
+
+    assert lag_seconds(db_session) is None
+    ingest.count(db_session, "logs/m.log", _lines())
+    db_session.commit()
+    now = datetime.datetime(2026, 12, 4, 21, 56, 44, tzinfo=datetime.UTC)
+    assert lag_seconds(db_session, now) == 60.0
+
+    class Context:
+        def session(self):
+            import contextlib
+
+            return contextlib.nullcontext(db_session)
+
+    text = generate_latest(registry_for_scrape(lambda: Context())).decode()
+    assert 'warehouse_stats_lines_total{outcome="download"}' in text
+    assert "warehouse_stats_lag_seconds " in text
