@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from warehouse.stats import lines as stats_lines  # noqa: E402
 
 COUNTRIES = ["US", "DE", "CN", "GB", "FR", "IN", "JP", "BR", "NL", "CA", "(null)"]
+COUNTRY_WEIGHTS = [40, 8, 12, 5, 4, 8, 4, 3, 3, 3, 1]
 DISTROS = [
     ("Ubuntu", "22.04", "jammy", "2.35"),
     ("Ubuntu", "24.04", "noble", "2.39"),
@@ -153,7 +154,7 @@ def generate(path: Path, count: int, projects: int, agents: int, seed: int = 11)
                 "%a, %d %b %Y %H:%M:%S GMT"
             )
             agent = pool[rng.randrange(agents)]
-            country = COUNTRIES[i % len(COUNTRIES)]
+            country = rng.choices(COUNTRIES, COUNTRY_WEIGHTS)[0]
             roll = rng.random()
             if roll < 0.001:
                 out.write(f"download|{stamp}|broken line\n")
@@ -165,7 +166,9 @@ def generate(path: Path, count: int, projects: int, agents: int, seed: int = 11)
                     f"TLS_AES_128_GCM_SHA256||||{agent}\n"
                 )
                 continue
-            version = f"{rng.randint(0, 3)}.{rng.randint(0, 9)}"
+            # Most downloads are of a project's latest release.
+            latest = picks[i % len(picks)] % 10
+            version = f"1.{latest}" if rng.random() < 0.7 else f"0.{rng.randint(0, 9)}"
             ptype = "bdist_wheel" if roll < 0.85 else "sdist"
             out.write(
                 f"download|{stamp}|{country}|/packages/ab/cd/x/{project}-{version}.whl|TLSv1.3|"

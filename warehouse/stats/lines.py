@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
@@ -52,7 +51,11 @@ class Agent(NamedTuple):
 
 
 _IGNORED = None
-_ua_cache: dict[str, Agent | None] = {}
+# Agent string -> index of its Agent in _agents (-1: not counted). Lines are keyed by the
+# index: thousands of agent strings share a few hundred distinct Agents.
+_ua_cache: dict[str, int] = {}
+_agents: list[Agent] = []
+_agent_index: dict[Agent, int] = {}
 
 
 def describe_agent(user_agent: str) -> Agent | None:
@@ -92,16 +95,32 @@ def describe_agent(user_agent: str) -> Agent | None:
     return Agent(installer, major, minor, system, installer in MIRROR_INSTALLERS)
 
 
-def agent_for(user_agent: str) -> Agent | None:
-    """:func:`describe_agent`, remembered per distinct agent string."""
+def agent_index(user_agent: str) -> int:
+    """The index of :func:`describe_agent`'s answer in ``_agents`` (-1: not counted),
+    remembered per distinct agent string."""
     try:
         return _ua_cache[user_agent]
     except KeyError:
         pass
     if len(_ua_cache) >= _UA_CACHE_LIMIT:
         _ua_cache.clear()
-    agent = _ua_cache[user_agent] = describe_agent(user_agent)
-    return agent
+    agent = describe_agent(user_agent)
+    if agent is None:
+        index = -1
+    else:
+        index = _agent_index.get(agent)
+        if index is None:
+            index = _agent_index[agent] = len(_agents)
+            _agents.append(agent)
+    _ua_cache[user_agent] = index
+    return index
+
+
+def _parse_day(date_part: str) -> datetime.date | None:
+    try:
+        return datetime.datetime.strptime(date_part, "%d %b %Y").date()
+    except ValueError:
+        return None
 
 
 class Malformed(NamedTuple):
@@ -110,11 +129,32 @@ class Malformed(NamedTuple):
     line: str
 
 
-def _day_of(timestamp: str) -> datetime.date | None:
-    try:
-        return datetime.datetime.strptime(timestamp, TIMESTAMP_FORMAT).date()
-    except ValueError:
+_days: dict[str, datetime.date | None] = {}
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _day_of(stamp: str) -> datetime.date | None:
+    """The day of ``Fri, 04 Dec 2026 21:55:44 GMT``; None if it is not such a timestamp.
+
+    Called once per distinct second: the date part is parsed once per day, the time only
+    checked."""
+    if len(stamp) != 29 or stamp[3:5] != ", " or not stamp.endswith(" GMT"):
         return None
+    hh, mm, ss = stamp[17:19], stamp[20:22], stamp[23:25]
+    if stamp[16] != " " or stamp[19] != ":" or stamp[22] != ":":
+        return None
+    if not (hh.isdigit() and mm.isdigit() and ss.isdigit()):
+        return None
+    if int(hh) > 23 or int(mm) > 59 or int(ss) > 60:
+        return None
+    date_part = stamp[5:16]
+    try:
+        day = _days[date_part]
+    except KeyError:
+        day = _days[date_part] = _parse_day(date_part)
+    if day is None or _WEEKDAYS[day.weekday()] != stamp[:3]:
+        return None
+    return day
 
 
 @dataclasses.dataclass
@@ -130,8 +170,8 @@ class Tally:
     # Lines of days before ``since`` (a rebuild from that day): read, not counted.
     skipped: int = 0
     kept_malformed: list[Malformed] = dataclasses.field(default_factory=list)
-    # (day, project as logged, version, package type, country, Agent) -> downloads
-    counts: Counter = dataclasses.field(default_factory=Counter)
+    # (day, project as logged, version, package type, country, agent index) -> downloads
+    counts: dict = dataclasses.field(default_factory=dict)
     # Every distinct timestamp seen -> its day (None: not a timestamp).
     stamps: dict[str, datetime.date | None] = dataclasses.field(default_factory=dict)
 
@@ -142,6 +182,7 @@ class Tally:
 
     def feed(self, lines: Iterable[str]) -> Tally:
         counts = self.counts
+        get = counts.get
         stamps = self.stamps
         agents = _ua_cache
         since = self.since
@@ -182,11 +223,12 @@ class Tally:
             try:
                 described = agents[agent]
             except KeyError:
-                described = agent_for(agent)
-            if described is None:
+                described = agent_index(agent)
+            if described < 0:
                 ignored += 1
                 continue
-            counts[(day, project, version, ptype, country, described)] += 1
+            key = (day, project, version, ptype, country, described)
+            counts[key] = get(key, 0) + 1
             downloads += 1
         self.lines = number
         self.downloads += downloads
@@ -196,20 +238,24 @@ class Tally:
         return self
 
     def event_range(self) -> tuple[datetime.datetime | None, datetime.datetime | None]:
-        moments = [
-            datetime.datetime.strptime(stamp, TIMESTAMP_FORMAT).replace(tzinfo=datetime.UTC)
-            for stamp, day in self.stamps.items()
-            if day is not None
-        ]
-        if not moments:
+        ordered = [(day, stamp[17:25], stamp) for stamp, day in self.stamps.items() if day]
+        if not ordered:
             return None, None
-        return min(moments), max(moments)
+
+        def moment(entry) -> datetime.datetime:
+            parsed = datetime.datetime.strptime(entry[2], TIMESTAMP_FORMAT)
+            return parsed.replace(tzinfo=datetime.UTC)
+
+        return moment(min(ordered)), moment(max(ordered))
 
     def rows(self) -> Iterator[tuple[str, str, datetime.date, str, bool, int]]:
         """``(project, dimension, day, category, mirror, downloads)``, one per distinct key."""
-        totals: Counter = Counter()
+        totals: dict[tuple, int] = {}
+        get = totals.get
         names: dict[str, str] = {}
-        for (day, project, version, ptype, country, agent), count in self.counts.items():
+        agents = _agents
+        for (day, project, version, ptype, country, index), count in self.counts.items():
+            agent = agents[index]
             name = names.get(project)
             if name is None:
                 name = names[project] = canonicalize_name(project)
@@ -227,6 +273,7 @@ class Tally:
                 ("country", country),
                 ("file_type", ptype),
             ):
-                totals[(name, dimension, day, category, mirror)] += count
+                key = (name, dimension, day, category, mirror)
+                totals[key] = get(key, 0) + count
         for (name, dimension, day, category, mirror), count in totals.items():
             yield name, dimension, day, category, mirror, count
