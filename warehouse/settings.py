@@ -155,6 +155,10 @@ class Settings:
     stats_ncsa_pidfile: str = ""
     stats_rotate_seconds: int = 60
     stats_discover_seconds: int = 300
+    # Raw log objects are kept this many days for recounting (0: forever), and the daily
+    # aggregates are exported as a dataset under this prefix of the archive each night.
+    stats_logs_retention_days: int = 400
+    stats_dataset_prefix: str = "datasets/downloads/"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -246,6 +250,8 @@ class Settings:
         take("WAREHOUSE_STATS_NCSA_PIDFILE", "stats_ncsa_pidfile")
         take("WAREHOUSE_STATS_ROTATE_SECONDS", "stats_rotate_seconds", int)
         take("WAREHOUSE_STATS_DISCOVER_SECONDS", "stats_discover_seconds", int)
+        take("WAREHOUSE_STATS_LOGS_RETENTION_DAYS", "stats_logs_retention_days", int)
+        take("WAREHOUSE_STATS_DATASET_PREFIX", "stats_dataset_prefix")
         take("WAREHOUSE_EMAIL_VIA_WORKER", "email_via_worker", _bool)
         take("WAREHOUSE_SESSION_COOKIE_SECURE", "session_cookie_secure", _auto_bool)
 

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import botocore.exceptions
 import celery
+import celery.schedules
 import kombu
 import kombu.exceptions
 import redis as redis_lib
@@ -62,6 +63,7 @@ TASK_QUEUES = {
     "warehouse.stats.tasks.count_log": "stats",
     "warehouse.stats.tasks.ship_logs": "stats",
     "warehouse.stats.tasks.discover_logs": "stats",
+    "warehouse.stats.tasks.nightly": "stats",
 }
 
 # Errors worth another try later. A task's own permanent failures are not in here.
@@ -315,6 +317,11 @@ def beat_schedule(settings: Settings) -> dict:
             "task": "warehouse.stats.tasks.discover_logs",
             "schedule": settings.stats_discover_seconds,
             "options": {"expires": settings.stats_discover_seconds},
+        },
+        "stats-nightly": {
+            "task": "warehouse.stats.tasks.nightly",
+            "schedule": celery.schedules.crontab(hour=0, minute=30),
+            "options": {"expires": 3600},
         },
     }
 

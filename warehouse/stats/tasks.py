@@ -4,7 +4,9 @@
   this machine to the object store, rotate the current one, and count what was shipped;
 * ``discover_logs`` (beat, every ``stats_discover_seconds``): find log objects in the store
   that were not counted yet (Fastly's, or ones whose count task was lost) and count them;
-* ``count_log``: count one log object, once and only once (see :mod:`warehouse.stats.ingest`).
+* ``count_log``: count one log object, once and only once (see :mod:`warehouse.stats.ingest`);
+* ``nightly`` (beat, 00:30 UTC): export yesterday's aggregates as a dataset to the archive,
+  and delete raw log objects older than ``stats_logs_retention_days``.
 """
 
 from __future__ import annotations
@@ -93,3 +95,47 @@ def discover_logs(self) -> int:
     for key in keys:
         count_log.delay(key)
     return len(keys)
+
+
+def export_day(ctx, day: datetime.date) -> list[str]:
+    """Yesterday's (or ``day``'s) aggregates as a dataset in the archive; the keys written."""
+    import tempfile
+
+    from warehouse.stats import export
+
+    store = ctx.archive
+    keys = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in export.export(ctx.session_factory, day, day, scratch):
+            path = Path(name)
+            key = f"{ctx.settings.stats_dataset_prefix}{day:%Y/%m}/{path.name}"
+            content_type = (
+                "application/gzip" if path.suffix == ".gz" else "application/octet-stream"
+            )
+            store.put(key, path, content_type=content_type)
+            keys.append(key)
+    return keys
+
+
+def prune_logs(ctx, today: datetime.date, scan_days: int = 7) -> int:
+    """Delete the log objects of the ``scan_days`` days that just passed the retention."""
+    days = ctx.settings.stats_logs_retention_days
+    if days <= 0:
+        return 0
+    store = logs_store(ctx)
+    removed = 0
+    for back in range(days + 1, days + 1 + scan_days):
+        day = today - datetime.timedelta(days=back)
+        for key in store.keys(f"{logs.LOGS_PREFIX}{day:%Y/%m/%d}/"):
+            store.delete(key)
+            removed += 1
+    return removed
+
+
+@app.task(name="warehouse.stats.tasks.nightly", bind=True)
+def nightly(self) -> dict:
+    today = datetime.datetime.now(datetime.UTC).date()
+    exported = export_day(self.ctx, today - datetime.timedelta(days=1))
+    removed = prune_logs(self.ctx, today)
+    log.info("stats nightly", exported=exported, removed_logs=removed)
+    return {"exported": exported, "removed_logs": removed}

@@ -158,3 +158,36 @@ def test_shipping_undoes_varnishncsas_escaping(tmp_path):
     assert key == "logs/2026/12/04/20261204T215500Z-host-1.log.gz"
     with store.open(key) as blob:
         assert gzip.decompress(blob.read()).decode() == download_line(agents.PIP)
+
+
+def test_nightly_exports_yesterday_and_prunes_old_logs(run, tmp_path, files_path, db_session):
+    from warehouse.settings import Settings
+    from warehouse.stats.tasks import export_day, prune_logs
+    from warehouse.tasks import TaskContext
+
+    source = tmp_path / "y.log"
+    source.write_text(download_line(agents.PDM, stamp=YESTERDAY) * 2)
+    run("stats", "ingest", str(source))
+    context = TaskContext.from_settings(Settings.from_env().replace(stats_logs_retention_days=10))
+    try:
+        store = context.archive
+        yesterday = NOW.date() - datetime.timedelta(days=1)
+        keys = export_day(context, yesterday)
+        assert (
+            keys[0]
+            == f"datasets/downloads/{yesterday:%Y/%m}/downloads-{yesterday}-{yesterday}.csv.gz"
+        )
+        with store.open(keys[0]) as blob:
+            assert b"sampleproject,overall,,false,2" in gzip.decompress(blob.read())
+        old, kept = (
+            NOW.date() - datetime.timedelta(days=12),
+            NOW.date() - datetime.timedelta(days=9),
+        )
+        for day in (old, kept):
+            local = tmp_path / f"{day}.gz"
+            local.write_bytes(b"x")
+            store.put(f"logs/{day:%Y/%m/%d}/a.log.gz", local, content_type="application/gzip")
+        assert prune_logs(context, NOW.date()) == 1
+        assert store.keys("logs/") == [f"logs/{kept:%Y/%m/%d}/a.log.gz"]
+    finally:
+        context.engine.dispose()
