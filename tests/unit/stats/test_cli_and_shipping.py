@@ -191,3 +191,33 @@ def test_nightly_exports_yesterday_and_prunes_old_logs(run, tmp_path, files_path
         assert store.keys("logs/") == [f"logs/{kept:%Y/%m/%d}/a.log.gz"]
     finally:
         context.engine.dispose()
+
+
+@pytest.mark.s3
+@pytest.mark.xdist_group("seaweedfs")
+def test_ship_and_count_through_real_s3(seaweedfs, settings, tmp_path, db_session):
+    from warehouse.stats.tasks import count_object, uncounted_keys
+    from warehouse.tasks import TaskContext
+
+    s3_settings = settings.replace(
+        files_backend="s3",
+        s3_endpoint_url=seaweedfs.endpoint_url,
+        s3_bucket=seaweedfs.make_bucket(),
+        s3_prefix="archive",
+        s3_access_key_id=seaweedfs.access_key,
+        s3_secret_access_key=seaweedfs.secret_key,
+    )
+    context = TaskContext.from_settings(s3_settings)
+    try:
+        log_dir = tmp_path / "cdn"
+        (log_dir / logs.CLOSED).mkdir(parents=True)
+        name = f"{NOW:%Y%m%dT%H%M%S}Z-host-1.log"
+        (log_dir / logs.CLOSED / name).write_text(download_line(agents.UV, stamp=STAMP) * 4)
+        [key] = logs.ship(log_dir, context.archive)
+        assert uncounted_keys(context) == [key]
+        outcome = count_object(context, key)
+        assert outcome.counted and outcome.downloads == 4
+        assert uncounted_keys(context) == []
+        assert _overall(db_session) == [(NOW.date(), False, 4)]
+    finally:
+        context.engine.dispose()
