@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from warehouse.devservices import (  # noqa: E402
+from devstack.services import (  # noqa: E402
     Postgres,
     Redis,
     _wait_for_port,

@@ -292,8 +292,10 @@ class DatabaseUserService:
             journal.record(
                 self.db,
                 project_name,
-                Action.REMOVE_ROLE.format(role=role_name, username=user.username),
+                Action.REMOVE_ROLE,
                 submitted_by=submitted_by or user.username,
+                role=role_name,
+                username=user.username,
             )
         self.db.add(ProhibitedUserName(name=user.username, comment="deleted account"))
         self.db.delete(user)

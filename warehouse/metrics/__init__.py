@@ -82,7 +82,7 @@ class LiveCollector:
             log.warning("could not read queue depths", exc_info=True)
         yield depth
         try:
-            from warehouse.storage.cache import pending_count
+            from warehouse.storage.replication import pending_count
 
             ctx = self.context_getter()
             if ctx is not None and ctx.has_separate_cache:

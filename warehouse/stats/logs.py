@@ -11,7 +11,7 @@ its object is stored; a crash in between ships it again under the same key, whic
 counting then ignores (counted once per key).
 
 In production Fastly writes the same lines straight to the bucket under the same prefix.
-Only the standard library at module level: ``warehouse.devservices`` imports this.
+Only the standard library at module level: ``devstack.services`` imports this.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from pathlib import Path
 import structlog
 
 from warehouse.stats import ingest, logs
-from warehouse.tasks import after_commit, app
+from warehouse.tasks import app
 
 log = structlog.get_logger(__name__)
 
@@ -42,8 +42,9 @@ def count_object(ctx, key: str, since: datetime.date | None = None) -> ingest.Ou
             return ingest.Outcome(key, counted=False)
         with logs_store(ctx).open(key) as stream:
             outcome = ingest.count(session, key, ingest.text_lines(stream, key), since=since)
-        if outcome.counted:
-            after_commit(session, lambda: purge_stats_pages(ctx, outcome.projects))
+    # Committed: the CDN may forget the pages that showed the old counts.
+    if outcome.counted:
+        purge_stats_pages(ctx, outcome.projects)
     return outcome
 
 
