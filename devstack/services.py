@@ -430,10 +430,17 @@ class Varnish:
     web_port: int
     uploads_port: int
     memory: str = "256m"
+    # Where varnishncsa writes the download statistics lines (see warehouse/stats/logs.py);
+    # None: no log.
+    stats_log: Path | None = None
 
     @property
     def pidfile(self) -> Path:
         return self.root / "varnishd.pid"
+
+    @property
+    def ncsa_pidfile(self) -> Path:
+        return self.root / "varnishncsa.pid"
 
     def pid(self) -> int | None:
         return _read_pid(self.pidfile)
@@ -472,6 +479,10 @@ class Varnish:
                 str(self.root / "default.vcl"),
                 "-p",
                 f"vcl_path={self.root}:/usr/share/varnish/vcl",
+                # Room in one log record for a download statistics line (a pip user agent
+                # alone is ~500 bytes; the default 255 would cut it).
+                "-p",
+                "vsl_reclen=4084",
                 "-s",
                 f"malloc,{self.memory}",
                 "-P",
@@ -483,9 +494,30 @@ class Varnish:
         if result.returncode != 0:
             raise ServiceError(f"varnishd failed to start:\n{result.stdout}{result.stderr}")
         _wait_for_port(self.port, 10, "Varnish")
+        if self.stats_log is not None:
+            self.start_stats_log(self.stats_log)
         return True
 
+    def start_stats_log(self, path: Path) -> None:
+        """varnishncsa writing the VCL's "stats:" records, one line each, to ``path``
+        (reopened on SIGHUP, which is how the file is rotated)."""
+        from warehouse.stats.logs import varnishncsa_command
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        argv = varnishncsa_command(self.root / "work", path, self.ncsa_pidfile)
+        result = subprocess.run(argv, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ServiceError(f"varnishncsa failed to start:\n{result.stdout}{result.stderr}")
+        deadline = time.monotonic() + 10
+        while _read_pid(self.ncsa_pidfile) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def stop(self) -> None:
+        ncsa = _read_pid(self.ncsa_pidfile)
+        if ncsa:
+            os.kill(ncsa, signal.SIGTERM)
+            _wait_for_exit(ncsa, 10)
+        self.ncsa_pidfile.unlink(missing_ok=True)
         pid = self.pid()
         if pid:
             os.kill(pid, signal.SIGTERM)
@@ -667,7 +699,18 @@ def serve() -> int:
         ensure_port_free(app_port, what)
     pg, redis, s3, started = start_dev_services()
     env = dev_environment(pg, redis, s3)
+    # The CDN's download log, rotated and shipped by beat (warehouse.stats.tasks.ship_logs).
+    varnish = Varnish(
+        STATE_DIR / "varnish",
+        0,
+        web_port,
+        uploads_port,
+        stats_log=STATE_DIR / "cdn-logs" / "current.log",
+    )
+    env.setdefault("WAREHOUSE_STATS_LOG_DIR", str(STATE_DIR / "cdn-logs"))
+    env.setdefault("WAREHOUSE_STATS_NCSA_PIDFILE", str(varnish.ncsa_pidfile))
     port = int(env["WAREHOUSE_PORT"])
+    varnish.port = port
     worker_metrics_port = _port("WAREHOUSE_DEV_WORKER_METRICS_PORT", 8003)
     beat_metrics_port = _port("WAREHOUSE_DEV_BEAT_METRICS_PORT", 8004)
     environments = process_environments(
@@ -678,7 +721,6 @@ def serve() -> int:
     )
     venv_bin = Path(sys.executable).parent
     subprocess.run([str(venv_bin / "warehouse"), "db", "upgrade"], env=env, check=True)
-    varnish = Varnish(STATE_DIR / "varnish", port, web_port, uploads_port)
     processes: dict[str, subprocess.Popen] = {}
     try:
         for name, argv in app_commands(

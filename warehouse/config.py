@@ -39,6 +39,7 @@ def configure(settings: Settings | None = None, **registry_extras) -> Configurat
     config.include("warehouse.packaging")
     config.include("warehouse.upload")
     config.include("warehouse.api")
+    config.include("warehouse.stats")
     config.include("warehouse.xmlrpc")
     config.include("warehouse.changes")
     config.include("warehouse.rss")

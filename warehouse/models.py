@@ -8,6 +8,7 @@ MODEL_MODULES = (
     "warehouse.manage.models",
     "warehouse.packaging.models",
     "warehouse.search.models",
+    "warehouse.stats.models",
     "warehouse.storage.models",
     "warehouse.tokens.models",
 )

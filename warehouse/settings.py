@@ -150,6 +150,18 @@ class Settings:
     worker_metrics_port: int = 0
     beat_metrics_port: int = 0
     metrics_addr: str = "127.0.0.1"
+    # Download statistics (warehouse.stats). Where varnishncsa writes the CDN's log lines on
+    # this machine (empty: no local CDN log to ship; production's Fastly writes to the
+    # bucket itself), the pidfile of that varnishncsa, how often the file is rotated and
+    # shipped, and how often the bucket is checked for log objects not counted yet.
+    stats_log_dir: str = ""
+    stats_ncsa_pidfile: str = ""
+    stats_rotate_seconds: int = 60
+    stats_discover_seconds: int = 300
+    # Raw log objects are kept this many days for recounting (0: forever), and the daily
+    # aggregates are exported as a dataset under this prefix of the archive each night.
+    stats_logs_retention_days: int = 400
+    stats_dataset_prefix: str = "datasets/downloads/"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -238,6 +250,12 @@ class Settings:
         take("WAREHOUSE_BEAT_METRICS_PORT", "beat_metrics_port", int)
         take("WAREHOUSE_METRICS_ADDR", "metrics_addr")
         take("WAREHOUSE_SITE_URL", "site_url")
+        take("WAREHOUSE_STATS_LOG_DIR", "stats_log_dir")
+        take("WAREHOUSE_STATS_NCSA_PIDFILE", "stats_ncsa_pidfile")
+        take("WAREHOUSE_STATS_ROTATE_SECONDS", "stats_rotate_seconds", int)
+        take("WAREHOUSE_STATS_DISCOVER_SECONDS", "stats_discover_seconds", int)
+        take("WAREHOUSE_STATS_LOGS_RETENTION_DAYS", "stats_logs_retention_days", int)
+        take("WAREHOUSE_STATS_DATASET_PREFIX", "stats_dataset_prefix")
         take("WAREHOUSE_EMAIL_VIA_WORKER", "email_via_worker", _bool)
         take("WAREHOUSE_SESSION_COOKIE_SECURE", "session_cookie_secure", _auto_bool)
 
@@ -274,6 +292,11 @@ class Settings:
             raise SettingsError(
                 "WAREHOUSE_EMAIL_BACKEND must be 'console', 'smtp' or 'ses', "
                 f"not {self.email_backend!r}"
+            )
+        if self.stats_rotate_seconds <= 0 or self.stats_discover_seconds <= 0:
+            raise SettingsError(
+                "WAREHOUSE_STATS_ROTATE_SECONDS and WAREHOUSE_STATS_DISCOVER_SECONDS must be "
+                "positive"
             )
         if self.env == "production" and self.secret_key == Settings.secret_key:
             raise SettingsError("WAREHOUSE_SECRET_KEY must be set in production")

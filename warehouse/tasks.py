@@ -30,6 +30,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import botocore.exceptions
 import celery
+import celery.schedules
+import kombu
 import kombu.exceptions
 import redis as redis_lib
 import sqlalchemy as sa
@@ -55,7 +57,15 @@ TASK_MODULES = [
     "warehouse.search.tasks",
     "warehouse.email.tasks",
     "warehouse.metrics.celery",
+    "warehouse.stats.tasks",
 ]
+# Tasks with a queue of their own, so a backlog of them never delays the others.
+TASK_QUEUES = {
+    "warehouse.stats.tasks.count_log": "stats",
+    "warehouse.stats.tasks.ship_logs": "stats",
+    "warehouse.stats.tasks.discover_logs": "stats",
+    "warehouse.stats.tasks.nightly": "stats",
+}
 
 # Errors worth another try later. A task's own permanent failures are not in here.
 TRANSIENT_ERRORS = (
@@ -238,6 +248,21 @@ def beat_schedule(settings: Settings) -> dict:
             "schedule": settings.cache_audit_seconds,
             "options": {"expires": settings.cache_audit_seconds},
         },
+        "stats-ship-logs": {
+            "task": "warehouse.stats.tasks.ship_logs",
+            "schedule": settings.stats_rotate_seconds,
+            "options": {"expires": settings.stats_rotate_seconds},
+        },
+        "stats-discover-logs": {
+            "task": "warehouse.stats.tasks.discover_logs",
+            "schedule": settings.stats_discover_seconds,
+            "options": {"expires": settings.stats_discover_seconds},
+        },
+        "stats-nightly": {
+            "task": "warehouse.stats.tasks.nightly",
+            "schedule": celery.schedules.crontab(hour=0, minute=30),
+            "options": {"expires": 3600},
+        },
     }
 
 
@@ -271,6 +296,12 @@ def celery_config(settings: Settings) -> dict:
         "broker_connection_retry_on_startup": True,
         "beat_schedule": beat_schedule(settings),
         "imports": TASK_MODULES,
+        # Workers consume every queue named here unless told otherwise (-Q).
+        "task_queues": [
+            kombu.Queue(name) for name in ("celery", *sorted(set(TASK_QUEUES.values())))
+        ],
+        "task_default_queue": "celery",
+        "task_routes": {name: {"queue": queue} for name, queue in TASK_QUEUES.items()},
         "timezone": "UTC",
     }
     if broker.startswith("sqs"):

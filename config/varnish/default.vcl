@@ -11,6 +11,10 @@ vcl 4.1;
 # * /simple/ pages are cached per Accept header (the app sends Vary: Accept).
 # * POST and other unsafe methods, and responses that set a cookie, are never cached.
 # * Surrogate-* headers are for the CDN only and are stripped before delivery.
+# * Download statistics: each file served whole to a GET, and each simple page, is logged as
+#   one PyPI/Fastly-format line (std.log "stats:", written out by varnishncsa; see
+#   docs/stats.md); the file's project, version and package type come from the app's
+#   X-Stats-* headers, which are stripped before delivery.
 
 import std;
 import xkey;
@@ -90,7 +94,34 @@ sub vcl_deliver {
     } else {
         set resp.http.X-Cache = "MISS";
     }
+    call stats_log;
     unset resp.http.xkey;
     unset resp.http.Surrogate-Key;
     unset resp.http.Surrogate-Control;
+    unset resp.http.X-Stats-Project;
+    unset resp.http.X-Stats-Version;
+    unset resp.http.X-Stats-Package-Type;
+}
+
+# One line in the format PyPI's Fastly writes (what linehaul reads):
+#   download|<time>|<country>|<path>|<tls protocol>|<tls cipher>|<project>|<version>|<type>|<agent>
+#   simple|<time>|<country>|<path>|<tls protocol>|<tls cipher>||||<agent>
+# Varnish here has no TLS and no client geography: those fields are (null).
+sub stats_log {
+    if (req.method == "GET" && resp.status == 200) {
+        if (req.http.User-Agent) {
+            set req.http.X-Stats-Agent = req.http.User-Agent;
+        } else {
+            set req.http.X-Stats-Agent = "(null)";
+        }
+        if (resp.http.X-Stats-Project) {
+            std.log("stats:download|" + now + "|(null)|" + regsub(req.url, "\?.*$", "") +
+                "|(null)|(null)|" + resp.http.X-Stats-Project + "|" +
+                resp.http.X-Stats-Version + "|" + resp.http.X-Stats-Package-Type + "|" +
+                req.http.X-Stats-Agent);
+        } elsif (req.url ~ "^/simple/[^/?]+/") {
+            std.log("stats:simple|" + now + "|(null)|" + regsub(req.url, "\?.*$", "") +
+                "|(null)|(null)||||" + req.http.X-Stats-Agent);
+        }
+    }
 }

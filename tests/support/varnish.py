@@ -68,12 +68,17 @@ class CDN:
 
 
 @contextlib.contextmanager
-def running_varnish(web_port: int, uploads_port: int, port: int | None = None):
+def running_varnish(
+    web_port: int, uploads_port: int, port: int | None = None, *, stats_log: Path | None = None
+):
+    """``stats_log``: where varnishncsa writes the download statistics lines (none if None)."""
     # Not under pytest's basetemp: that is private to root, and Varnish reads its VCL and
     # keeps its work folder as the varnish user.
     root = Path(tempfile.mkdtemp(prefix="warehouse-varnish-"))
     os.chmod(root, 0o755)
-    varnish = Varnish(root, port or free_port(), web_port, uploads_port, memory="64m")
+    varnish = Varnish(
+        root, port or free_port(), web_port, uploads_port, memory="64m", stats_log=stats_log
+    )
     varnish.start()
     try:
         yield CDN(varnish)

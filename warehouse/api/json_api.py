@@ -44,6 +44,19 @@ CORS_HEADERS = [
     ("Access-Control-Expose-Headers", "X-PyPI-Last-Serial"),
 ]
 NO_DOWNLOAD_COUNTS = {"last_day": -1, "last_month": -1, "last_week": -1}
+# The page is cached per serial, downloads change every minute: the cached page carries this
+# placeholder, and each answer puts the project's current counts in its place.
+_DOWNLOADS_PLACEHOLDER = b'"downloads":' + dump_json(NO_DOWNLOAD_COUNTS)
+
+
+def _with_downloads(request, normalized: str, body: bytes) -> tuple[bytes, str]:
+    """``body`` with the project's real download counts, and a tag of those counts."""
+    from warehouse.stats.interfaces import IStatsService
+
+    recent = request.find_service(IStatsService).recent(normalized)
+    counts = {k: recent[k] for k in ("last_day", "last_month", "last_week")}
+    body = body.replace(_DOWNLOADS_PLACEHOLDER, b'"downloads":' + dump_json(counts), 1)
+    return body, "{last_day}.{last_week}.{last_month}".format(**counts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,7 +231,8 @@ def json_view(request):
     if isinstance(found.other, _RedirectTo):
         return redirect(with_query(request, _path(normalized, found.other.version, slash)), common)
     surrogate = [
-        ("Surrogate-Key", f"{project_key(normalized)} {JSON_FAMILY}"),
+        # stats/: purged when new download counts land (info.downloads).
+        ("Surrogate-Key", f"{project_key(normalized)} {JSON_FAMILY} stats/{normalized}"),
         ("Surrogate-Control", SURROGATE_CONTROL),
     ]
     if found.body is None:
@@ -231,8 +245,9 @@ def json_view(request):
         *common,
         *surrogate,
     ]
+    body, counts = _with_downloads(request, normalized, found.body)
     # The body names absolute URLs, so the ETag differs by origin as the body does.
-    return page_response(request, found.body, headers, f'"json-{found.serial}-{origin}"')
+    return page_response(request, body, headers, f'"json-{found.serial}-{origin}-{counts}"')
 
 
 def includeme(config) -> None:

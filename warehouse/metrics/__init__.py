@@ -100,8 +100,15 @@ def registry_for_scrape(context_getter=None) -> CollectorRegistry:
         # metrics that only confuse a multi-process deployment's dashboards).
         for collector in (REQUESTS, REQUEST_SECONDS, LOOP_READS, TASKS, TASKS_SENT, TASK_SECONDS):
             registry.register(collector)
+        from warehouse.stats.metrics import LINES, OBJECT_SECONDS, OBJECTS
+
+        for collector in (LINES, OBJECTS, OBJECT_SECONDS):
+            registry.register(collector)
     if context_getter is not None:
+        from warehouse.stats.metrics import LagCollector
+
         registry.register(LiveCollector(context_getter))
+        registry.register(LagCollector(context_getter))
     return registry
 
 

@@ -11,6 +11,7 @@ from pyramid.response import Response
 
 from warehouse import nonblocking
 from warehouse.cdn.keys import file_key
+from warehouse.stats import origin as stats_origin
 from warehouse.storage.interfaces import BlobNotFound
 from warehouse.storage.keys import (
     METADATA_SUFFIX,
@@ -176,6 +177,16 @@ def download(request):
         raise nonblocking.WouldBlock
 
     filename = key.rpartition("/")[2]
+    # What the CDN logs for download statistics (it strips these headers before delivery).
+    facts = None
+    if not filename.endswith(METADATA_SUFFIX):
+        facts = stats_origin.remembered(key)
+        if facts is None:
+            if on_loop:
+                if stream is not None:
+                    stream.close()
+                raise nonblocking.WouldBlock
+            facts = stats_origin.look_up_or_none(request.registry["db.engine"], key)
     etag = etag_for(key, size, mtime)
     headers = [
         ("ETag", etag),
@@ -186,6 +197,8 @@ def download(request):
         # A CDN keeps the file until a purge of that key (the file was deleted).
         ("Surrogate-Control", SURROGATE_CONTROL),
     ]
+    if facts is not None:
+        headers += facts.headers()
     try:
         environ = request.environ
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")

@@ -111,7 +111,7 @@ def test_project_json(webapp, project):
         "description_content_type": "text/markdown",
         "docs_url": None,
         "download_url": "https://example.org/download",
-        "downloads": {"last_day": -1, "last_month": -1, "last_week": -1},
+        "downloads": {"last_day": 0, "last_month": 0, "last_week": 0},
         "dynamic": ["Requires-Dist"],
         "home_page": "https://example.org/",
         "keywords": "web,things",
@@ -204,7 +204,7 @@ def test_headers(webapp, project):
         assert response.headers["Content-Type"] == "application/json"
         assert int(response.headers["X-PyPI-Last-Serial"]) >= project.last_serial
         assert response.headers["Cache-Control"] == "max-age=600, public"
-        assert response.headers["Surrogate-Key"] == "project/web-thing json"
+        assert response.headers["Surrogate-Key"] == "project/web-thing json stats/web-thing"
         assert response.headers["Surrogate-Control"] == "max-age=86400"
         assert response.headers["Access-Control-Allow-Origin"] == "*"
         webapp.get(path, headers={"If-None-Match": response.headers["ETag"]}, status=304)

@@ -10,6 +10,7 @@ from pyramid.httpexceptions import HTTPMovedPermanently, HTTPNotFound
 from pyramid.view import view_config
 
 from warehouse.packaging.models import Project, Release
+from warehouse.stats.interfaces import IStatsService
 from warehouse.web import queries
 from warehouse.web.sanitize import clean_description, safe_link
 
@@ -82,6 +83,7 @@ def release_page(request, project: Project, release: Release) -> dict:
         "keywords": keyword_list(release.keywords),
         "links": project_links(release),
         "maintainers": queries.maintainers(request.db, project),
+        "downloads": request.find_service(IStatsService).recent(project.normalized_name),
         "files": [(file, file_url(files_base_url(request), file.path)) for file in release.files],
     }
 

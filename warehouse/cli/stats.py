@@ -1,0 +1,221 @@
+"""``warehouse stats``: backfill, status, rebuild and export of the download statistics."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+
+from warehouse.cli.context import load_settings
+
+# A file named as the shipping task names closed logs: counted under the same key as its
+# object in the bucket, so the same log is never counted twice by the two routes.
+_SHIPPED_NAME = re.compile(r"^\d{8}T\d{6}Z-.+\.log(\.gz)?$")
+
+
+def _date(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-12-04") from None
+
+
+def key_for_path(path: Path) -> str:
+    from warehouse.stats.logs import object_key
+
+    if _SHIPPED_NAME.match(path.name):
+        return object_key(path.name.removesuffix(".gz"))
+    return f"file/{path.name}"
+
+
+class _Progress:
+    """A binary stream that moves a progress bar by the bytes read from the file."""
+
+    def __init__(self, stream, bar):
+        self.stream, self.bar = stream, bar
+
+    def read(self, size=-1):
+        data = self.stream.read(size)
+        self.bar.update(len(data))
+        return data
+
+
+@click.group()
+def stats() -> None:
+    """Download statistics from the CDN's logs."""
+
+
+@stats.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def ingest(paths) -> None:
+    """Count log files (plain or .gz) here and now, each once and only once.
+
+    A file is known by its name: a file named as shipped logs are
+    (20261204T215500Z-host-1.log[.gz]) counts as that bucket object would; any other as
+    file/<name>.
+    """
+    from warehouse.stats import ingest as counting
+    from warehouse.tasks import TaskContext
+
+    context = TaskContext.from_settings(load_settings())
+    total = sum(os.path.getsize(p) for p in paths)
+    counted = skipped = lines = malformed = 0
+    try:
+        with click.progressbar(length=total, label="Counting", show_pos=False) as bar:
+            for name in paths:
+                path = Path(name)
+                key = key_for_path(path)
+                with context.session() as session:
+                    if counting.already_counted(session, key):
+                        skipped += 1
+                        bar.update(path.stat().st_size)
+                        continue
+                    with open(path, "rb") as raw:
+                        stream = _Progress(raw, bar)
+                        outcome = counting.count(
+                            session, key, counting.text_lines(stream, path.name)
+                        )
+                if outcome.counted:
+                    counted += 1
+                    lines += outcome.lines
+                    malformed += outcome.malformed
+                    from warehouse.stats.tasks import purge_stats_pages
+
+                    purge_stats_pages(context, outcome.projects)
+                else:
+                    skipped += 1
+    finally:
+        context.engine.dispose()
+    click.echo(
+        f"{counted} file(s) counted ({lines:,} lines, {malformed:,} malformed); "
+        f"{skipped} counted before, left as they were"
+    )
+
+
+@stats.command()
+def status() -> None:
+    """The newest log counted, the backlog and the lag."""
+    from warehouse.stats.metrics import lag_seconds
+    from warehouse.stats.models import CountedLog, MalformedLine
+    from warehouse.stats.tasks import uncounted_keys
+    from warehouse.tasks import TaskContext
+
+    context = TaskContext.from_settings(load_settings())
+    try:
+        with context.session() as session:
+            newest = session.scalars(
+                sa.select(CountedLog).order_by(CountedLog.last_event.desc().nulls_last()).limit(1)
+            ).first()
+            hour_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
+            objects, lines, malformed = session.execute(
+                sa.select(
+                    sa.func.count(),
+                    sa.func.coalesce(sa.func.sum(CountedLog.lines), 0),
+                    sa.func.coalesce(sa.func.sum(CountedLog.malformed), 0),
+                ).where(CountedLog.counted_at >= hour_ago)
+            ).one()
+            kept = session.scalar(sa.select(sa.func.count()).select_from(MalformedLine))
+            lag = lag_seconds(session)
+        backlog = uncounted_keys(context)
+    finally:
+        context.engine.dispose()
+    if newest is None:
+        click.echo("newest log counted: none yet")
+    else:
+        click.echo(f"newest log counted: {newest.key} (events up to {newest.last_event})")
+    click.echo(f"lag: {'-' if lag is None else f'{lag:.0f} s'}")
+    click.echo(f"backlog: {len(backlog)} log object(s) of the last 2 days not counted yet")
+    click.echo(
+        f"last hour: {objects} object(s), {lines:,} lines, {malformed:,} malformed "
+        f"({kept:,} malformed lines kept in stats_malformed_lines)"
+    )
+
+
+@stats.command()
+@click.option("--since", required=True, callback=_date, help="First day to recount (YYYY-MM-DD).")
+@click.option("--queue", is_flag=True, help="Send one task per object instead of counting here.")
+def rebuild(since, queue) -> None:
+    """Recount every day from SINCE on from the raw logs in the bucket.
+
+    The aggregates of those days and the records of the objects holding them are removed in
+    one transaction, then each object is counted again (only its lines from SINCE on).
+    Objects counted from files (``warehouse stats ingest``) that are not in the bucket cannot
+    be recounted: ship them to logs/ first.
+    """
+    from warehouse.stats import logs
+    from warehouse.stats.models import CountedLog, DailyDownloads, MalformedLine
+    from warehouse.stats.tasks import count_log, count_object, logs_store
+    from warehouse.tasks import TaskContext
+
+    context = TaskContext.from_settings(load_settings())
+    try:
+        start = datetime.datetime.combine(since, datetime.time(), datetime.UTC)
+        with context.session() as session:
+            forgotten = session.scalars(
+                sa.delete(CountedLog)
+                .where(CountedLog.last_event >= start)
+                .returning(CountedLog.key)
+            ).all()
+            session.execute(sa.delete(MalformedLine).where(MalformedLine.log_key.in_(forgotten)))
+            session.execute(sa.delete(DailyDownloads).where(DailyDownloads.day >= since))
+        not_in_bucket = [k for k in forgotten if not k.startswith(logs.LOGS_PREFIX)]
+        store = logs_store(context)
+        today = datetime.datetime.now(datetime.UTC).date()
+        keys: list[str] = []
+        day = since - datetime.timedelta(days=1)
+        while day <= today:
+            keys += store.keys(f"{logs.LOGS_PREFIX}{day:%Y/%m/%d}/")
+            day += datetime.timedelta(days=1)
+        with context.session() as session:
+            done = set(session.scalars(sa.select(CountedLog.key).where(CountedLog.key.in_(keys))))
+        keys = [k for k in keys if k not in done]
+        if queue:
+            for key in keys:
+                count_log.delay(key, since.isoformat())
+            click.echo(f"{len(keys)} log object(s) sent to the stats queue")
+        else:
+            with click.progressbar(keys, label="Recounting") as bar:
+                for key in bar:
+                    count_object(context, key, since)
+            click.echo(f"{len(keys)} log object(s) recounted from {since}")
+        if not_in_bucket:
+            click.echo(
+                f"warning: {len(not_in_bucket)} object(s) counted from files are not in the "
+                f"bucket and were not recounted: {', '.join(sorted(not_in_bucket)[:10])}",
+                err=True,
+            )
+    finally:
+        context.engine.dispose()
+
+
+@stats.command()
+@click.option("--since", required=True, callback=_date, help="First day (YYYY-MM-DD).")
+@click.option("--until", callback=_date, help="Last day (YYYY-MM-DD); default: the newest.")
+@click.option("--to", "target", required=True, help="A folder, or s3://bucket/prefix.")
+def export(since, until, target) -> None:
+    """Write the daily aggregates as gzipped CSV (and Parquet when pyarrow is installed)."""
+    from warehouse.stats import export as dataset
+    from warehouse.tasks import TaskContext
+
+    settings = load_settings()
+    context = TaskContext.from_settings(settings)
+
+    def s3_client():
+        from warehouse.storage.s3 import s3_client_from_settings
+
+        return s3_client_from_settings(settings)
+
+    try:
+        written = dataset.export(context.session_factory, since, until, target, s3_client)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        context.engine.dispose()
+    for name in written:
+        click.echo(name)

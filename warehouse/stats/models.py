@@ -1,0 +1,82 @@
+"""Download counts: daily aggregates, the log objects already counted, lines kept aside.
+
+Projects are named by their normalized name, not a foreign key: a log may name a project that
+was deleted since, and its downloads still happened. No IP address is ever stored.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from warehouse.db import Model, utcnow
+
+# The dimensions a day's downloads are broken down by; "overall" has the one category "".
+DIMENSIONS = (
+    "overall",
+    "version",
+    "installer",
+    "python_major",
+    "python_minor",
+    "system",
+    "country",
+    "file_type",
+)
+
+
+class DailyDownloads(Model):
+    """Downloads of one project on one UTC day, in one category of one dimension.
+
+    ``mirror`` separates downloads by mirroring tools (bandersnatch, devpi, ...) from the rest,
+    so every series exists "with" and "without" mirrors.
+    """
+
+    __tablename__ = "stats_daily_downloads"
+
+    project: orm.Mapped[str] = orm.mapped_column(sa.Text, primary_key=True)
+    dimension: orm.Mapped[str] = orm.mapped_column(sa.Text, primary_key=True)
+    day: orm.Mapped[datetime.date] = orm.mapped_column(sa.Date, primary_key=True)
+    category: orm.Mapped[str] = orm.mapped_column(sa.Text, primary_key=True)
+    mirror: orm.Mapped[bool] = orm.mapped_column(primary_key=True)
+    downloads: orm.Mapped[int] = orm.mapped_column(sa.BigInteger)
+
+    __table_args__ = (
+        # Exports and rebuilds walk by day.
+        sa.Index("ix_stats_daily_downloads_day", "day"),
+    )
+
+
+class CountedLog(Model):
+    """A log object whose lines are in the aggregates: written in the same transaction as
+    its counts, so an object is counted once and only once."""
+
+    __tablename__ = "stats_counted_logs"
+
+    key: orm.Mapped[str] = orm.mapped_column(sa.Text, primary_key=True)
+    counted_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow, index=True)
+    lines: orm.Mapped[int] = orm.mapped_column(sa.BigInteger)
+    downloads: orm.Mapped[int] = orm.mapped_column(sa.BigInteger)
+    # Downloads by a user agent linehaul ignores (bots, monitors): not counted.
+    ignored: orm.Mapped[int] = orm.mapped_column(sa.BigInteger)
+    # Index page (``simple``) lines: read, not counted as downloads.
+    index_pages: orm.Mapped[int] = orm.mapped_column(sa.BigInteger)
+    malformed: orm.Mapped[int] = orm.mapped_column(sa.BigInteger)
+    # The oldest and newest event in the object: the newest is what "lag" is measured from.
+    first_event: orm.Mapped[datetime.datetime | None]
+    last_event: orm.Mapped[datetime.datetime | None] = orm.mapped_column(index=True)
+    # Only days on or after this one were counted (a rebuild); None: every day.
+    counted_from: orm.Mapped[datetime.date | None] = orm.mapped_column(sa.Date)
+
+
+class MalformedLine(Model):
+    """A line that could not be counted, kept with the reason (the first few per object)."""
+
+    __tablename__ = "stats_malformed_lines"
+
+    id: orm.Mapped[int] = orm.mapped_column(sa.BigInteger, primary_key=True)
+    log_key: orm.Mapped[str] = orm.mapped_column(sa.Text, index=True)
+    line_number: orm.Mapped[int]
+    reason: orm.Mapped[str] = orm.mapped_column(sa.Text)
+    line: orm.Mapped[str] = orm.mapped_column(sa.Text)

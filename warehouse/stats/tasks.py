@@ -1,0 +1,142 @@
+"""Celery tasks of the download statistics, all on the ``stats`` queue.
+
+* ``ship_logs`` (beat, every ``stats_rotate_seconds``): ship the closed CDN log files of
+  this machine to the object store, rotate the current one, and count what was shipped;
+* ``discover_logs`` (beat, every ``stats_discover_seconds``): find log objects in the store
+  that were not counted yet (Fastly's, or ones whose count task was lost) and count them;
+* ``count_log``: count one log object, once and only once (see :mod:`warehouse.stats.ingest`);
+* ``nightly`` (beat, 00:30 UTC): export yesterday's aggregates as a dataset to the archive,
+  and delete raw log objects older than ``stats_logs_retention_days``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import structlog
+
+from warehouse.stats import ingest, logs
+from warehouse.tasks import app
+
+log = structlog.get_logger(__name__)
+
+
+def logs_store(ctx):
+    """Where log objects live: the archive, under ``logs/`` (file blobs never start so)."""
+    return ctx.archive
+
+
+def purge_stats_pages(ctx, projects) -> None:
+    """The CDN forgets the statistics pages and API answers of these projects."""
+    if ctx.settings.cdn_backend == "none" or not projects:
+        return
+    from warehouse.cdn.tasks import purge_keys
+
+    purge_keys.send_now(([f"stats/{name}" for name in sorted(projects)],))
+
+
+def count_object(ctx, key: str, since: datetime.date | None = None) -> ingest.Outcome:
+    with ctx.session() as session:
+        if ingest.already_counted(session, key):
+            return ingest.Outcome(key, counted=False)
+        with logs_store(ctx).open(key) as stream:
+            outcome = ingest.count(session, key, ingest.text_lines(stream, key), since=since)
+    # Committed: the CDN may forget the pages that showed the old counts.
+    if outcome.counted:
+        purge_stats_pages(ctx, outcome.projects)
+    return outcome
+
+
+@app.task(name="warehouse.stats.tasks.count_log", bind=True)
+def count_log(self, key: str, since: str | None = None) -> dict:
+    day = datetime.date.fromisoformat(since) if since else None
+    outcome = count_object(self.ctx, key, day)
+    return {"key": key, "counted": outcome.counted, "lines": outcome.lines}
+
+
+@app.task(name="warehouse.stats.tasks.ship_logs", bind=True)
+def ship_logs(self) -> list[str]:
+    settings = self.ctx.settings
+    if not settings.stats_log_dir:
+        return []
+    log_dir = Path(settings.stats_log_dir)
+    shipped = logs.ship(log_dir, logs_store(self.ctx))
+    pidfile = Path(settings.stats_ncsa_pidfile) if settings.stats_ncsa_pidfile else None
+    logs.rotate(log_dir, pidfile)
+    for key in shipped:
+        count_log.delay(key)
+    if shipped:
+        log.info("CDN logs shipped", keys=shipped)
+    return shipped
+
+
+def uncounted_keys(ctx, days: int = 2, today: datetime.date | None = None) -> list[str]:
+    """Log objects of the last ``days`` days (by their key's date) not counted yet."""
+    import sqlalchemy as sa
+
+    from warehouse.stats.models import CountedLog
+
+    today = today or datetime.datetime.now(datetime.UTC).date()
+    store = logs_store(ctx)
+    keys: list[str] = []
+    for back in range(days):
+        day = today - datetime.timedelta(days=back)
+        keys += store.keys(f"{logs.LOGS_PREFIX}{day:%Y/%m/%d}/")
+    if not keys:
+        return []
+    with ctx.session() as session:
+        counted = set(session.scalars(sa.select(CountedLog.key).where(CountedLog.key.in_(keys))))
+    return sorted(k for k in keys if k not in counted)
+
+
+@app.task(name="warehouse.stats.tasks.discover_logs", bind=True)
+def discover_logs(self) -> int:
+    keys = uncounted_keys(self.ctx)
+    for key in keys:
+        count_log.delay(key)
+    return len(keys)
+
+
+def export_day(ctx, day: datetime.date) -> list[str]:
+    """Yesterday's (or ``day``'s) aggregates as a dataset in the archive; the keys written."""
+    import tempfile
+
+    from warehouse.stats import export
+
+    store = ctx.archive
+    keys = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for name in export.export(ctx.session_factory, day, day, scratch):
+            path = Path(name)
+            key = f"{ctx.settings.stats_dataset_prefix}{day:%Y/%m}/{path.name}"
+            content_type = (
+                "application/gzip" if path.suffix == ".gz" else "application/octet-stream"
+            )
+            store.put(key, path, content_type=content_type)
+            keys.append(key)
+    return keys
+
+
+def prune_logs(ctx, today: datetime.date, scan_days: int = 7) -> int:
+    """Delete the log objects of the ``scan_days`` days that just passed the retention."""
+    days = ctx.settings.stats_logs_retention_days
+    if days <= 0:
+        return 0
+    store = logs_store(ctx)
+    removed = 0
+    for back in range(days + 1, days + 1 + scan_days):
+        day = today - datetime.timedelta(days=back)
+        for key in store.keys(f"{logs.LOGS_PREFIX}{day:%Y/%m/%d}/"):
+            store.delete(key)
+            removed += 1
+    return removed
+
+
+@app.task(name="warehouse.stats.tasks.nightly", bind=True)
+def nightly(self) -> dict:
+    today = datetime.datetime.now(datetime.UTC).date()
+    exported = export_day(self.ctx, today - datetime.timedelta(days=1))
+    removed = prune_logs(self.ctx, today)
+    log.info("stats nightly", exported=exported, removed_logs=removed)
+    return {"exported": exported, "removed_logs": removed}

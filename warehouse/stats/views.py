@@ -1,0 +1,292 @@
+"""The statistics API (pypistats.org's paths, parameters and JSON), the project's statistics
+page with its charts, the CSV download, and a maintainer's view of their projects.
+
+Every answer is tagged ``stats/<project>`` for the CDN, which keeps it until the next counts
+of that project land (:func:`warehouse.stats.tasks.purge_stats_pages`).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+
+import sqlalchemy as sa
+from packaging.utils import canonicalize_name
+from pyramid.httpexceptions import HTTPMovedPermanently, HTTPNotFound
+from pyramid.response import Response
+from pyramid.view import view_config
+
+from warehouse.stats import charts
+from warehouse.stats.interfaces import IStatsService
+from warehouse.stats.models import DIMENSIONS
+from warehouse.stats.services import utc_today
+
+# The browser and pypistats' clients may keep an answer this long; the CDN keeps it until
+# the project's next counts purge it.
+CACHE_CONTROL = "max-age=300, public"
+SURROGATE_CONTROL = "max-age=86400"
+CORS = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Methods", "GET")]
+# /api/packages/<p>/<kind>: the query parameter that filters its categories, if any.
+API_FILTERS = {
+    "python_major": "version",
+    "python_minor": "version",
+    "system": "os",
+    "version": "version",
+    "installer": "installer",
+    "country": "country",
+    "file_type": "type",
+}
+RANGES = {"30": 30, "180": 180, "all": None}
+CSV_SERIES = ("overall", "version", "installer", "python_minor", "system", "country")
+PAGE_SERIES = ("version", "installer", "python_minor", "system", "country", "file_type")
+
+
+def stats_key(project: str) -> str:
+    return f"stats/{project}"
+
+
+def _cdn_headers(project: str) -> list[tuple[str, str]]:
+    return [
+        ("Cache-Control", CACHE_CONTROL),
+        ("Surrogate-Key", f"{stats_key(project)} project/{project}"),
+        ("Surrogate-Control", SURROGATE_CONTROL),
+    ]
+
+
+def _json(status: int, data: dict, headers: list[tuple[str, str]]) -> Response:
+    body = json.dumps(data, separators=(",", ":")).encode()
+    return Response(
+        status=status,
+        body=body,
+        headerlist=[("Content-Type", "application/json"), *CORS, *headers],
+    )
+
+
+def _error(status: int, message: str, headers=()) -> Response:
+    return _json(status, {"message": message}, [("Cache-Control", "max-age=60, public"), *headers])
+
+
+def _existing_project(request, name: str) -> str | None:
+    from warehouse.packaging.models import Project
+
+    normalized = canonicalize_name(name)
+    found = request.db.scalar(
+        sa.select(Project.normalized_name).where(Project.normalized_name == normalized)
+    )
+    return found
+
+
+def _mirrors_param(request, default: bool | None) -> bool | None:
+    value = request.GET.get("mirrors")
+    if value is None or value == "":
+        return default
+    lowered = value.lower()
+    if lowered in {"true", "1", "yes"}:
+        return True
+    if lowered in {"false", "0", "no"}:
+        return False
+    raise ValueError(f"mirrors must be true or false, not {value!r}")
+
+
+@view_config(route_name="stats.api", request_method="GET")
+def api(request):
+    kind = request.matchdict["kind"]
+    name = request.matchdict["project"]
+    if kind not in {"recent", "overall", *API_FILTERS}:
+        return _error(
+            404,
+            f"Unknown statistics {kind!r}: use recent, overall, " + ", ".join(API_FILTERS) + ".",
+        )
+    project = _existing_project(request, name)
+    if project is None:
+        # Tagged like the project's answers: the project's first counts purge it.
+        return _error(
+            404,
+            f"No project named {name!r}.",
+            [("Surrogate-Key", stats_key(canonicalize_name(name)))],
+        )
+    stats = request.find_service(IStatsService)
+    headers = _cdn_headers(project)
+    if kind == "recent":
+        recent = stats.recent(project)
+        period = request.GET.get("period")
+        if period:
+            if period not in {"day", "week", "month"}:
+                return _error(400, f"period must be day, week or month, not {period!r}.")
+            recent = {f"last_{period}": recent[f"last_{period}"]}
+        return _json(
+            200,
+            {"data": recent, "package": project, "type": "recent_downloads"},
+            headers,
+        )
+    try:
+        mirrors = _mirrors_param(request, None if kind == "overall" else False)
+    except ValueError as exc:
+        return _error(400, f"{exc}.")
+    if kind == "overall":
+        data = []
+        rows = stats.overall(project)
+        if mirrors in (None, True):
+            data += [
+                {"category": "with_mirrors", "date": day.isoformat(), "downloads": w}
+                for day, w, _ in rows
+            ]
+        if mirrors in (None, False):
+            data += [
+                {"category": "without_mirrors", "date": day.isoformat(), "downloads": wo}
+                for day, _, wo in rows
+            ]
+        return _json(200, {"data": data, "package": project, "type": "overall_downloads"}, headers)
+    wanted = request.GET.get(API_FILTERS[kind])
+    rows = stats.series(project, kind, mirrors=bool(mirrors))
+    data = [
+        {"category": category, "date": day.isoformat(), "downloads": n}
+        for day, category, n in rows
+        if wanted is None or category == wanted
+    ]
+    return _json(200, {"data": data, "package": project, "type": f"{kind}_downloads"}, headers)
+
+
+def _page_project(request) -> str:
+    name = request.matchdict["name"]
+    from warehouse.web import queries
+
+    project = queries.find_project(request.db, name)
+    if project is None:
+        raise HTTPNotFound()
+    if project.name != name:
+        raise HTTPMovedPermanently(
+            request.current_route_path(name=project.name, _query=request.GET)
+        )
+    return project
+
+
+@view_config(route_name="stats.project", renderer="stats/project.html", request_method="GET")
+def project_page(request):
+    project = _page_project(request)
+    range_name = request.GET.get("range", "30")
+    if range_name not in RANGES:
+        range_name = "30"
+    try:
+        mirrors = bool(_mirrors_param(request, False))
+    except ValueError:
+        mirrors = False
+    days = RANGES[range_name]
+    today = utc_today()
+    since = today - datetime.timedelta(days=days - 1) if days else None
+    stats = request.find_service(IStatsService)
+    overall = stats.overall(project.normalized_name, since=since)
+    start = since or (overall[0][0] if overall else today)
+    overall_chart = charts.stacked_chart(
+        start,
+        today,
+        [
+            ("without mirrors", {d: wo for d, _, wo in overall}),
+            *([("mirrors", {d: w - wo for d, w, wo in overall})] if mirrors else []),
+        ],
+        title="Daily downloads",
+    )
+    series = []
+    for dimension in PAGE_SERIES:
+        rows = stats.series(project.normalized_name, dimension, mirrors=mirrors, since=since)
+        series.append(
+            (
+                dimension,
+                charts.stacked_chart(
+                    start,
+                    today,
+                    charts.top_categories(rows),
+                    title=f"Daily downloads by {dimension.replace('_', ' ')}",
+                ),
+            )
+        )
+    request.response.headers.update(dict(_cdn_headers(project.normalized_name)))
+    return {
+        "project": project,
+        "recent": stats.recent(project.normalized_name),
+        "range_name": range_name,
+        "ranges": list(RANGES),
+        "mirrors": mirrors,
+        "overall_chart": overall_chart,
+        "series": series,
+        "csv_series": CSV_SERIES,
+    }
+
+
+@view_config(route_name="stats.csv", request_method="GET")
+def project_csv(request):
+    project = _page_project(request)
+    by = request.GET.get("by", "overall")
+    if by not in DIMENSIONS:
+        return Response(
+            status=400,
+            content_type="text/plain",
+            charset="utf-8",
+            body=f"by must be one of {', '.join(DIMENSIONS)}, not {by!r}.\n".encode(),
+        )
+    try:
+        mirrors = _mirrors_param(request, None if by == "overall" else False)
+    except ValueError as exc:
+        return Response(
+            status=400, content_type="text/plain", charset="utf-8", body=f"{exc}.\n".encode()
+        )
+    stats = request.find_service(IStatsService)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["date", "category", "downloads"])
+    if by == "overall":
+        for day, w, wo in stats.overall(project.normalized_name):
+            if mirrors in (None, True):
+                writer.writerow([day.isoformat(), "with_mirrors", w])
+            if mirrors in (None, False):
+                writer.writerow([day.isoformat(), "without_mirrors", wo])
+    else:
+        rows = stats.series(project.normalized_name, by, mirrors=bool(mirrors))
+        for day, category, n in sorted(rows):
+            writer.writerow([day.isoformat(), category, n])
+    response = Response(
+        body=out.getvalue().encode(),
+        headerlist=[
+            ("Content-Type", "text/csv; charset=utf-8"),
+            *_cdn_headers(project.normalized_name),
+        ],
+    )
+    response.content_disposition = f'attachment; filename="{project.normalized_name}-{by}.csv"'
+    return response
+
+
+@view_config(
+    route_name="stats.mine",
+    renderer="stats/mine.html",
+    request_method="GET",
+    permission="manage:user",
+)
+def my_projects(request):
+    from warehouse.packaging.models import Project, Role
+
+    projects = request.db.scalars(
+        sa.select(Project)
+        .join(Role, Role.project_id == Project.id)
+        .where(Role.user_id == request.user.id)
+        .order_by(Project.normalized_name)
+    ).all()
+    stats = request.find_service(IStatsService)
+    recent = stats.recent_many([p.normalized_name for p in projects])
+    rows = [(p, recent[p.normalized_name]) for p in projects]
+    totals = {
+        period: sum(r[period] for _, r in rows)
+        for period in ("last_day", "last_week", "last_month")
+    }
+    request.response.headers["Cache-Control"] = "private, no-store"
+    return {"rows": rows, "totals": totals}
+
+
+def includeme(config) -> None:
+    config.add_route("stats.api", "/api/packages/{project}/{kind}")
+    # Before /project/{name}/{version}/, which "stats" would otherwise match.
+    config.add_route("stats.project", "/project/{name}/stats/")
+    config.add_route("stats.csv", "/project/{name}/stats.csv")
+    config.add_route("stats.mine", "/manage/stats/")
+    config.scan(__name__)
