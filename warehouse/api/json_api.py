@@ -30,7 +30,7 @@ from warehouse.api.common import (
     text_response,
     with_query,
 )
-from warehouse.cdn.keys import JSON_FAMILY, project_key
+from warehouse.cdn.keys import JSON_FAMILY, project_key, stats_key
 from warehouse.packaging.models import DependencyKind, Project, Release
 
 CORS_HEADERS = [
@@ -232,7 +232,7 @@ def json_view(request):
         return redirect(with_query(request, _path(normalized, found.other.version, slash)), common)
     surrogate = [
         # stats/: purged when new download counts land (info.downloads).
-        ("Surrogate-Key", f"{project_key(normalized)} {JSON_FAMILY} stats/{normalized}"),
+        ("Surrogate-Key", f"{project_key(normalized)} {JSON_FAMILY} {stats_key(normalized)}"),
         ("Surrogate-Control", SURROGATE_CONTROL),
     ]
     if found.body is None:

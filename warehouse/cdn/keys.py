@@ -7,6 +7,8 @@ entry purges the keys :func:`keys_for_entry` derives from its structured data. K
   its JSON documents, the 404 page a project that doesn't exist yet answers with);
 * ``simple-index``: the ``/simple/`` index, which changes when a project appears or goes;
 * ``file/<filename>``: a file and its ``.metadata`` sidecar under ``/packages/``;
+* ``stats/<normalized>``: a project's download statistics (pages, CSV, API answers, and the
+  JSON API's ``info.downloads``), purged when new counts land rather than by journal entries;
 * families, purged only by hand when their rendering changes (a deploy): ``simple`` (every
   simple page and the index) and ``json`` (every JSON document).
 """
@@ -29,6 +31,10 @@ def project_key(name: str) -> str:
 
 def file_key(filename: str) -> str:
     return f"file/{filename}"
+
+
+def stats_key(name: str) -> str:
+    return f"stats/{canonicalize_name(name)}"
 
 
 def keys_for_entry(entry: Entry) -> set[str]:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import structlog
 
+from warehouse.cdn.keys import stats_key
+from warehouse.cdn.tasks import purge_keys
 from warehouse.stats import ingest, logs
 from warehouse.tasks import app
 
@@ -31,9 +33,7 @@ def purge_stats_pages(ctx, projects) -> None:
     """The CDN forgets the statistics pages and API answers of these projects."""
     if ctx.settings.cdn_backend == "none" or not projects:
         return
-    from warehouse.cdn.tasks import purge_keys
-
-    purge_keys.send_now(([f"stats/{name}" for name in sorted(projects)],))
+    purge_keys.send_now(([stats_key(name) for name in sorted(projects)],))
 
 
 def count_object(ctx, key: str, since: datetime.date | None = None) -> ingest.Outcome:

@@ -18,6 +18,7 @@ from pyramid.httpexceptions import HTTPMovedPermanently, HTTPNotFound
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from warehouse.cdn.keys import stats_key
 from warehouse.stats import charts
 from warehouse.stats.interfaces import IStatsService
 from warehouse.stats.models import DIMENSIONS
@@ -41,10 +42,6 @@ API_FILTERS = {
 RANGES = {"30": 30, "180": 180, "all": None}
 CSV_SERIES = ("overall", "version", "installer", "python_minor", "system", "country")
 PAGE_SERIES = ("version", "installer", "python_minor", "system", "country", "file_type")
-
-
-def stats_key(project: str) -> str:
-    return f"stats/{project}"
 
 
 def _cdn_headers(project: str) -> list[tuple[str, str]]:
