@@ -123,6 +123,23 @@ class _FileScan:
             self.findings.extend(metadata.analyze_project_name(name, self.rules))
         for member in archive.walk(fileobj, self.filename, self.wanted, self.report, self.limits):
             self.analyze(member)
+        self.link_scripts()
+
+    def link_scripts(self) -> None:
+        """A shipped script that code runs is as bad as what YARA found in it."""
+        flagged = [f for f in self.findings if f.rule == "yara"]
+        for run in [f for f in self.findings if f.rule == "py-runs-script"]:
+            script = run.message.rsplit(": ", 1)[-1].lstrip("./")
+            for hit in flagged:
+                if hit.location.member and hit.location.member.endswith(script):
+                    self.findings.append(
+                        self.rules.finding(
+                            "install-runs-flagged-script",
+                            run.location.member,
+                            run.location.line,
+                            f"{script} ({hit.message.rsplit(': ', 2)[-2]})",
+                        )
+                    )
 
 
 def scan_bytes(

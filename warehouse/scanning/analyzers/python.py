@@ -45,8 +45,10 @@ _NETWORK = re.compile(
     r"|httpx\.(?:get|post|put|request|Client|AsyncClient|stream)|http\.client\.HTTPS?Connection"
     r"|httplib\.HTTPS?Connection|socket\.(?:socket|create_connection)|aiohttp\.ClientSession"
     r"|urllib3\.(?:PoolManager|request)|ftplib\.FTP\w*|smtplib\.SMTP\w*|telnetlib\.Telnet"
-    r"|websocket\.\w+|dns\.resolver\.\w+)$"
+    r"|websocket\.\w+|dns\.resolver\.\w+|socket\.(?:gethostbyname|getaddrinfo))$"
 )
+_SYSINFO = {"getpass.getuser", "socket.gethostname", "os.getlogin", "platform.node", "os.uname",
+            "platform.uname"}  # fmt: skip
 _DOWNLOAD_TO_FILE = {"urllib.request.urlretrieve", "urllib.urlretrieve", "wget.download"}
 _SEND_METHODS = {"send", "sendall", "sendto", "post", "put", "patch", "request", "urlopen", "write"}
 _PICKLE = re.compile(r"^(?:c?[Pp]ickle|dill|cloudpickle|joblib|shelve)\.(?:loads?|Unpickler|open)$")
@@ -72,6 +74,7 @@ _BUILD_TOOLS = {
     "./configure", "configure", "sh", "bash", "patch", "ar", "ld", "strip", "install_name_tool",
     "mpicc", "pg_config", "mysql_config", "node", "go", "protoc", "lsb_release", "ldconfig",
 }  # fmt: skip
+_SCRIPTS = (".sh", ".bash", ".bat", ".cmd", ".ps1", ".vbs", ".js", ".exe", ".bin", ".run")
 _EXEC_TAINT = {"decode", "decompress", "marshal", "chr", "reversed"}
 _INSTALL_CAPS = {"py-network", "py-subprocess", "py-exec-dynamic", "py-ctypes", "py-write-executable",
                  "py-sensitive-read"}  # fmt: skip
@@ -90,9 +93,10 @@ _NETWORKS = (b"urlopen", b"urlretrieve", b"requests.", b"httpx", b"http.client",
              b".post(")  # fmt: skip
 _RUNS = (b"subprocess", b"os.system", b"popen", b"spawn", b"startfile", b"chmod", b"ctypes")
 _SECRETS = (b"environ", b".ssh", b"id_rsa", b".aws", b"Login Data", b"allet", b".pypirc",
-            b"git-credentials")  # fmt: skip
+            b"git-credentials", b"leveldb", b"Local Storage", b"Cookies", b"getuser", b"gethostname",
+            b"getlogin", b"getenv")  # fmt: skip
 _SHELLS = (b"curl", b"wget", b"powershell", b"/dev/tcp", b"certutil", b"bitsadmin", b"mshta",
-           b"Invoke-")  # fmt: skip
+           b"Invoke-", b'.sh"', b".sh'", b".ps1", b".bat", b".vbs", b".exe")  # fmt: skip
 
 
 def _has(source: bytes, words: tuple[bytes, ...]) -> bool:
@@ -288,6 +292,8 @@ class _Module:
             return {"file"}
         if _NETWORK.match(func) or func in _DOWNLOAD_TO_FILE:
             return {"network"}
+        if func in _SYSINFO:
+            return {"sysinfo"}
         if isinstance(node.func, ast.Attribute):
             receiver = self.tags(node.func.value, d)
             if node.func.attr in ("get", "getenv") and "env-all" in receiver:
@@ -413,11 +419,18 @@ class _Module:
         if _SUBPROCESS.match(func):
             self.runs_something.setdefault(self.scopes.get(id(node), ""), node.lineno)
             command = _literal_text(node.args[0]) if node.args else ""
+            for word in command.split():
+                if word.lower().endswith(_SCRIPTS):
+                    # Judged with the script's own findings once the archive is read.
+                    self.report("py-runs-script", node, word)
             if command and _SHELL_DOWNLOAD.search(command):
                 self.report("py-shell-download", node, command[:120])
-            elif "network" in args:
+                return
+            # What runs is the command (first argument), not its environment or options.
+            command_tags = self.tags(node.args[0]) if node.args else args
+            if "network" in command_tags:
                 self.report("py-download-execute", node, f"{func} of fetched data")
-            elif args & _EXEC_TAINT:
+            elif command_tags & _EXEC_TAINT:
                 self.report("py-exec-decoded", node, f"{func} of decoded data")
             elif self.context == "install" and _is_build_tool(
                 node.args[0] if node.args else None, self
@@ -437,6 +450,12 @@ class _Module:
                 self.downloads_to_file.setdefault(self.scopes.get(id(node), ""), node.lineno)
             if args & {"env-all", "sensitive"}:
                 self.report("py-exfiltration", node, func)
+            elif any(
+                isinstance(arg, ast.BinOp | ast.JoinedStr) and "sysinfo" in self.tags(arg)
+                for arg in all_args
+            ):
+                # User and host names spelled into an address: a DNS or URL beacon.
+                self.report("py-exfiltration", node, f"{func} of user/host names")
             else:
                 self.report("py-network", node, func)
             return
