@@ -34,9 +34,6 @@ SKIP = 0
 HEAD = 16
 WHOLE = -1
 
-# Ratios are only judged past this much decompressed data: tiny members compress absurdly well.
-_RATIO_FLOOR = 8 * 1024 * 1024
-
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
@@ -44,6 +41,9 @@ class Limits:
     max_member_size: int = 32 * 1024 * 1024
     max_total_size: int = 1024 * 1024 * 1024
     max_ratio: int = 200
+    # Ratios are only judged past this much decompressed data: small members compress absurdly
+    # well (a file of spaces) without being bombs.
+    ratio_floor: int = 8 * 1024 * 1024
     max_depth: int = 5
 
 
@@ -223,7 +223,7 @@ def _walk_zip(fileobj, prefix, depth, wanted, report, budget) -> Iterator[Member
             if info.flag_bits & 0x1:
                 report("archive-encrypted", display, member_name)
                 continue
-            if info.file_size > _RATIO_FLOOR and info.file_size > limits.max_ratio * max(
+            if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(
                 info.compress_size, 1
             ):
                 report(
@@ -266,7 +266,7 @@ def _walk_tar(fileobj, prefix, depth, wanted, report, budget) -> Iterator[Member
             # before tarfile does the work, so one huge member cannot run past the limit.
             budget.count_bytes(info.size)
             decompressed = info.offset_data + info.size
-            if decompressed > _RATIO_FLOOR and decompressed > limits.max_ratio * max(
+            if decompressed > limits.ratio_floor and decompressed > limits.max_ratio * max(
                 counter.consumed, 1
             ):
                 report(

@@ -42,7 +42,16 @@ def analyze_entropy(data: bytes, member: str, rules: RuleSet) -> list[Finding]:
     return findings
 
 
-_TEST_DIRS = {"test", "tests", "testing", "selftest", "fixtures", "testdata", "test_data", "vectors"}
+_TEST_DIRS = {
+    "test",
+    "tests",
+    "testing",
+    "selftest",
+    "fixtures",
+    "testdata",
+    "test_data",
+    "vectors",
+}
 
 
 def analyze_secrets(data: bytes, member: str, rules: RuleSet) -> list[Finding]:

@@ -595,8 +595,12 @@ def _head_of_name(node: ast.Name, module: _Module) -> bool:
     return False
 
 
-def analyze_python(source: bytes, member: str, context: str, rules: RuleSet) -> list[Finding]:
-    if context == "runtime" and not worth_parsing(source):
+def analyze_python(
+    source: bytes, member: str, context: str, rules: RuleSet, triage: bool = True
+) -> list[Finding]:
+    """Findings for one module. With ``triage`` (the scanner's default), runtime modules whose
+    words cannot make a threat are not parsed, so their mere capabilities go unreported."""
+    if triage and context == "runtime" and not worth_parsing(source):
         return []
     try:
         tree = ast.parse(source, filename=member)
