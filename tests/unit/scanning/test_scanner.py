@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import textwrap
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from click.testing import CliRunner
 from tests.corpus.scanning.build import SAMPLES, build_all, build_sdist, build_wheel
 from tests.unit.scanning.conftest import make_tar, make_zip
 from warehouse.cli import main
+from warehouse.scanning.archive import Limits
 from warehouse.scanning.isolation import ChildLimits, scan_file_isolated
 from warehouse.scanning.mirror import MirrorError, latest_files
 from warehouse.scanning.scanner import scan_bytes, scan_file
@@ -130,8 +129,9 @@ def test_nested_malware_is_found_with_its_path(rules):
 
 
 def test_hostile_archive_gives_a_verdict_not_an_exception(rules):
-    bomb = make_zip([("a.py", b"\0" * (300 * 1024 * 1024))])
-    result = scan_bytes(bomb, "bomb-1.0-py3-none-any.whl", rules)
+    bomb = make_zip([("a.py", b"\0" * (20 * 1024 * 1024))])
+    limits = Limits(ratio_floor=1024 * 1024)
+    result = scan_bytes(bomb, "bomb-1.0-py3-none-any.whl", rules, limits)
     assert result.verdict == "suspicious"
     assert "archive-limit" in {f.rule for f in result.findings}
 
@@ -175,14 +175,16 @@ def test_isolated_scan_matches_in_process_scan(tmp_path, rules):
 
 
 def test_isolated_scan_survives_memory_and_time_limits(tmp_path):
-    # A member of incompressible text: reading it needs megabytes the child is not allowed.
-    blob = base64.b64encode(os.urandom(6 * 1024 * 1024))
+    # A 40 MB member: larger than glibc's largest mmap threshold, so reading it always asks the
+    # kernel for new address space, which the child's limit refuses.
     path = tmp_path / "big-1.0.tar.gz"
-    path.write_bytes(make_tar([("big-1.0/data.py", b"X = '" + blob + b"'\n")]))
-    starved = scan_file_isolated(str(path), ChildLimits(memory_bytes=1024 * 1024))
+    path.write_bytes(make_tar([("big-1.0/data.py", b"x = 1\n" * (7 * 1024 * 1024))]))
+    limits = Limits(max_member_size=64 * 1024 * 1024, max_ratio=10**6)
+    starved = scan_file_isolated(str(path), ChildLimits(memory_bytes=1024 * 1024), limits)
     assert starved.error and starved.verdict == "suspicious"
     assert [f.rule for f in starved.findings] == ["scan-error"]
-    slow = scan_file_isolated(str(path), ChildLimits(wall_seconds=0.0))
+    small = _write(tmp_path, build_sdist(SAMPLES[2]))
+    slow = scan_file_isolated(str(small), ChildLimits(wall_seconds=0.0))
     assert "wall-clock" in slow.error and slow.verdict == "suspicious"
 
 
