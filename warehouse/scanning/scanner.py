@@ -101,8 +101,9 @@ class _FileScan:
                 and len(parts) <= 2
             ):
                 context = "install"
+            # Entropy of string literals is judged inside (on the parsed constants): a blob only
+            # matters next to code that could run it, and only parsed modules can.
             self.findings.extend(analyze_python(data, path, context, self.rules))
-            self.findings.extend(content.analyze_entropy(data, path, self.rules))
             self.findings.extend(content.analyze_secrets(data, path, self.rules))
             return
         if lowered.endswith(".pth"):

@@ -88,10 +88,14 @@ _EXEC_CALL = re.compile(rb"(?<![.\w])(?:exec|eval|compile|execfile)\s*\(|builtin
 _DECODES = (b"b64decode", b"b32decode", b"b85decode", b"a85decode", b"b16decode", b"decodebytes",
             b"decompress", b"fromhex", b"unhexlify", b"codecs.decode", b"chr(", b"::-1]", b"rot13",
             b"rot_13", b"a2b_")  # fmt: skip
-_NETWORKS = (b"urlopen", b"urlretrieve", b"requests.", b"httpx", b"http.client", b"socket.",
-             b"aiohttp", b"urllib3", b"ftplib", b"smtplib", b"websocket", b".sendall(",
-             b".post(")  # fmt: skip
-_RUNS = (b"subprocess", b"os.system", b"popen", b"spawn", b"startfile", b"chmod", b"ctypes")
+# Calls, not mentions: "socket.timeout" in an except clause or "requests" in a docstring are
+# everywhere and mean nothing.
+_NETWORKS = (b"urlopen", b"urlretrieve", b"import requests", b"from requests", b"requests.get",
+             b"requests.post", b"httpx", b"HTTPConnection", b"HTTPSConnection", b"socket.socket",
+             b"create_connection", b"gethostbyname", b"getaddrinfo", b"aiohttp.ClientSession",
+             b"PoolManager", b"ftplib", b"smtplib", b"websocket", b".sendall(", b".post(")  # fmt: skip
+_RUNS = (b"subprocess", b"os.system", b"os.popen", b"os.spawn", b"pty.spawn", b"startfile",
+         b"chmod", b"ctypes", b"os.exec")  # fmt: skip
 _SECRETS = (b"environ", b".ssh", b"id_rsa", b".aws", b"Login Data", b"allet", b".pypirc",
             b"git-credentials", b"leveldb", b"Local Storage", b"Cookies", b"getuser", b"gethostname",
             b"getlogin", b"getenv")  # fmt: skip
@@ -363,12 +367,24 @@ class _Module:
         self.findings.append(self.rules.finding(rule, self.member, line, detail))
 
     def check_calls(self) -> None:
-        for node in self.nodes(ast.Call, ast.Constant):
-            if isinstance(node, ast.Call):
-                self.check_call(node)
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if len(node.value) < 512 and _SENSITIVE_PATH.search(node.value):
-                    self.report("py-sensitive-read", node, repr(node.value[:80]))
+        for node in self.nodes(ast.Call):
+            self.check_call(node)
+        blobs = 0
+        min_length = self.rules.entropy_min_length
+        for node in self.nodes(ast.Constant):
+            value = node.value
+            if not isinstance(value, str | bytes):
+                continue
+            if len(value) < 512:
+                if isinstance(value, str) and _SENSITIVE_PATH.search(value):
+                    self.report("py-sensitive-read", node, repr(value[:80]))
+            elif len(value) >= min_length and blobs < 5:
+                text = value if isinstance(value, str) else value.decode("latin-1")
+                entropy = shannon_entropy(text[:65536])
+                if entropy >= self.rules.entropy_threshold:
+                    blobs += 1
+                    detail = f"{len(text)} characters, entropy {entropy:.2f}"
+                    self.report("entropy-blob", node, detail)
         for scope in self.downloads_to_file.keys() & self.runs_something.keys():
             line = max(self.downloads_to_file[scope], self.runs_something[scope])
             self.findings.append(
@@ -504,18 +520,33 @@ class _Module:
         self.findings.extend(extra)
 
 
-AST = ast.AST
-_SKIP_NODES = (ast.Load, ast.Store, ast.Del, ast.operator, ast.cmpop, ast.unaryop, ast.boolop)
+def _leaf_types() -> frozenset[type]:
+    """Field values that are never walked into: primitives and the context/operator nodes."""
+    leaves: set[type] = {str, int, float, complex, bytes, bool, type(None), type(...)}
+    abstract = (ast.expr_context, ast.operator, ast.cmpop, ast.unaryop, ast.boolop)
+    for name in dir(ast):
+        obj = getattr(ast, name)
+        if isinstance(obj, type) and issubclass(obj, abstract):
+            leaves.add(obj)
+    return frozenset(leaves)
+
+
+_LEAVES = _leaf_types()
+# Only these nodes are ever looked up by scope (variables, assignment targets, calls).
+_SCOPED = frozenset(
+    {ast.Name, ast.Call, ast.Tuple, ast.List, ast.Subscript, ast.Attribute, ast.Starred}
+)
 
 
 def _walk_scoped(tree: ast.AST) -> tuple[dict[type, list[ast.AST]], dict[int, str]]:
     """Every node of the tree bucketed by type (so each pass visits only the nodes it reads),
-    and the function scope of each node inside a function."""
+    and the function scope of the nodes that are looked up by scope."""
     buckets: dict[type, list[ast.AST]] = {}
     scopes: dict[int, str] = {}
     stack: list[tuple[ast.AST, str]] = [(tree, "")]
     pop, push = stack.pop, stack.append
     function_types = (ast.FunctionDef, ast.AsyncFunctionDef)
+    leaves, scoped = _LEAVES, _SCOPED
     while stack:
         node, scope = pop()
         kind = type(node)
@@ -523,20 +554,22 @@ def _walk_scoped(tree: ast.AST) -> tuple[dict[type, list[ast.AST]], dict[int, st
         if bucket is None:
             bucket = buckets[kind] = []
         bucket.append(node)
-        if scope:
+        if scope and kind in scoped:
             scopes[id(node)] = scope
         inner = scope
         decorators: list[ast.AST] = []
         if kind in function_types:
             inner = f"{scope}/{node.name}@{node.lineno}"
             decorators = node.decorator_list
-        for value in node.__dict__.values():
-            if type(value) is list:
+        for field in kind._fields:
+            value = getattr(node, field, None)
+            value_type = type(value)
+            if value_type is list:
                 for item in value:
-                    if isinstance(item, AST) and not isinstance(item, _SKIP_NODES):
+                    if type(item) not in leaves:
                         # Decorators belong to the enclosing scope; the rest to the function.
                         push((item, scope if decorators and item in decorators else inner))
-            elif isinstance(value, AST) and not isinstance(value, _SKIP_NODES):
+            elif value_type not in leaves:
                 push((value, inner))
     return buckets, scopes
 
