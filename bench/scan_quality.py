@@ -65,40 +65,58 @@ def download(count: int) -> None:
 
 
 def ours(files: list[Path], isolated: bool) -> dict:
-    verdicts, seconds, cpu, findings = {}, 0.0, 0.0, {}
+    verdicts, seconds, cpu, findings, per_file = {}, 0.0, 0.0, {}, {}
     for path in files:
         started, started_cpu = time.perf_counter(), time.process_time()
         result = scan_file_isolated(str(path)) if isolated else scan_file(path)
         seconds += time.perf_counter() - started
         cpu += time.process_time() - started_cpu
+        per_file[str(path)] = time.process_time() - started_cpu
         verdicts[str(path)] = result.verdict
         findings[str(path)] = sorted(
             {f.rule for f in result.findings if f.severity in ("medium", "high", "critical")}
         )
-    return {"verdicts": verdicts, "seconds": seconds, "cpu": cpu, "findings": findings}
+    return {
+        "verdicts": verdicts,
+        "seconds": seconds,
+        "cpu": cpu,
+        "findings": findings,
+        "per_file_cpu": per_file,
+    }
 
 
-def guarddog(files: list[Path]) -> dict | None:
-    if not GUARDDOG.exists():
+def guarddog(files: list[Path], saved: list[Path]) -> dict | None:
+    """guarddog's figures: from JSON lines saved by an earlier guarddog_runner.py run over the
+    same files (``--guarddog-jsonl``; guarddog takes long), or by running it now."""
+    if not saved and not GUARDDOG.exists():
         return None
-    verdicts, seconds, cpu = {}, 0.0, 0.0
-    for start in range(0, len(files), 50):
+    verdicts, seconds, cpu, per_file = {}, 0.0, 0.0, {}
+    outputs = [p.read_text() for p in saved]
+    for start in range(0, len(files), 50) if not saved else ():
         chunk = [str(p) for p in files[start : start + 50]]
-        output = subprocess.run(
-            [str(GUARDDOG), str(REPO / "bench" / "guarddog_runner.py"), *chunk],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout
+        outputs.append(
+            subprocess.run(
+                [str(GUARDDOG), str(REPO / "bench" / "guarddog_runner.py"), *chunk],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+        )
+    wanted = {str(p.resolve()) for p in files}
+    for output in outputs:
         children_before = 0.0
         for line in output.splitlines():
             row = json.loads(line)
+            row["file"] = str(Path(row["file"]).resolve())
+            if row["file"] not in wanted:
+                continue
+            per_file[row["file"]] = row["cpu"] + row["children_cpu"] - children_before
             verdicts[row["file"]] = GUARDDOG_VERDICT.get(row["label"], "clean")
             seconds += row["seconds"]
             # children_cpu is cumulative within one runner process.
             cpu += row["cpu"] + row["children_cpu"] - children_before
             children_before = row["children_cpu"]
-    return {"verdicts": verdicts, "seconds": seconds, "cpu": cpu}
+    return {"verdicts": verdicts, "seconds": seconds, "cpu": cpu, "per_file_cpu": per_file}
 
 
 def summarize(name: str, run: dict, corpus: list[Path], real: list[Path]) -> dict:
@@ -133,6 +151,13 @@ def main() -> None:
     parser.add_argument("--download", type=int, default=0, metavar="N")
     parser.add_argument("--guarddog", action="store_true")
     parser.add_argument("--isolated", action="store_true")
+    parser.add_argument(
+        "--guarddog-jsonl",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="reuse guarddog_runner.py output instead of running guarddog again",
+    )
     args = parser.parse_args()
 
     if args.download:
@@ -146,8 +171,8 @@ def main() -> None:
     runs = {"warehouse": ours(files, isolated=False)}
     if args.isolated:
         runs["warehouse (isolated child per file)"] = ours(files, isolated=True)
-    if args.guarddog:
-        result = guarddog(files)
+    if args.guarddog or args.guarddog_jsonl:
+        result = guarddog(files, args.guarddog_jsonl)
         if result is None:
             print("guarddog is not installed in bench/.venv-guarddog", file=sys.stderr)
         else:
@@ -183,6 +208,14 @@ def main() -> None:
         if verdict != "clean":
             print(f"- {path.name}: {verdict} {ours_run['findings'][str(path)]}")
     if "guarddog" in runs:
+        theirs = runs["guarddog"]["per_file_cpu"]
+        both = [f for f in theirs if f in ours_run["per_file_cpu"]]
+        ours_cpu = sum(ours_run["per_file_cpu"][f] for f in both)
+        their_cpu = sum(theirs[f] for f in both)
+        print(
+            f"\nSame {len(both)} files: warehouse {ours_cpu:.1f} CPU-s, guarddog "
+            f"{their_cpu:.1f} CPU-s: {their_cpu / ours_cpu:.1f}x guarddog's files/s"
+        )
         gd = runs["guarddog"]["verdicts"]
         print(
             "\nguarddog, corpus not high_risk:",
