@@ -9,6 +9,7 @@ from warehouse.cli.projects import project
 
 # Imported under other names: binding `queues` or `search` here would hide the submodules.
 from warehouse.cli.queues import queues as queues_group
+from warehouse.cli.scan import scan as scan_group
 from warehouse.cli.search import search as search_group
 from warehouse.cli.stats import stats as stats_group
 from warehouse.cli.users import shell, token, user
@@ -27,3 +28,4 @@ main.add_command(project)
 main.add_command(search_group)
 main.add_command(queues_group)
 main.add_command(stats_group)
+main.add_command(scan_group)

@@ -1,0 +1,83 @@
+"""``warehouse scan``: scan distribution files, with no database."""
+
+from __future__ import annotations
+
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import click
+
+from warehouse.scanning.findings import ScanResult
+from warehouse.scanning.isolation import ChildLimits, failed_result, scan_file_isolated
+from warehouse.scanning.mirror import MirrorError, latest_files
+from warehouse.scanning.scanner import scan_file
+
+
+def _emit(result: ScanResult, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), sort_keys=False))
+        return
+    click.echo(f"{result.verdict.upper():<10} {result.score:>3}  {result.file}")
+    shown = [f for f in result.findings if f.severity != "info"]
+    for finding in shown:
+        where = finding.location.member or ""
+        if finding.location.line:
+            where += f":{finding.location.line}"
+        click.echo(f"    [{finding.severity}] {finding.rule} {where}  {finding.message}")
+    if len(shown) < len(result.findings):
+        click.echo(f"    ({len(result.findings) - len(shown)} informational findings: see --json)")
+    if result.error:
+        click.echo(f"    error: {result.error.splitlines()[0]}")
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
+
+
+@click.group()
+def scan() -> None:
+    """Scan distribution files for malware (read in memory, never run)."""
+
+
+@scan.command("file")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@json_option
+@click.option(
+    "--isolated", is_flag=True, help="Scan each file in a child process under time/memory limits."
+)
+def scan_files(paths: tuple[str, ...], as_json: bool, isolated: bool) -> None:
+    """Scan distribution files (sdists, wheels) and print a verdict for each."""
+    for path in paths:
+        _emit(scan_file_isolated(path) if isolated else scan_file(path), as_json)
+
+
+@scan.command("mirror")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@json_option
+@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=1, show_default=True)
+@click.option("--timeout", type=click.IntRange(1), default=60, show_default=True,
+              help="CPU seconds per file.")  # fmt: skip
+def scan_mirror(directory: str, as_json: bool, jobs: int, timeout: int) -> None:
+    """Scan the latest release of every project in a bandersnatch mirror (DIRECTORY holds web/)."""
+    try:
+        files = list(latest_files(directory))
+    except MirrorError as exc:
+        raise click.ClickException(str(exc)) from exc
+    limits = ChildLimits(cpu_seconds=timeout, wall_seconds=timeout * 1.5)
+
+    def run(file):
+        if not file.present:
+            return failed_result(str(file.path), "file listed by the mirror is missing")
+        return scan_file_isolated(str(file.path), limits)
+
+    counts: dict[str, int] = {}
+    with (
+        ThreadPoolExecutor(max_workers=jobs) as pool,
+        click.progressbar(length=len(files), label="scanning", file=sys.stderr) as bar,
+    ):
+        for result in pool.map(run, files):
+            counts[result.verdict] = counts.get(result.verdict, 0) + 1
+            _emit(result, as_json)
+            bar.update(1)
+    summary = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
+    click.echo(f"{len(files)} files: {summary or 'none'}", err=True)
