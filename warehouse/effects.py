@@ -72,7 +72,7 @@ class Committed:
         return [
             key
             for entry in self.entries
-            if entry.action is not Action.ADD_FILE
+            if entry.action.removes_files
             for file in entry.files
             for key in file.blob_keys
         ]

@@ -43,6 +43,6 @@ def keys_for_entry(entry: Entry) -> set[str]:
     if entry.action.changes_index:
         keys.add(SIMPLE_INDEX)
     if entry.action is not Action.ADD_FILE:
-        # A removed file must stop being served; an added one was never cached.
+        # A file removed (or hidden) must stop being served; an added one was never cached.
         keys.update(file_key(file.filename) for file in entry.files)
     return keys

@@ -56,10 +56,16 @@ class Action(enum.Enum):
         """Whether a name appears in or leaves the ``/simple/`` index."""
         return self in _INDEX_CHANGES
 
+    @property
+    def removes_files(self) -> bool:
+        """Whether the entry's files are gone for good (their blobs may be deleted)."""
+        return self in _FILE_REMOVALS
+
 
 _INDEX_CHANGES = frozenset(
     {Action.CREATE_PROJECT, Action.REMOVE_PROJECT, Action.RENAME_PROJECT, Action.RENAME_PROJECT_TO}
 )
+_FILE_REMOVALS = frozenset({Action.REMOVE_FILE, Action.REMOVE_RELEASE, Action.REMOVE_PROJECT})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +90,7 @@ class Entry:
     text: str
     version: str | None = None
     submitted_by: str | None = None
-    # The files the entry adds (ADD_FILE) or takes away (REMOVE_FILE, _RELEASE, _PROJECT).
+    # The files the entry adds (ADD_FILE), removes (see Action.removes_files) or hides.
     files: tuple[FileRef, ...] = ()
 
     @property
