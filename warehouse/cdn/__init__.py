@@ -43,6 +43,11 @@ def _collect_deleted_file_keys(session: orm.Session, flush_context, instances) -
         _add_keys(session, {file_key(filename) for _, filename in deleted_blobs(session)})
 
 
+def purge_after_commit(session: orm.Session, keys: set[str]) -> None:
+    """Purge ``keys`` too once this transaction commits (with the journal's own keys)."""
+    _add_keys(session, keys)
+
+
 def _add_keys(session: orm.Session, keys: set[str]) -> None:
     ctx = context_of(session)
     if ctx is not None and keys:

@@ -42,6 +42,8 @@ _INDEX_CHANGES = tuple(
         Action.REMOVE_PROJECT,
         Action.RENAME_PROJECT,
         Action.RENAME_PROJECT_TO,
+        Action.QUARANTINE_ENTER,
+        Action.QUARANTINE_EXIT,
     )
 )
 _REMOVE_FILE = _prefix(Action.REMOVE_FILE)

@@ -74,6 +74,9 @@ class Action:
     RENAME_PROJECT = "rename from {old}"
     # Written under the old name, so mirrors following that name learn where it went.
     RENAME_PROJECT_TO = "rename to {new}"
+    # The project leaves every listing, or comes back (warehouse.admin).
+    QUARANTINE_ENTER = "quarantine enter"
+    QUARANTINE_EXIT = "quarantine exit"
 
 
 @dataclasses.dataclass

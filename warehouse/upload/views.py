@@ -8,6 +8,7 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from warehouse.accounts.security import AuthenticationFailed
+from warehouse.admin.flags import flags_of
 from warehouse.storage.interfaces import IFileStorage
 from warehouse.upload.errors import UploadError
 from warehouse.upload.metadata import parse_upload_form
@@ -88,6 +89,7 @@ def upload_service_factory(context, request) -> UploadService:
         request.ratelimiter("upload"),
         request.ratelimiter("new-project"),
         transaction_manager=request.tm,
+        refusal=flags_of(request.registry).refusal,
     )
 
 
