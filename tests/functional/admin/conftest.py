@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import html
 import time
 from pathlib import Path
 
@@ -81,6 +82,17 @@ def file_paths(project) -> list[str]:
     return [f"/packages/{file.path}" for release in project.releases for file in release.files]
 
 
+def said(page, sentence: str) -> bool:
+    """Whether the page's visible text carries ``sentence``."""
+    return sentence in html.unescape(text_of(page))
+
+
+def assert_private(response) -> None:
+    directives = {d.strip() for d in response.headers["Cache-Control"].split(",")}
+    assert {"private", "no-store"} <= directives, response.headers["Cache-Control"]
+    assert "Surrogate-Control" not in response.headers
+
+
 def fresh(db_session, model, **where):
     db_session.rollback()
     query = sa.select(model)
@@ -98,7 +110,7 @@ def user_named(db_session, name: str) -> User | None:
 
 
 @pytest.fixture
-def cli(database_url, redis_server, monkeypatch):
+def cli(database_url, clean_database, redis_client, redis_server, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("REDIS_URL", redis_server.url())
     monkeypatch.setenv("USER", "operator")
