@@ -30,13 +30,14 @@ class DangerAPIError(Exception):
 
 
 def _json(status: int, body: dict, headers: dict | None = None) -> Response:
-    return Response(
+    response = Response(
         status=status,
         body=json.dumps(body).encode(),
         content_type="application/json",
         charset="utf-8",
-        headers={"Cache-Control": "no-store", **(headers or {})},
     )
+    response.headers.update({"Cache-Control": "no-store", **(headers or {})})
+    return response
 
 
 def _token_user(request):

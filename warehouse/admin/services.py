@@ -367,6 +367,7 @@ def report(
     it takes two reporters of the same kind, one of them trusted.
     """
     parsed = check_report(kind, summary, inspector_url)
+
     observation = Observation(
         project_name=project.normalized_name,
         project_id=project.id,
