@@ -8,7 +8,11 @@ version in Redis, and each process reloads the set within a second.
 from __future__ import annotations
 
 from warehouse.admin.memo import VersionedMemo
-from warehouse.admin.services import QUARANTINE_VERSION_KEY, quarantined_blob_keys
+from warehouse.admin.services import (
+    BLOCKLIST_CHECK_SECONDS,
+    QUARANTINE_VERSION_KEY,
+    quarantined_blob_keys,
+)
 
 REGISTRY_KEY = "admin.blocked_blobs"
 
@@ -16,6 +20,7 @@ REGISTRY_KEY = "admin.blocked_blobs"
 class BlobBlocklist:
     def __init__(self, redis, session_factory, **memo_options):
         self.session_factory = session_factory
+        memo_options.setdefault("check_seconds", BLOCKLIST_CHECK_SECONDS)
         self.memo = VersionedMemo(redis, QUARANTINE_VERSION_KEY, self._load, **memo_options)
 
     def _load(self) -> frozenset[str]:

@@ -34,6 +34,8 @@ from warehouse.packaging.models import (
 from warehouse.tasks import after_commit
 
 QUARANTINE_VERSION_KEY = "admin:quarantine:version"
+# How stale a process's list of quarantined files may be (see warehouse.admin.memo).
+BLOCKLIST_CHECK_SECONDS = 1.0
 SYSTEM_ACTOR = "(system)"
 # A trusted observer's report quarantines a project this young on its own.
 YOUNG_PROJECT = datetime.timedelta(hours=24)
@@ -231,18 +233,33 @@ def _mail_owners(session, project: Project, mail: Mailer, template: str, **conte
 
 
 def _announce_quarantine_change(session: orm.Session, project: Project) -> None:
-    """After commit: every process reloads the quarantined files; the CDN drops them."""
+    """After commit: every process reloads the quarantined files; the CDN drops them.
+
+    The project's pages go by its journal entry. Its files are purged with the entry's keys,
+    and once more when every web process has reloaded the blocklist: a CDN refetch between
+    the first purge and a process's reload would otherwise keep the old answer.
+    """
     from warehouse.cdn import purge_after_commit
     from warehouse.cdn.keys import file_key
+    from warehouse.tasks import context_of
 
+    redis = session.info.get(REDIS_INFO_KEY)
+    after_commit(session, lambda: bump(redis, QUARANTINE_VERSION_KEY))
     filenames = session.scalars(
         sa.select(File.filename)
         .join(Release, File.release_id == Release.id)
         .where(Release.project_id == project.id)
     ).all()
-    purge_after_commit(session, {file_key(name) for name in filenames})
-    redis = session.info.get(REDIS_INFO_KEY)
-    after_commit(session, lambda: bump(redis, QUARANTINE_VERSION_KEY))
+    keys = sorted(file_key(name) for name in filenames)
+    purge_after_commit(session, set(keys))
+    ctx = context_of(session)
+    if keys and ctx is not None and ctx.settings.cdn_backend != "none":
+        from warehouse.cdn.tasks import purge_keys
+
+        after_commit(
+            session,
+            lambda: purge_keys.send_now((keys,), countdown=BLOCKLIST_CHECK_SECONDS + 0.5),
+        )
 
 
 def quarantine(
