@@ -16,7 +16,10 @@ def includeme(config) -> None:
     redis = registry.get("redis.client")
     session_factory = registry["db.session_factory"]
     registry[flags.REGISTRY_KEY] = flags.FlagReader(redis, session_factory)
-    registry[quarantine.REGISTRY_KEY] = quarantine.BlobBlocklist(redis, session_factory)
+    blocklist = quarantine.BlobBlocklist(redis, session_factory)
+    # Loaded now, so that the first downloads need no I/O (a forked worker inherits it).
+    blocklist.refresh()
+    registry[quarantine.REGISTRY_KEY] = blocklist
     config.add_tween("warehouse.admin.readonly.read_only_tween_factory")
     config.include("warehouse.admin.views")
     config.include("warehouse.admin.api")

@@ -30,6 +30,23 @@ T = TypeVar("T")
 _memos: weakref.WeakSet = weakref.WeakSet()
 
 
+def register_local(memo) -> None:
+    """Have :func:`bump` in this process call ``memo.forget()`` for its ``version_key``."""
+    _memos.add(memo)
+
+
+def shared_version(redis, version_key: str) -> bytes | None:
+    """The current version (None without Redis); raises RedisError."""
+    if redis is None:
+        return None
+    version = redis.get(version_key)
+    if version is None:
+        # Redis lost it (a restart): start a new version that every process shares.
+        redis.set(version_key, os.urandom(8).hex(), nx=True)
+        version = redis.get(version_key)
+    return version
+
+
 def bump(redis, version_key: str) -> None:
     """Tell every process to reload (call after the change is committed)."""
     for memo in list(_memos):
@@ -64,7 +81,7 @@ class VersionedMemo(Generic[T]):
         self._version: bytes | None = None
         self._loaded_at = float("-inf")
         self._checked_at = float("-inf")
-        _memos.add(self)
+        register_local(self)
 
     def fresh_value(self) -> T | None:
         """The value if it was confirmed lately, without any I/O; else None."""
@@ -96,15 +113,8 @@ class VersionedMemo(Generic[T]):
             return self._value
 
     def _current_version(self) -> bytes | None:
-        if self.redis is None:
-            return None
         try:
-            version = self.redis.get(self.version_key)
-            if version is None:
-                # Redis lost it (a restart): start a new version that every process shares.
-                self.redis.set(self.version_key, os.urandom(8).hex(), nx=True)
-                version = self.redis.get(self.version_key)
-            return version
+            return shared_version(self.redis, self.version_key)
         except redis_lib.RedisError:
             return None
 
