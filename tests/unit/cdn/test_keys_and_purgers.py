@@ -29,6 +29,8 @@ from warehouse.settings import Settings, SettingsError
         (Action.REMOVE_PROJECT, {"project/foo-bar", "simple-index"}),
         (Action.RENAME_PROJECT.format(old="Old"), {"project/foo-bar", "simple-index"}),
         (Action.RENAME_PROJECT_TO.format(new="New"), {"project/foo-bar", "simple-index"}),
+        (Action.QUARANTINE_ENTER, {"project/foo-bar", "simple-index"}),
+        (Action.QUARANTINE_EXIT, {"project/foo-bar", "simple-index"}),
         (
             Action.REMOVE_FILE.format(filename="foo_bar-1-py3-none-any.whl"),
             {"project/foo-bar", "file/foo_bar-1-py3-none-any.whl"},

@@ -190,3 +190,11 @@ def test_stale_pages_are_served_only_while_the_app_is_down(cdn, backends):
         assert cdn.get("/simple/never-cached/").status == 503
     finally:
         web.sick = False
+
+
+def test_admin_pages_and_the_reports_api_are_never_cached(cdn, backends):
+    # The stand-in answers these with no cache headers: Varnish alone would keep them.
+    for path in ("/admin/", "/admin/users/alice/", "/danger-api/projects/x/observations"):
+        for _ in range(2):
+            assert cdn.get(path).x_cache == "MISS"
+        assert backends[0].count(path) == 2
