@@ -58,7 +58,8 @@ def test_a_quarantined_project_vanishes_through_the_cdn_and_comes_back(topology,
     gone = _within(topology, file_path, False, 2.0)
     # ...and it stays gone once the later purges have run.
     time.sleep(REPURGE_SETTLED)
-    assert set(_state(topology, file_path).values()) == {False}
+    later = _state(topology, file_path)
+    assert set(later.values()) == {False}, later
 
     topology.cli("project", "unquarantine", NAME)
     back = _within(topology, file_path, True, 2.0)

@@ -18,6 +18,7 @@ import weakref
 
 import structlog
 
+from warehouse import nonblocking
 from warehouse.admin.memo import register_local, shared_version
 from warehouse.admin.services import (
     BLOCKLIST_CHECK_SECONDS,
@@ -50,12 +51,18 @@ class BlobBlocklist:
         self._loaded_at: float | None = None
         self._lock = threading.Lock()
         self._refresher_pid: int | None = None
+        self._loaded_pid: int | None = None
         register_local(self)
 
     # Reading (the download path: no I/O) ------------------------------------------------
 
     def blocks(self, key: str) -> bool:
         if self._refresher_pid != os.getpid():
+            if self._loaded_pid != os.getpid():
+                # A forked worker: what it inherited may predate a quarantine. Load once
+                # here (off the event loop) before answering.
+                nonblocking.check()
+                self.refresh(force=True)
             self._start_refresher()
         return key in self._keys
 
@@ -79,6 +86,7 @@ class BlobBlocklist:
                     return
                 with self.session_factory() as session:
                     self._keys = quarantined_blob_keys(session)
+                self._loaded_pid = os.getpid()
                 self._version = version
                 self._loaded_at = time.monotonic()
             except Exception:  # noqa: BLE001 - keep serving with the keys we have
