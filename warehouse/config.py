@@ -49,6 +49,7 @@ def configure(settings: Settings | None = None, **registry_extras) -> Configurat
     config.include("warehouse.headers")
     config.include("warehouse.web")
     config.include("warehouse.manage")
+    config.include("warehouse.admin")
     return config
 
 

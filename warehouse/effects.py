@@ -13,9 +13,10 @@ the one before:
 
 1. the read caches forget the projects' serials, so the next read renders the new state;
 2. OpenSearch gets its reindex tasks (the PostgreSQL index was rewritten in the transaction);
-3. the CDN is purged, after step 1, so what it fetches again is already new;
-4. new files are copied to the cache store;
-5. removed files' blobs are deleted from the archive and the cache store (nothing points at
+3. a quarantine entered or left makes every web process reload its blocklist of files;
+4. the CDN is purged, after steps 1 and 3, so what it fetches again is already new;
+5. new files are copied to the cache store;
+6. removed files' blobs are deleted from the archive and the cache store (nothing points at
    them any more).
 
 A reaction is a small function of :class:`Committed`; a new domain adds one line to a list.
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy import event, orm
 
+from warehouse.admin.services import reload_blocklists
 from warehouse.api.cache import invalidate_projects
 from warehouse.cdn.tasks import purge_after_commit
 from warehouse.db import CONTEXT_INFO_KEY, REDIS_INFO_KEY
@@ -113,6 +115,17 @@ def reindex_opensearch(change: Committed) -> None:
         send_reindex_tasks(change.projects)
 
 
+def reload_quarantine_blocklists(change: Committed) -> None:
+    quarantines = [e for e in change.entries if e.action in _QUARANTINE_ACTIONS]
+    if quarantines and change.context is not None:
+        reload_blocklists(
+            change.session.info.get(REDIS_INFO_KEY), change.context.settings, quarantines
+        )
+
+
+_QUARANTINE_ACTIONS = frozenset({Action.QUARANTINE_ENTER, Action.QUARANTINE_EXIT})
+
+
 def purge_cdn(change: Committed) -> None:
     if change.context is not None:
         purge_after_commit(change.context.settings, change.entries)
@@ -136,6 +149,9 @@ def delete_removed_blobs(change: Committed) -> None:
 AFTER_COMMIT: list[Reaction] = [
     invalidate_read_caches,
     reindex_opensearch,
+    # Before the purge: web processes start reloading which files are quarantined (downloads
+    # check it without a query); the files are purged once more when they all have.
+    reload_quarantine_blocklists,
     purge_cdn,
     copy_new_files_to_cache,
     delete_removed_blobs,

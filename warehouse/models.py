@@ -4,6 +4,7 @@ import importlib
 
 MODEL_MODULES = (
     "warehouse.accounts.models",
+    "warehouse.admin.models",
     "warehouse.events.models",
     "warehouse.manage.models",
     "warehouse.packaging.models",

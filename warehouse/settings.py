@@ -80,6 +80,8 @@ class Settings:
     new_project_ratelimit: RateLimit = RateLimit(100_000, 3600)
     login_ratelimit: RateLimit = RateLimit(1000, 3600)
     xmlrpc_ratelimit: RateLimit = RateLimit(1200, 60)
+    # Reports about projects (warehouse.admin), per reporting user.
+    report_ratelimit: RateLimit = RateLimit(20, 3600)
     # Uploading and managing projects require 2FA and a verified email (production).
     require_2fa: bool = False
     require_verified_email: bool = True
@@ -204,6 +206,7 @@ class Settings:
         take("WAREHOUSE_NEW_PROJECT_RATELIMIT", "new_project_ratelimit", RateLimit.parse)
         take("WAREHOUSE_LOGIN_RATELIMIT", "login_ratelimit", RateLimit.parse)
         take("WAREHOUSE_XMLRPC_RATELIMIT", "xmlrpc_ratelimit", RateLimit.parse)
+        take("WAREHOUSE_REPORT_RATELIMIT", "report_ratelimit", RateLimit.parse)
         take("WAREHOUSE_REQUIRE_2FA", "require_2fa", _bool)
         take("WAREHOUSE_REQUIRE_VERIFIED_EMAIL", "require_verified_email", _bool)
         take("WAREHOUSE_SIMPLE_CACHE_SECONDS", "simple_cache_seconds", int)

@@ -49,6 +49,10 @@ sub vcl_recv {
     if (req.method != "GET" && req.method != "HEAD") {
         return (pass);
     }
+    # The admin area and the reports API are private whatever they answer: never cached.
+    if (req.url ~ "^/(admin|danger-api)(/|\?|$)") {
+        return (pass);
+    }
     # The read APIs and files are the same for everyone: a stray cookie must not make them
     # uncacheable.
     if (req.url ~ "^/(simple|packages)/" || req.url ~ "^/pypi/[^/]+(/[^/]+)?/json/?(\?|$)") {

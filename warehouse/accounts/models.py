@@ -22,6 +22,10 @@ class User(Model):
     password: orm.Mapped[str] = orm.mapped_column(sa.Text)
     is_active: orm.Mapped[bool] = orm.mapped_column(default=True)
     is_superuser: orm.Mapped[bool] = orm.mapped_column(default=False)
+    # Reports from a trusted observer can quarantine a project on their own (warehouse.admin).
+    is_trusted_observer: orm.Mapped[bool] = orm.mapped_column(
+        default=False, server_default=sa.false()
+    )
     date_joined: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
     last_login: orm.Mapped[datetime.datetime | None]
     totp_secret: orm.Mapped[bytes | None] = orm.mapped_column(sa.LargeBinary)

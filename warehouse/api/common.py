@@ -61,7 +61,11 @@ def project_serial(normalized: str):
 
     def read(session) -> int | None:
         return session.scalar(
-            sa.select(Project.last_serial).where(Project.normalized_name == normalized)
+            sa.select(Project.last_serial).where(
+                Project.normalized_name == normalized,
+                # A quarantined project reads as missing (its entry changed the serial).
+                Project.lifecycle_status.is_(None),
+            )
         )
 
     return read

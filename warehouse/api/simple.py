@@ -97,9 +97,9 @@ def _project_renderer(normalized: str, fmt: str, base: str):
 def _render_index(fmt: str):
     def render(session, serial: int) -> bytes:
         rows = session.execute(
-            sa.select(Project.name, Project.normalized_name, Project.last_serial).order_by(
-                Project.normalized_name
-            )
+            sa.select(Project.name, Project.normalized_name, Project.last_serial)
+            .where(Project.lifecycle_status.is_(None))
+            .order_by(Project.normalized_name)
         ).all()
         if fmt == "json":
             return render_index_json(serial, rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from warehouse.cli.admin import admin, names
 from warehouse.cli.db import db
 from warehouse.cli.projects import project
 
@@ -29,3 +30,5 @@ main.add_command(search_group)
 main.add_command(queues_group)
 main.add_command(stats_group)
 main.add_command(scan_group)
+main.add_command(admin)
+main.add_command(names)

@@ -132,3 +132,40 @@ def delete_project(name: str, confirm: str, by: str | None) -> None:
 
     _run(action)
     click.echo(f"deleted project {name}")
+
+
+@project.command("quarantine")
+@click.argument("name")
+@click.option("--reason", required=True, help="Why; the owners are told.")
+@click.option("--by", "by", help="Name to record in the admin log (default: cli:$USER).")
+def quarantine_project(name: str, reason: str, by: str | None) -> None:
+    """Take project NAME out of circulation (hidden, files 404, owners locked out)."""
+    from warehouse.admin import services
+    from warehouse.cli.admin import cli_actor, cli_mailer, run_admin
+
+    run_admin(
+        lambda session: services.quarantine(
+            session,
+            cli_actor(by),
+            services.find_project(session, name),
+            reason,
+            cli_mailer(session),
+        )
+    )
+    click.echo(f"{name} is in quarantine")
+
+
+@project.command("unquarantine")
+@click.argument("name")
+@click.option("--by", "by", help="Name to record in the admin log (default: cli:$USER).")
+def unquarantine_project(name: str, by: str | None) -> None:
+    """Release project NAME from quarantine: everything is as it was before."""
+    from warehouse.admin import services
+    from warehouse.cli.admin import cli_actor, cli_mailer, run_admin
+
+    run_admin(
+        lambda session: services.unquarantine(
+            session, cli_actor(by), services.find_project(session, name), cli_mailer(session)
+        )
+    )
+    click.echo(f"{name} is out of quarantine")

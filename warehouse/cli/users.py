@@ -86,3 +86,35 @@ def shell() -> None:
             banner="warehouse shell: `db` is a session; `accounts`, `packaging` are the models.",
             local={"db": session, "accounts": accounts, "packaging": packaging},
         )
+
+
+@user.command("admin")
+@click.argument("username")
+@click.option("--revoke", is_flag=True, help="Take admin rights away instead.")
+@click.option("--by", "by", help="Name to record in the admin log (default: cli:$USER).")
+def user_admin(username: str, revoke: bool, by: str | None) -> None:
+    """Grant USERNAME admin rights (the /admin/ pages also need two-factor)."""
+    from warehouse.admin.services import find_user, set_admin
+    from warehouse.cli.admin import cli_actor, run_admin
+
+    run_admin(
+        lambda session: set_admin(session, cli_actor(by), find_user(session, username), not revoke)
+    )
+    click.echo(f"{username} is {'no longer' if revoke else 'now'} an admin")
+
+
+@user.command("observer")
+@click.argument("username")
+@click.option("--revoke", is_flag=True, help="Stop trusting the user's reports.")
+@click.option("--by", "by", help="Name to record in the admin log (default: cli:$USER).")
+def user_observer(username: str, revoke: bool, by: str | None) -> None:
+    """Mark USERNAME a trusted observer: their reports can quarantine projects."""
+    from warehouse.admin.services import find_user, set_trusted_observer
+    from warehouse.cli.admin import cli_actor, run_admin
+
+    run_admin(
+        lambda session: set_trusted_observer(
+            session, cli_actor(by), find_user(session, username), not revoke
+        )
+    )
+    click.echo(f"{username} is {'no longer' if revoke else 'now'} a trusted observer")

@@ -12,6 +12,7 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from warehouse.accounts.security import AuthenticationFailed
+from warehouse.admin.flags import Flag, flag_refusal
 from warehouse.events import EventSource, record_event
 from warehouse.events.tags import ProjectTag
 from warehouse.manage.access import (
@@ -24,6 +25,7 @@ from warehouse.manage.access import (
     role_of,
 )
 from warehouse.packaging.management import ProjectManagement
+from warehouse.packaging.models import QUARANTINED_MESSAGE
 
 MAX_REASON_LENGTH = 1000
 
@@ -74,6 +76,8 @@ def _project(request, allowed_roles: frozenset[str]):
     # Project names are public, so the errors can say exactly what is wrong.
     if project is None:
         raise APIError(404, f"No project named {name!r}.")
+    if project.quarantined:
+        raise APIError(403, QUARANTINED_MESSAGE.format(name=project.name))
     if not identity.may_act_on(project.normalized_name):
         raise APIError(403, f"This API token is not scoped to the project {project.name!r}.")
     role = role_of(request, project, identity.user)
@@ -165,6 +169,8 @@ def unyank(request):
 @view_config(route_name="manage.api.release", request_method="DELETE", require_csrf=False)
 def delete_release(request):
     user, project = _project(request, OWNER_ONLY)
+    if message := flag_refusal(request, Flag.DISALLOW_DELETION):
+        raise APIError(403, message)
     release = _release(request, project)
     version = release.version
     request.find_service(ProjectManagement).delete_release(release, user)

@@ -18,6 +18,7 @@ from warehouse.accounts import notifications
 from warehouse.accounts.authentication import recently_authenticated
 from warehouse.accounts.interfaces import IUserService
 from warehouse.accounts.models import User
+from warehouse.admin.flags import Flag, flag_refusal
 from warehouse.events import EventSource, events_for, record_event
 from warehouse.events.tags import ProjectTag
 from warehouse.manage.access import (
@@ -31,7 +32,13 @@ from warehouse.manage.access import (
 )
 from warehouse.manage.models import RoleInvitation
 from warehouse.packaging.management import LastOwnerError, ManagementError, ProjectManagement
-from warehouse.packaging.models import JournalEntry, Project, Role, RoleName
+from warehouse.packaging.models import (
+    QUARANTINED_MESSAGE,
+    JournalEntry,
+    Project,
+    Role,
+    RoleName,
+)
 
 T = "warehouse.manage:templates/manage/"
 HISTORY_LENGTH = 200
@@ -74,6 +81,8 @@ def _project_context(request, allowed_roles=OWNER_OR_MAINTAINER):
         raise HTTPNotFound()
     if role not in allowed_roles:
         raise HTTPForbidden(f"This needs the Owner role on {project.name}.")
+    if project.quarantined:
+        raise HTTPForbidden(QUARANTINED_MESSAGE.format(name=project.name))
     return project, role
 
 
@@ -222,6 +231,8 @@ def delete_project(request):
     refused = _guard_post(request, project, "manage.project.settings")
     if refused:
         return refused
+    if message := flag_refusal(request, Flag.DISALLOW_DELETION):
+        raise HTTPForbidden(message)
     if canonicalize_name(request.POST.get("confirm_project_name", "")) != project.normalized_name:
         request.response.status = 400
         return _page(
@@ -530,6 +541,8 @@ def delete_release(request):
     refused = _guard_post(request, project, "manage.project.release", **_release_kw(release))
     if refused:
         return refused
+    if message := flag_refusal(request, Flag.DISALLOW_DELETION):
+        raise HTTPForbidden(message)
     if not _typed(request, "confirm_version", release.version):
         return _release_refusal(
             request,
@@ -560,6 +573,8 @@ def delete_file(request):
     refused = _guard_post(request, project, "manage.project.release", **_release_kw(release))
     if refused:
         return refused
+    if message := flag_refusal(request, Flag.DISALLOW_DELETION):
+        raise HTTPForbidden(message)
     file = next((f for f in release.files if f.id == _int(request.POST.get("file_id"))), None)
     if file is None:
         raise HTTPNotFound()

@@ -50,6 +50,9 @@ class Action(enum.Enum):
     RENAME_PROJECT = "rename from {old}"
     # Written under the old name, so mirrors following that name learn where it went.
     RENAME_PROJECT_TO = "rename to {new}"
+    # The project leaves every listing, or comes back (warehouse.admin).
+    QUARANTINE_ENTER = "quarantine enter"
+    QUARANTINE_EXIT = "quarantine exit"
 
     @property
     def changes_index(self) -> bool:
@@ -63,7 +66,14 @@ class Action(enum.Enum):
 
 
 _INDEX_CHANGES = frozenset(
-    {Action.CREATE_PROJECT, Action.REMOVE_PROJECT, Action.RENAME_PROJECT, Action.RENAME_PROJECT_TO}
+    {
+        Action.CREATE_PROJECT,
+        Action.REMOVE_PROJECT,
+        Action.RENAME_PROJECT,
+        Action.RENAME_PROJECT_TO,
+        Action.QUARANTINE_ENTER,
+        Action.QUARANTINE_EXIT,
+    }
 )
 _FILE_REMOVALS = frozenset({Action.REMOVE_FILE, Action.REMOVE_RELEASE, Action.REMOVE_PROJECT})
 

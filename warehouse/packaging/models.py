@@ -15,6 +15,11 @@ from warehouse.db import Model, utcnow
 from warehouse.storage.keys import metadata_key
 
 PROJECT_NAME_PATTERN = r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$"
+LIFECYCLE_QUARANTINED = "quarantine-enter"
+QUARANTINED_MESSAGE = (
+    "The project {name!r} is in quarantine: it cannot be changed until the index's "
+    "administrators release it."
+)
 
 
 class Project(Model):
@@ -31,6 +36,10 @@ class Project(Model):
     upload_limit: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger)
     total_size_limit: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger)
     total_size: orm.Mapped[int] = orm.mapped_column(sa.BigInteger, default=0)
+    # NULL, or "quarantine-enter" while the project is out of circulation (warehouse.admin).
+    lifecycle_status: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
+    lifecycle_status_changed: orm.Mapped[datetime.datetime | None]
+    lifecycle_status_note: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
 
     releases: orm.Mapped[list[Release]] = orm.relationship(
         back_populates="project",
@@ -57,6 +66,10 @@ class Project(Model):
         super().__init__(**kwargs)
         if self.name and not self.normalized_name:
             self.normalized_name = canonicalize_name(self.name)
+
+    @property
+    def quarantined(self) -> bool:
+        return self.lifecycle_status == LIFECYCLE_QUARANTINED
 
     def __repr__(self) -> str:
         return f"<Project {self.name}>"

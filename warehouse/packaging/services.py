@@ -111,7 +111,7 @@ class DatabaseProjectService:
         # project's name would look the same.
         prohibited, similar = self.db.execute(
             sa.select(
-                sa.select(ProhibitedProjectName.id)
+                sa.select(ProhibitedProjectName.comment)
                 .where(ProhibitedProjectName.name == normalized)
                 .scalar_subquery(),
                 sa.select(Project.name)
@@ -121,7 +121,13 @@ class DatabaseProjectService:
                 .scalar_subquery(),
             )
         ).one()
-        if normalized in RESERVED_NAMES or prohibited is not None:
+        if prohibited is not None:
+            raise ProjectNameError(
+                f"The name {name!r} isn't allowed: it is on the index's list of prohibited "
+                f"project names ({prohibited or 'no reason given'}). "
+                "See https://pypi.org/help/#project-name for more information."
+            )
+        if normalized in RESERVED_NAMES:
             raise ProjectNameError(
                 f"The name {name!r} isn't allowed. See https://pypi.org/help/#project-name "
                 "for more information."

@@ -45,6 +45,7 @@ def includeme(config) -> None:
         "upload": settings.upload_ratelimit,
         "new-project": settings.new_project_ratelimit,
         "login": settings.login_ratelimit,
+        "report": settings.report_ratelimit,
     }
 
     def ratelimiter(request, name: str) -> RateLimiter:

@@ -55,7 +55,7 @@ def latest_releases(session: orm.Session, project_id: int | None = None) -> list
     query = (
         sa.select(*_RELEASE_COLUMNS)
         .join(Project, Release.project_id == Project.id)
-        .where(Release.yanked.is_(False))
+        .where(Release.yanked.is_(False), Project.lifecycle_status.is_(None))
         .order_by(Release.created.desc(), Release.id.desc())
         .limit(ITEMS)
     )
@@ -75,6 +75,7 @@ def newest_projects(session: orm.Session) -> list:
     )
     return session.execute(
         sa.select(Project.name, Project.created, summary.label("summary"))
+        .where(Project.lifecycle_status.is_(None))
         .order_by(Project.created.desc(), Project.id.desc())
         .limit(ITEMS)
     ).all()
@@ -82,7 +83,9 @@ def newest_projects(session: orm.Session) -> list:
 
 def find_project(session: orm.Session, normalized: str):
     return session.execute(
-        sa.select(Project.id, Project.name).where(Project.normalized_name == normalized)
+        sa.select(Project.id, Project.name).where(
+            Project.normalized_name == normalized, Project.lifecycle_status.is_(None)
+        )
     ).first()
 
 

@@ -76,7 +76,7 @@ CROSS JOIN LATERAL (
     CROSS JOIN LATERAL string_to_array(classifier, ' :: ') AS parts
     CROSS JOIN LATERAL generate_series(1, cardinality(parts)) AS depth
 ) prefixes
-WHERE {{where}}
+WHERE ({{where}}) AND p.lifecycle_status IS NULL
 """
 
 _COLUMNS = (
@@ -97,10 +97,16 @@ def _upsert_sql(where: str) -> sa.TextClause:
 
 
 _UPSERT_ALL = _upsert_sql("true")
-# Projects whose last release was deleted leave search (deleted projects go by cascade).
+# Projects whose last release was deleted leave search (deleted projects go by cascade), and
+# so do quarantined ones.
 _DELETE_RELEASELESS = """
 DELETE FROM project_search s
-WHERE {where} AND NOT EXISTS (SELECT 1 FROM releases r WHERE r.project_id = s.project_id)
+WHERE {where} AND (
+    NOT EXISTS (SELECT 1 FROM releases r WHERE r.project_id = s.project_id)
+    OR EXISTS (
+        SELECT 1 FROM projects q WHERE q.id = s.project_id AND q.lifecycle_status IS NOT NULL
+    )
+)
 """
 _DELETE_ALL = sa.text(_DELETE_RELEASELESS.format(where="true"))
 # Both at once for the projects named by id or by normalized name: the two touch disjoint

@@ -119,6 +119,12 @@ def _unchanged(path: str, size: int, mtime: float) -> bool:
     return st.st_size == size and st.st_mtime == mtime
 
 
+def _still_servable(blocklist, key: str, path: str, size: int, mtime: float) -> bool:
+    if blocklist is not None and not blocklist.surely_allows(key):
+        return False
+    return _unchanged(path, size, mtime)
+
+
 def _stores(registry) -> tuple:
     """Where to look, in order: the cache store, then the archive (if they differ)."""
     archive = registry["storage.instance"]
@@ -166,6 +172,10 @@ def download(request):
     on_loop = nonblocking.active()
     try:
         validate_key(key)
+        # A quarantined project's files answer as if they were gone (warehouse.admin).
+        blocklist = request.registry.get("admin.blocked_blobs")
+        if blocklist is not None and blocklist.blocks(key):
+            raise BlobNotFound(key)
         stores = _stores(request.registry)
         if on_loop and not all(s.is_local for s in stores):
             raise nonblocking.WouldBlock
@@ -235,7 +245,9 @@ def download(request):
             if stream is not None:
                 # The same request may be answered again from memory while the file stays
                 # as it is (see warehouse.asgi._AnswerMemo); keys never change content.
-                response.still_current = functools.partial(_unchanged, stream.name, size, mtime)
+                response.still_current = functools.partial(
+                    _still_servable, blocklist, key, stream.name, size, mtime
+                )
             return response
         if stream is None:
             body = _Chunks(storage.open(key, byte_range))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from warehouse import db
 from warehouse.accounts.security import Identity
+from warehouse.admin.flags import Flag
 from warehouse.db import utcnow
 from warehouse.packaging import journal
 from warehouse.packaging.interfaces import IProjectService
@@ -147,8 +149,11 @@ class UploadService:
         projects: IProjectService,
         upload_limiter: RateLimiter,
         new_project_limiter: RateLimiter,
+        refusal: Callable[[Flag], str | None] | None = None,
     ):
         self.db = session
+        # The message of an admin flag that is on (warehouse.admin.flags), else None.
+        self.refusal = refusal or (lambda flag: None)
         self.settings = settings
         self.storage = storage
         self.projects = projects
@@ -158,6 +163,7 @@ class UploadService:
     # The pipeline --------------------------------------------------------------------
 
     def upload(self, request: UploadRequest, *, workdir: Path | None = None) -> UploadOutcome:
+        self._check_flags()
         identity = self._require_uploader(request.identity)
         form = request.form
         check_filename_matches(request.filename, form.filetype, form.name, form.version)
@@ -167,6 +173,8 @@ class UploadService:
         )
         if project is not None:
             self._check_may_upload(identity, project, role)
+        elif message := self.refusal(Flag.DISALLOW_NEW_PROJECT_REGISTRATION):
+            raise UploadError(message, status=403)
 
         with tempfile.TemporaryDirectory(prefix="upload-", dir=workdir) as scratch:
             artifact_path = Path(scratch) / "artifact"
@@ -229,11 +237,23 @@ class UploadService:
                 status=429,
             )
 
+    def _check_flags(self) -> None:
+        if message := self.refusal(Flag.READ_ONLY):
+            raise UploadError(message, status=503)
+        if message := self.refusal(Flag.DISALLOW_NEW_UPLOAD):
+            raise UploadError(message, status=403)
+
     def _check_may_upload(self, identity: Identity, project: Project, role: str | None) -> None:
         if role is None or not identity.may_act_on(project.normalized_name):
             raise UploadError(
                 f"The user {identity.user.username!r} isn't allowed to upload to project "
                 f"{project.name!r}. " + HELP.format("project-name"),
+                status=403,
+            )
+        if project.quarantined:
+            raise UploadError(
+                f"The project {project.name!r} is in quarantine: uploads are refused until "
+                "the index's administrators release it.",
                 status=403,
             )
 

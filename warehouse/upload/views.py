@@ -8,6 +8,7 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from warehouse.accounts.security import AuthenticationFailed
+from warehouse.admin.flags import flags_of
 from warehouse.packaging.interfaces import IProjectService
 from warehouse.storage.interfaces import IFileStorage
 from warehouse.upload.errors import UploadError
@@ -89,6 +90,7 @@ def upload_service_factory(context, request) -> UploadService:
         request.find_service(IProjectService),
         request.ratelimiter("upload"),
         request.ratelimiter("new-project"),
+        refusal=flags_of(request.registry).refusal,
     )
 
 

@@ -69,6 +69,7 @@ def newest_releases(session: orm.Session, limit: int = 10) -> list[NewRelease]:
     rows = session.execute(
         sa.select(Project.name, Release.version, Release.summary, Release.created)
         .join(Release.project)
+        .where(Project.lifecycle_status.is_(None))
         .order_by(Release.id.desc())
         .limit(limit)
     ).all()
@@ -157,7 +158,7 @@ def projects_of(session: orm.Session, user: User) -> list[UserProject]:
         sa.select(Project.name, Role.role_name, shown.c.version, shown.c.summary, shown.c.created)
         .join(Role, Role.project_id == Project.id)
         .outerjoin(shown, sa.true())
-        .where(Role.user_id == user.id)
+        .where(Role.user_id == user.id, Project.lifecycle_status.is_(None))
         .order_by(shown.c.created.desc().nulls_last(), Project.normalized_name)
     ).all()
     return [UserProject(*row) for row in rows]

@@ -56,7 +56,10 @@ def _timestamp(moment: datetime.datetime) -> int:
 
 def _project(call: Call, name: str) -> Project | None:
     return call.session.scalar(
-        sa.select(Project).where(Project.normalized_name == canonicalize_name(name))
+        sa.select(Project).where(
+            Project.normalized_name == canonicalize_name(name),
+            Project.lifecycle_status.is_(None),
+        )
     )
 
 
@@ -146,12 +149,20 @@ def _marshal_packages(session: orm.Session, serial: int) -> bytes:
     # result processing would cost several times the query itself.
     driver_connection = session.connection().connection.driver_connection
     with driver_connection.cursor() as cursor:
-        rows = cursor.execute("SELECT name, last_serial FROM projects").fetchall()
+        rows = cursor.execute(
+            "SELECT name, last_serial FROM projects WHERE lifecycle_status IS NULL"
+        ).fetchall()
     return dumps_name_int_struct(rows)
 
 
 def list_packages(call: Call) -> list:
-    return list(call.session.scalars(sa.select(Project.name).order_by(Project.normalized_name)))
+    return list(
+        call.session.scalars(
+            sa.select(Project.name)
+            .where(Project.lifecycle_status.is_(None))
+            .order_by(Project.normalized_name)
+        )
+    )
 
 
 # Projects and releases ------------------------------------------------------------------
@@ -197,7 +208,7 @@ def user_packages(call: Call, user: str) -> list:
         sa.select(Role.role_name, Project.name)
         .join(User, Role.user_id == User.id)
         .join(Project, Role.project_id == Project.id)
-        .where(User.username == user)
+        .where(User.username == user, Project.lifecycle_status.is_(None))
         .order_by(Project.normalized_name)
     )
     return [[r.role_name, r.name] for r in rows]
@@ -299,7 +310,7 @@ def browse(call: Call, classifiers: list[str]) -> list:
     rows = call.session.execute(
         sa.select(Project.name, Release.version)
         .join(Project, Release.project_id == Project.id)
-        .where(Release.id.in_(matching))
+        .where(Release.id.in_(matching), Project.lifecycle_status.is_(None))
         .order_by(Project.normalized_name, Release.sort_order)
     )
     return [[r.name, r.version] for r in rows]

@@ -35,6 +35,12 @@ _SDIST = FileRef(8, "Foo.Bar-1.tar.gz", ("ab/cd/ef/Foo.Bar-1.tar.gz",))
             {"project/foo-bar", "file/foo_bar-1-py3-none-any.whl", "file/Foo.Bar-1.tar.gz"},
         ),
         (
+            Action.QUARANTINE_ENTER,
+            (_WHEEL,),
+            {"project/foo-bar", "simple-index", "file/foo_bar-1-py3-none-any.whl"},
+        ),
+        (Action.QUARANTINE_EXIT, (), {"project/foo-bar", "simple-index"}),
+        (
             Action.REMOVE_PROJECT,
             (_SDIST,),
             {"project/foo-bar", "simple-index", "file/Foo.Bar-1.tar.gz"},

@@ -175,6 +175,15 @@ def test_errors_marked_no_store_are_not_cached(cdn, backends):
     assert backends[0].count("/packages/missing") == 2
 
 
+def test_admin_pages_and_the_reports_api_are_never_cached(cdn, backends):
+    # The stand-in answers these with no cache headers: Varnish alone would keep them.
+    for path in ("/admin/", "/admin/users/alice/", "/danger-api/projects/x/observations"):
+        for _ in range(2):
+            answer = cdn.get(path)
+            assert (answer.status, answer.x_cache) == (200, "MISS")
+        assert backends[0].count(path) == 2
+
+
 def test_stale_pages_are_served_only_while_the_app_is_down(cdn, backends):
     web, _ = backends
     assert cdn.get("/simple/short/").body == b"short html #0"

@@ -11,6 +11,7 @@ from warehouse.accounts.forms import RegistrationForm, ResetPasswordForm
 from warehouse.accounts.interfaces import IUserService
 from warehouse.accounts.signing import BadToken, ExpiredToken
 from warehouse.accounts.views._helpers import redirect
+from warehouse.admin.flags import Flag, flag_refusal
 from warehouse.events import EventSource, record_event
 from warehouse.events.tags import AccountTag
 
@@ -23,7 +24,10 @@ from warehouse.events.tags import AccountTag
 def register_form(request):
     if request.user is not None:
         return HTTPSeeOther("/")
-    return {"form": RegistrationForm()}
+    return {
+        "form": RegistrationForm(),
+        "closed": flag_refusal(request, Flag.DISALLOW_NEW_USER_REGISTRATION),
+    }
 
 
 @view_config(
@@ -36,6 +40,9 @@ def register(request):
         return HTTPSeeOther("/")
     users = request.find_service(IUserService)
     form = RegistrationForm(request.POST)
+    if closed := flag_refusal(request, Flag.DISALLOW_NEW_USER_REGISTRATION):
+        request.response.status = 403
+        return {"form": form, "closed": closed}
     if not form.validate(users):
         return {"form": form}
     if not LoginLimits(request).register():

@@ -57,7 +57,7 @@ def release_detail(request):
 def _project_or_404(request) -> Project:
     name = request.matchdict["name"]
     project = queries.find_project(request.db, name)
-    if project is None:
+    if project is None or project.quarantined:
         raise HTTPNotFound()
     if project.name != name:
         # One URL per project, the one the APIs link to, so links and caches agree.
