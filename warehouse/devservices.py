@@ -604,6 +604,9 @@ def app_commands(
             env.get("WORKER_CONCURRENCY", "2"),
             "--hostname",
             f"worker-{os.getpid()}@%h",
+            # The default queue and store verification's (warehouse.tasks.VERIFY_QUEUE).
+            "--queues",
+            "celery,storage-verify",
         ],
         "beat": [
             str(venv_bin / "celery"),

@@ -9,6 +9,7 @@ MODEL_MODULES = (
     "warehouse.packaging.models",
     "warehouse.search.models",
     "warehouse.storage.models",
+    "warehouse.storage.verify.models",
     "warehouse.tokens.models",
 )
 

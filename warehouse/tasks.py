@@ -56,6 +56,9 @@ TASK_MODULES = [
     "warehouse.metrics.celery",
 ]
 
+# The queue of store verification tasks (the worker consumes it beside the default one).
+VERIFY_QUEUE = "storage-verify"
+
 # Errors worth another try later. A task's own permanent failures are not in here.
 TRANSIENT_ERRORS = (
     ConnectionError,
@@ -298,6 +301,11 @@ def beat_schedule(settings: Settings) -> dict:
             "schedule": settings.cache_audit_seconds,
             "options": {"expires": settings.cache_audit_seconds},
         },
+        "storage-verify-slice": {
+            "task": "warehouse.storage.tasks.verify_slice",
+            "schedule": 3600,
+            "options": {"expires": 3600},
+        },
     }
 
 
@@ -330,6 +338,8 @@ def celery_config(settings: Settings) -> dict:
         },
         "broker_connection_retry_on_startup": True,
         "beat_schedule": beat_schedule(settings),
+        # Long passes over a whole store get a queue of their own.
+        "task_routes": {"warehouse.storage.tasks.verify_*": {"queue": VERIFY_QUEUE}},
         "imports": TASK_MODULES,
         "timezone": "UTC",
     }

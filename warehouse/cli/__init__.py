@@ -10,6 +10,7 @@ from warehouse.cli.projects import project
 # Imported under other names: binding `queues` or `search` here would hide the submodules.
 from warehouse.cli.queues import queues as queues_group
 from warehouse.cli.search import search as search_group
+from warehouse.cli.storage import storage as storage_group
 from warehouse.cli.users import shell, token, user
 
 
@@ -25,3 +26,4 @@ main.add_command(shell)
 main.add_command(project)
 main.add_command(search_group)
 main.add_command(queues_group)
+main.add_command(storage_group)
