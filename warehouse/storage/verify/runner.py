@@ -660,8 +660,8 @@ class RangeVerifier:
                     copy_blob(source, self.store, blob.blob)
                     log.info("verify repaired a blob", key=blob.key, origin=origin)
                     return f"copied from the {origin}"
-                except CopyError as exc:
-                    reason = str(exc)
+                except CopyError:
+                    reason = f"the {origin} has no copy that matches the file's digests"
             else:
                 reason = "no other store holds a copy"
             session.execute(
