@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from warehouse.cli.db import db
+from warehouse.cli.mirror import mirror_verify
 from warehouse.cli.projects import project
 
 # Imported under other names: binding `queues` or `search` here would hide the submodules.
@@ -27,3 +28,4 @@ main.add_command(project)
 main.add_command(search_group)
 main.add_command(queues_group)
 main.add_command(storage_group)
+main.add_command(mirror_verify)

@@ -39,6 +39,14 @@ def _format_seconds(seconds: float | None) -> str:
     return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
+def _digits(asked: int | None, spread: bool, settings) -> int:
+    # One process walks the ranges one after the other, and each range's last listing page
+    # is short: few ranges cost fewer requests. Spread over workers, more ranges share out.
+    if asked is not None:
+        return asked
+    return settings.verify_range_digits if spread else 1
+
+
 @click.group()
 def storage() -> None:
     """File stores: verification and repair."""
@@ -76,7 +84,8 @@ def storage() -> None:
 @click.option(
     "--range-digits",
     type=click.IntRange(0, 4),
-    help="Split the key space on this many hex digits (default: WAREHOUSE_VERIFY_RANGE_DIGITS).",
+    help="Split the key space on this many hex digits (default: 1, or with --spread"
+    " WAREHOUSE_VERIFY_RANGE_DIGITS).",
 )
 @click.option(
     "--spread",
@@ -131,11 +140,7 @@ def verify(
                             name,
                             deep=deep,
                             repair=repair,
-                            digits=(
-                                settings.verify_range_digits
-                                if range_digits is None
-                                else range_digits
-                            ),
+                            digits=_digits(range_digits, spread, settings),
                             delete_orphans_after=delete_after,
                         )
                         for name in stores
