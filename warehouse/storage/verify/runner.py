@@ -382,6 +382,10 @@ class RangeVerifier:
                 )
             ).one()
         lo, hi, position = rng
+        self.lo, self.hi = lo, hi
+        # Problems past the position exist only if a pass over this range was cut short;
+        # pages recorded in this pass are behind it. Without any, no page need look them up.
+        self.look_up_recorded = bool(self._recorded(position, None))
         with self.engine.connect() as cursor_connection:
             expected = _Peekable(
                 expected_blobs(cursor_connection, lo, hi, position, self.started_at)
@@ -431,7 +435,7 @@ class RangeVerifier:
     ) -> PageResult:
         """Settle every key in ``(settled, page_end]`` (``page_end`` None: to the range's end)."""
         result = PageResult()
-        recorded = self._recorded(settled, page_end)
+        recorded = self._recorded(settled, page_end) if self.look_up_recorded else {}
         seen: set[str] = set()
         last = settled
 
@@ -473,11 +477,8 @@ class RangeVerifier:
         query = sa.select(VerifyProblem.key, VerifyProblem.action).where(
             VerifyProblem.run_id == self.run_id
         )
+        lo, hi = self.lo, self.hi
         with self.engine.connect() as connection:
-            rng = connection.execute(
-                sa.select(VerifyRange.lo, VerifyRange.hi).where(VerifyRange.id == self.range_id)
-            ).one()
-            lo, hi = rng
             query = query.where(VerifyProblem.key >= lo)
             if hi is not None:
                 query = query.where(VerifyProblem.key < hi)
