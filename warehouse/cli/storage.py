@@ -181,7 +181,16 @@ def _run_one(ctx, run_id, spread, VerifyRun, VerifyRange, runner) -> int:
         label = f"Verifying the {run.store}"
         range_ids = [r.id for r in run.ranges if r.finished_at is None]
 
+    told = []
+
     def waiting():
+        # Every range left is leased by a process that is alive (or on another host).
+        if not told:
+            told.append(True)
+            click.echo(
+                f"\nwaiting for ranges of run {run_id} held by another process (their lease"
+                f" ends {ctx.settings.verify_lease_seconds} s after its last page)"
+            )
         time.sleep(1)
 
     with click.progressbar(length=length, label=label, show_pos=True, show_eta=True) as bar:
