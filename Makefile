@@ -11,32 +11,32 @@ bootstrap:
 	@bin/bootstrap
 
 serve: bootstrap
-	@$(PY) -m warehouse.devservices serve
+	@$(PY) -m devstack.services serve
 
 test: bootstrap
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 initdb: bootstrap
-	@$(PY) -m warehouse.devservices start
-	@eval "$$($(PY) -m warehouse.devservices env)" && $(VENV)/bin/warehouse db upgrade
+	@$(PY) -m devstack.services start
+	@eval "$$($(PY) -m devstack.services env)" && $(VENV)/bin/warehouse db upgrade
 
 shell: bootstrap
-	@$(PY) -m warehouse.devservices start
-	@eval "$$($(PY) -m warehouse.devservices env)" && $(VENV)/bin/warehouse shell
+	@$(PY) -m devstack.services start
+	@eval "$$($(PY) -m devstack.services env)" && $(VENV)/bin/warehouse shell
 
 lint: bootstrap
-	$(VENV)/bin/ruff check warehouse tests migrations bench
-	$(VENV)/bin/ruff format --check warehouse tests migrations bench
+	$(VENV)/bin/ruff check warehouse devstack tests migrations bench
+	$(VENV)/bin/ruff format --check warehouse devstack tests migrations bench
 
 format: bootstrap
-	$(VENV)/bin/ruff check --fix warehouse tests migrations bench
-	$(VENV)/bin/ruff format warehouse tests migrations bench
+	$(VENV)/bin/ruff check --fix warehouse devstack tests migrations bench
+	$(VENV)/bin/ruff format warehouse devstack tests migrations bench
 
 services: bootstrap
-	@$(PY) -m warehouse.devservices start
+	@$(PY) -m devstack.services start
 
 stop-services:
-	@$(PY) -m warehouse.devservices stop
+	@$(PY) -m devstack.services stop
 
 clean-state: stop-services
 	rm -rf .state

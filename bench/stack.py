@@ -20,7 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from warehouse.devservices import (  # noqa: E402
+from devstack.services import (  # noqa: E402
     Postgres,
     Redis,
     _wait_for_port,
@@ -98,7 +98,7 @@ def start(name: str, port: int, workers: int | None) -> dict:
         )
         pids[name] = app.pid
         # As make serve waits for them.
-        _wait_for_port(app_port, 30, f"gunicorn ({name})", root / "gunicorn.log")
+        _wait_for_port(app_port, 120, f"gunicorn ({name})", root / "gunicorn.log")
     state.update(
         pg_port=pg.port,
         redis_port=redis.port,

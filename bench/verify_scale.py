@@ -41,7 +41,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from tests.support.seaweedfs import _Server  # noqa: E402
 from warehouse.cli.db import alembic_config  # noqa: E402
-from warehouse.devservices import Postgres, free_port  # noqa: E402
+from devstack.services import Postgres, free_port  # noqa: E402
 
 WAREHOUSE = Path(sys.executable).parent / "warehouse"
 

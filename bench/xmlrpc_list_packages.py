@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 import psycopg  # noqa: E402
 import webtest  # noqa: E402
 
-from warehouse.config import configure  # noqa: E402
+from warehouse.config import configure, wsgi_app  # noqa: E402
 from warehouse.settings import Settings  # noqa: E402
 
 BODY = xmlrpc.client.dumps((), "list_packages_with_serial").encode()
@@ -60,7 +60,7 @@ def insert_projects(url: str, count: int) -> None:
 def in_process_app(settings: Settings) -> webtest.TestApp:
     config = configure(settings)
     config.include("warehouse.xmlrpc")
-    return webtest.TestApp(config.make_wsgi_app())
+    return webtest.TestApp(wsgi_app(config))
 
 
 def timed_post(post) -> tuple[float, bytes]:

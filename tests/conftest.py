@@ -16,9 +16,9 @@ import pytest
 import sqlalchemy as sa
 import webtest
 
+from devstack.services import Postgres, Redis, free_port
 from warehouse import db as database
 from warehouse.cli.db import alembic_config
-from warehouse.devservices import Postgres, Redis, free_port
 from warehouse.settings import Settings
 
 pytest_plugins = ["tests.support.fixtures", "tests.support.seaweedfs", "tests.support.live_server"]
@@ -119,4 +119,6 @@ def app_config(settings, clean_database, redis_client):
 
 @pytest.fixture
 def webapp(app_config) -> webtest.TestApp:
-    return webtest.TestApp(app_config.make_wsgi_app())
+    from warehouse.config import wsgi_app
+
+    return webtest.TestApp(wsgi_app(app_config))

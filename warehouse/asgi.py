@@ -58,7 +58,7 @@ class _BodyTooLarge(Exception):
 
 
 class ASGIFront:
-    def __init__(self, wsgi_app, threads: int):
+    def __init__(self, wsgi_app, threads: int, *, remember_answers: bool = True):
         #: The WSGI application (:class:`warehouse.api.fastpath.SimpleFastPath`).
         self.wsgi_app = wsgi_app
         self.registry = wsgi_app.registry
@@ -66,7 +66,7 @@ class ASGIFront:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None
         # Touched on the event loop only (one per process: gunicorn forks after loading).
-        self.answers = _AnswerMemo()
+        self.answers: _AnswerMemo | None = _AnswerMemo() if remember_answers else None
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
@@ -84,7 +84,7 @@ class ASGIFront:
         return self._pool
 
     async def _http(self, scope, receive, send) -> None:
-        memo_key = _AnswerMemo.key(scope)
+        memo_key = _AnswerMemo.key(scope) if self.answers is not None else None
         if memo_key is not None:
             start = time.perf_counter()
             remembered = self.answers.get(memo_key)
@@ -440,4 +440,6 @@ def make_asgi_app(settings=None, threads: int | None = None) -> ASGIFront:
     from warehouse.config import make_wsgi_app
 
     threads = threads or int(os.environ.get("WEB_THREADS", "8"))
-    return ASGIFront(make_wsgi_app(settings), threads)
+    app = make_wsgi_app(settings)
+    remember = app.registry.settings["warehouse"].answer_memo
+    return ASGIFront(app, threads, remember_answers=remember)

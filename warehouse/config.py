@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyramid.config import Configurator
 
+from warehouse.api.fastpath import SimpleFastPath
 from warehouse.settings import Settings
 
 
@@ -44,13 +45,18 @@ def configure(settings: Settings | None = None, **registry_extras) -> Configurat
     config.include("warehouse.health")
     config.include("warehouse.email.sns")
     config.include("warehouse.metrics")
+    config.include("warehouse.headers")
     config.include("warehouse.web")
     config.include("warehouse.manage")
     return config
 
 
-def make_wsgi_app(settings: Settings | None = None, **registry_extras):
-    """The application gunicorn serves: the router, with the simple API answered in front."""
-    from warehouse.api.fastpath import SimpleFastPath
+def make_wsgi_app(settings: Settings | None = None, **registry_extras) -> SimpleFastPath:
+    """The application gunicorn serves (under :mod:`warehouse.asgi`'s front)."""
+    return wsgi_app(configure(settings, **registry_extras))
 
-    return SimpleFastPath(configure(settings, **registry_extras).make_wsgi_app())
+
+def wsgi_app(config: Configurator) -> SimpleFastPath:
+    """The one WSGI application a Configurator makes, for gunicorn and tests alike: installers'
+    reads (``/simple``, ``/packages/``) answered in front of the router, everything else by it."""
+    return SimpleFastPath(config.make_wsgi_app())

@@ -128,6 +128,9 @@ class Settings:
     # A second purge this long after the first catches a page a CDN fetched while the change
     # was committing (0: purge once).
     cdn_repurge_seconds: int = 5
+    # The web app's front sends whole installer answers again from memory while they hold
+    # (warehouse.asgi); off only to measure what it is worth (bench/read_layers.py).
+    answer_memo: bool = True
     # Search: "postgres" (full-text search in the database) or "opensearch" (OpenSearch or
     # Elasticsearch at opensearch_url, through the alias opensearch_index).
     search_backend: str = "postgres"
@@ -234,6 +237,7 @@ class Settings:
         take("WAREHOUSE_FASTLY_API_KEY", "fastly_api_key")
         take("WAREHOUSE_FASTLY_SOFT_PURGE", "fastly_soft_purge", _bool)
         take("WAREHOUSE_CDN_REPURGE_SECONDS", "cdn_repurge_seconds", int)
+        take("WAREHOUSE_ANSWER_MEMO", "answer_memo", _bool)
         take("WAREHOUSE_SEARCH_BACKEND", "search_backend")
         take("WAREHOUSE_OPENSEARCH_URL", "opensearch_url")
         take("WAREHOUSE_OPENSEARCH_INDEX", "opensearch_index")

@@ -37,13 +37,14 @@ import structlog
 from celery.signals import worker_process_init
 from celery.utils import uuid
 from pyramid.threadlocal import get_current_request
-from sqlalchemy import event, orm
+from sqlalchemy import orm
 from transaction.interfaces import NoTransaction
 
-# The read caches follow the journal (they subscribe when imported): every process that
-# writes through a TaskContext session (workers, the CLI) must have them listening.
-import warehouse.api.cache  # noqa: F401, E402
+from warehouse import db
+from warehouse.cdn.purge import purger_from_settings
 from warehouse.settings import Settings
+from warehouse.storage import cache_storage_from_settings, storage_from_settings
+from warehouse.storage.interfaces import IFileStorage
 
 log = structlog.get_logger(__name__)
 
@@ -73,11 +74,6 @@ TRANSIENT_ERRORS = (
     kombu.exceptions.OperationalError,
 )
 
-# Where a session made by a TaskContext keeps it (see :func:`context_of`).
-CONTEXT_INFO = "warehouse.task_context"
-_AFTER_COMMIT = "warehouse.tasks.after_commit"
-_BAGS = "warehouse.tasks.bags"
-_COMMITTED = "warehouse.tasks.committed"
 _bound_session: contextvars.ContextVar[orm.Session | None] = contextvars.ContextVar(
     "warehouse_task_session", default=None
 )
@@ -93,15 +89,12 @@ class TaskContext:
     settings: Settings
     engine: sa.Engine
     redis: redis_lib.Redis
-    archive: object  # IFileStorage: every blob, written before an upload answers
-    cache: object  # IFileStorage: what downloads read; the archive itself if not configured
+    archive: IFileStorage  # every blob, written before an upload answers
+    cache: IFileStorage  # what downloads read; the archive itself if not configured
     session_factory: orm.sessionmaker
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TaskContext:
-        from warehouse import db
-        from warehouse.storage import cache_storage_from_settings, storage_from_settings
-
         archive = storage_from_settings(settings)
         engine = db.create_engine(settings.database_url)
         return cls(
@@ -116,11 +109,11 @@ class TaskContext:
         )
 
     def __post_init__(self) -> None:
-        # Sessions this factory makes carry the context, so that commit hooks find the
-        # stores and Redis (and know that this session asked for them).
-        from warehouse.db import REDIS_INFO_KEY
-
-        self.session_factory.configure(info={CONTEXT_INFO: self, REDIS_INFO_KEY: self.redis})
+        # Sessions this factory makes carry the context, so that the reactions to their
+        # commits (warehouse.effects) find the stores and Redis.
+        self.session_factory.configure(
+            info={db.CONTEXT_INFO_KEY: self, db.REDIS_INFO_KEY: self.redis}
+        )
 
     @property
     def has_separate_cache(self) -> bool:
@@ -128,8 +121,6 @@ class TaskContext:
 
     @functools.cached_property
     def purger(self):
-        from warehouse.cdn.purge import purger_from_settings
-
         return purger_from_settings(self.settings)
 
     @contextlib.contextmanager
@@ -164,11 +155,6 @@ def set_context(ctx: TaskContext | None) -> None:
     _context = ctx
 
 
-def context_of(session: orm.Session) -> TaskContext | None:
-    """The context of a session made by the app or a task; None for any other session."""
-    return session.info.get(CONTEXT_INFO)
-
-
 @worker_process_init.connect
 def _after_worker_fork(**_kwargs) -> None:
     # A prefork child must not share the parent's database or Redis connections.
@@ -177,62 +163,16 @@ def _after_worker_fork(**_kwargs) -> None:
         _context.redis.connection_pool.reset()
 
 
-# Running code after a commit -------------------------------------------------------------
-
-
-def after_commit(session: orm.Session, callback: Callable[[], object]) -> None:
-    """Call ``callback()`` once the session's current transaction commits; never on rollback."""
-    if not session.in_transaction():
-        session.begin()
-    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
-
-
-def transaction_bag(session: orm.Session, name: str, on_commit: Callable[[set], object]) -> set:
-    """A set that lives as long as the session's transaction; ``on_commit(it)`` runs after.
-
-    For commit hooks that gather things during a transaction (keys to purge, files to copy)
-    and act on them once, after the commit.
-    """
-    bags = session.info.setdefault(_BAGS, {})
-    bag = bags.get(name)
-    if bag is None:
-        bag = bags[name] = set()
-        after_commit(session, functools.partial(on_commit, bag))
-    return bag
-
-
-@event.listens_for(orm.Session, "after_commit")
-def _run_after_commit(session: orm.Session) -> None:
-    session.info.pop(_BAGS, None)
-    callbacks = session.info.pop(_AFTER_COMMIT, ())
-    # Tasks these callbacks send go at once: the transaction they would wait for is over.
-    session.info[_COMMITTED] = True
-    try:
-        for callback in callbacks:
-            try:
-                callback()
-            except Exception:  # noqa: BLE001 - the commit stands; reconcile/repurge catch up
-                log.exception("after-commit callback failed", callback=repr(callback))
-    finally:
-        session.info.pop(_COMMITTED, None)
-
-
-@event.listens_for(orm.Session, "after_transaction_end")
-def _forget_at_transaction_end(session: orm.Session, transaction) -> None:
-    # Fires after after_commit: whatever is left belongs to a transaction that rolled back
-    # (or was closed without committing).
-    if transaction.parent is None:
-        session.info.pop(_BAGS, None)
-        session.info.pop(_AFTER_COMMIT, None)
+# Sending after the commit -------------------------------------------------------------
 
 
 def _deferral() -> Callable[[Callable[[], object]], None] | None:
     """How to run something after the current transaction commits; None if there is none."""
     session = _bound_session.get()
     if session is not None:
-        if session.info.get(_COMMITTED):
+        if db.running_after_commit(session):
             return None
-        return functools.partial(after_commit, session)
+        return functools.partial(db.after_commit, session)
     request = get_current_request()
     tm = getattr(request, "tm", None) if request is not None else None
     if tm is None:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from devstack.services import Postgres, free_port
 from tests.browser.conftest import CHROMIUM, launch_chromium, start_site, stop_site
 from tests.interop.builder import build_project
 from tests.interop.clients import Clients
 from tests.support.mail import SMTPTestServer
-from warehouse.devservices import Postgres, free_port
 from warehouse.settings import REPO_ROOT
 
 OUT = REPO_ROOT / "screenshots"

@@ -11,8 +11,8 @@ from tests.support.factories import create_project, create_release
 from tests.support.waiting import wait_for
 from warehouse import asgi, nonblocking
 from warehouse.api import invalidate_project
-from warehouse.api.fastpath import SimpleFastPath
 from warehouse.asgi import ASGIFront, wsgi_environ
+from warehouse.config import wsgi_app
 from warehouse.metrics import LOOP_READS
 from warehouse.storage import views as storage_views
 
@@ -78,30 +78,28 @@ def loop_reads() -> dict[str, float]:
 
 
 @pytest.fixture
-def router(app_config):
-    return app_config.make_wsgi_app()
+def wsgi(app_config):
+    return wsgi_app(app_config)
 
 
 @pytest.fixture
-def front(router):
-    front = ASGIFront(SimpleFastPath(router), threads=2)
+def front(wsgi):
+    front = ASGIFront(wsgi, threads=2)
     yield front
     if front._pool is not None:
         front._pool.shutdown()
 
 
-def warm(router):
-    memo = router.registry["api.pages"].memo
+def warm(wsgi):
+    memo = wsgi.registry["api.pages"].memo
     memo.get("start the listener")
     wait_for(lambda: memo._trusted, timeout=5)
 
 
-def test_simple_pages_are_the_wsgi_apps_and_cached_ones_come_from_the_loop(
-    front, router, db_session
-):
+def test_simple_pages_are_the_wsgi_apps_and_cached_ones_come_from_the_loop(front, wsgi, db_session):
     create_project(db_session, "Loop_Served", versions=["1.0", "2.0"])
-    warm(router)
-    plain = webtest.TestApp(router)
+    warm(wsgi)
+    plain = webtest.TestApp(wsgi)
     for path, accept in [
         ("/simple/loop-served/", "text/html"),
         ("/simple/loop-served/", JSON),
@@ -123,9 +121,9 @@ def test_simple_pages_are_the_wsgi_apps_and_cached_ones_come_from_the_loop(
         assert after["loop"] + after["thread"] - before["loop"] - before["thread"] == 2
 
 
-def test_on_the_loop_head_conditional_and_redirect_answers(front, router, db_session):
+def test_on_the_loop_head_conditional_and_redirect_answers(front, wsgi, db_session):
     create_project(db_session, "loop-head", versions=["1.0"])
-    warm(router)
+    warm(wsgi)
     get = call(front, "GET", "/simple/loop-head/")
     head = call(front, "HEAD", "/simple/loop-head/")
     assert head.status == 200 and head.body == b""
@@ -151,9 +149,9 @@ def test_what_would_block_on_the_loop_is_answered_on_a_thread(front, db_session)
 
 
 def test_small_files_on_the_loop_and_large_ones_streamed_from_a_thread(
-    front, router, tmp_path, monkeypatch
+    front, wsgi, tmp_path, monkeypatch
 ):
-    storage = router.registry["storage.instance"]
+    storage = wsgi.registry["storage.instance"]
     monkeypatch.setattr(storage_views, "CHUNK", 1000)
     small_key = "aa/bb/" + "c" * 60 + "/small-1.0-py3-none-any.whl.metadata"
     large_key = "aa/bb/" + "d" * 60 + "/large-1.0-py3-none-any.whl"
@@ -191,10 +189,10 @@ def refuse_the_views(front, monkeypatch):
 
 
 def test_a_simple_page_is_sent_again_from_memory_until_its_serial_moves(
-    front, router, db_session, monkeypatch
+    front, wsgi, db_session, monkeypatch
 ):
     project = create_project(db_session, "remembered", versions=["1.0"])
-    warm(router)
+    warm(wsgi)
     # Each twice: a page's first request is answered on a thread (it needs the database),
     # and only what the loop answers is remembered.
     for _ in range(2):
@@ -218,7 +216,7 @@ def test_a_simple_page_is_sent_again_from_memory_until_its_serial_moves(
 
     # A new release invalidates the project: the views answer again, with the new page.
     create_release(db_session, project, "2.0")
-    invalidate_project(router.registry["redis.client"], "remembered")
+    invalidate_project(wsgi.registry["redis.client"], "remembered")
     monkeypatch.setattr(front.wsgi_app, "answer", answer_views)
     fresh = call(front, "GET", "/simple/remembered/")
     assert b"remembered-2.0" in fresh.body
@@ -226,10 +224,10 @@ def test_a_simple_page_is_sent_again_from_memory_until_its_serial_moves(
 
 
 def test_conditional_and_range_requests_and_other_answers_are_not_remembered(
-    front, router, db_session, monkeypatch
+    front, wsgi, db_session, monkeypatch
 ):
     create_project(db_session, "per-request", versions=["1.0"])
-    warm(router)
+    warm(wsgi)
     call(front, "GET", "/simple/per-request/")
     page = call(front, "GET", "/simple/per-request/")
     calls = []
@@ -263,10 +261,8 @@ def test_conditional_and_range_requests_and_other_answers_are_not_remembered(
     assert asks_the_views("GET", "/simple/per-request/") == (200, False)
 
 
-def test_a_file_is_sent_again_from_memory_while_it_is_unchanged(
-    front, router, tmp_path, monkeypatch
-):
-    storage = router.registry["storage.instance"]
+def test_a_file_is_sent_again_from_memory_while_it_is_unchanged(front, wsgi, tmp_path, monkeypatch):
+    storage = wsgi.registry["storage.instance"]
     key = "ab/cd/" + "e" * 60 + "/kept-1.0-py3-none-any.whl.metadata"
     (tmp_path / "metadata").write_bytes(b"Metadata-Version: 2.1\nName: kept\n")
     storage.put(key, tmp_path / "metadata", content_type="text/plain")
@@ -448,3 +444,17 @@ def test_lifespan_is_acknowledged():
         return sent
 
     assert asyncio.run(run()) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+def test_without_the_answer_memo_every_request_reaches_the_views(wsgi, db_session):
+    # WAREHOUSE_ANSWER_MEMO=0 (to measure what the memo is worth): same answers, none kept.
+    create_project(db_session, "Unremembered", versions=["1.0"])
+    front = ASGIFront(wsgi, threads=1, remember_answers=False)
+    try:
+        first = call(front, "GET", "/simple/unremembered/", [("Accept", JSON)])
+        second = call(front, "GET", "/simple/unremembered/", [("Accept", JSON)])
+        assert first.status == second.status == 200 and first.body == second.body
+        assert front.answers is None
+    finally:
+        if front._pool is not None:
+            front._pool.shutdown()

@@ -206,7 +206,7 @@ def test_unsafe_keys_are_not_found(webapp, put, path):
 def test_downloads_need_no_database_or_redis(settings):
     import redis
 
-    from warehouse.config import configure
+    from warehouse.config import configure, wsgi_app
 
     # Both point at a closed port: any use of them would fail the request.
     unreachable = settings.replace(
@@ -214,7 +214,7 @@ def test_downloads_need_no_database_or_redis(settings):
         redis_url="redis://127.0.0.1:9/0",
     )
     config = configure(unreachable, **{"redis.client": redis.Redis.from_url(unreachable.redis_url)})
-    app = webtest.TestApp(config.make_wsgi_app())
+    app = webtest.TestApp(wsgi_app(config))
     storage = app.app.registry["storage.instance"]
     source = settings.files_path + ".upload"
     with open(source, "wb") as out:
@@ -229,7 +229,7 @@ def test_downloads_need_no_database_or_redis(settings):
 @pytest.mark.s3
 @pytest.mark.xdist_group("seaweedfs")
 def test_download_from_s3(seaweedfs, settings, clean_database, redis_client, tmp_path):
-    from warehouse.config import configure
+    from warehouse.config import configure, wsgi_app
     from warehouse.storage.s3 import S3FileStorage
 
     s3_settings = settings.replace(
@@ -241,7 +241,7 @@ def test_download_from_s3(seaweedfs, settings, clean_database, redis_client, tmp
         s3_secret_access_key=seaweedfs.secret_key,
     )
     config = configure(s3_settings, **{"db.engine": clean_database, "redis.client": redis_client})
-    app = webtest.TestApp(config.make_wsgi_app())
+    app = webtest.TestApp(wsgi_app(config))
     storage = app.app.registry["storage.instance"]
     assert isinstance(storage, S3FileStorage)
     source = tmp_path / "upload"

@@ -14,7 +14,7 @@ import webtest
 
 from tests.support.artifacts import form_fields_for, make_sdist, make_wheel
 from tests.support.fixtures import basic_auth
-from warehouse.config import configure
+from warehouse.config import configure, wsgi_app
 from warehouse.packaging.models import (
     File,
     FilenameRegistry,
@@ -60,7 +60,7 @@ def make_app(settings, clean_database, redis_client):
             settings.replace(**overrides),
             **{"db.engine": clean_database, "redis.client": redis_client},
         )
-        return webtest.TestApp(config.make_wsgi_app())
+        return webtest.TestApp(wsgi_app(config))
 
     return make
 

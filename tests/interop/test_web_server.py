@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from warehouse.devservices import ServiceError, ensure_port_free
+from devstack.services import ServiceError, ensure_port_free
 
 
 def connect(live_server) -> http.client.HTTPConnection:
@@ -82,7 +82,7 @@ def test_make_serve_refuses_a_busy_port_in_one_line_before_starting_anything(tmp
         held.listen()
         port = held.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "warehouse.devservices", "serve"],
+            [sys.executable, "-m", "devstack.services", "serve"],
             env={**os.environ, "WAREHOUSE_DEV_WEB_PORT": str(port)},
             capture_output=True,
             text=True,

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from celery.contrib.testing.worker import start_worker
 
+from devstack.services import _wait_for_port, free_port
 from tests.support.waiting import wait_for
 from warehouse import tasks
-from warehouse.devservices import _wait_for_port, free_port
 from warehouse.settings import REPO_ROOT
 
 VENV_BIN = Path(sys.executable).parent

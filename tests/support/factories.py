@@ -14,7 +14,7 @@ from packaging.utils import canonicalize_name, canonicalize_version
 from packaging.version import InvalidVersion, Version
 
 from warehouse.packaging import journal
-from warehouse.packaging.journal import Action
+from warehouse.packaging.journal import Action, FileRef
 from warehouse.packaging.models import (
     Classifier,
     Dependency,
@@ -133,8 +133,11 @@ def create_file(
     journal.record(
         session,
         project.name,
-        Action.ADD_FILE.format(packagetype=file.packagetype, filename=filename),
+        Action.ADD_FILE,
         version=release.version,
+        files=(FileRef.of(file),),
+        packagetype=file.packagetype,
+        filename=filename,
     )
     _done(session, commit)
     return file

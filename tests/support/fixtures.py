@@ -1,4 +1,5 @@
-"""Fixtures for things most tests need: a user, an API token, basic-auth headers."""
+"""Fixtures for things most tests need: a user, an API token, basic-auth headers, a task
+context."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import base64
 
 import pytest
 
+from warehouse import db as database
 from warehouse.accounts.services import DatabaseUserService
+from warehouse.tasks import TaskContext
 from warehouse.tokens.services import DatabaseTokenService
 
 
@@ -50,3 +53,21 @@ def token(user, make_token) -> str:
 @pytest.fixture
 def auth_headers(token) -> dict[str, str]:
     return basic_auth("__token__", token)
+
+
+@pytest.fixture
+def task_context(settings, clean_database, redis_client):
+    """``make(store)``: the context a worker or the CLI has, with ``store`` as its archive (and
+    no separate cache). Sessions of its ``session_factory`` react to commits as theirs do."""
+
+    def make(store) -> TaskContext:
+        return TaskContext(
+            settings=settings,
+            engine=clean_database,
+            redis=redis_client,
+            archive=store,
+            cache=store,
+            session_factory=database.make_session_factory(clean_database),
+        )
+
+    return make

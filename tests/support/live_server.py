@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from warehouse.devservices import Redis, free_ports
+from devstack.services import Redis, free_ports
 from warehouse.settings import REPO_ROOT
 
 VENV_BIN = Path(sys.executable).parent

@@ -20,7 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from warehouse.devservices import free_port
+from devstack.services import free_port
 
 
 @dataclasses.dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from warehouse.devservices import free_port
+from devstack.services import free_port
 
 
 @pytest.fixture(scope="session")

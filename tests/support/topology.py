@@ -22,10 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.celery_worker import WorkerProcess
-from tests.support.live_server import PYCACHE
-from tests.support.varnish import CDN, running_varnish, varnish_installed
-from warehouse.devservices import (
+from devstack.services import (
     Redis,
     _wait_for_port,
     app_commands,
@@ -33,6 +30,9 @@ from warehouse.devservices import (
     process_environments,
     stack_environment,
 )
+from tests.support.celery_worker import WorkerProcess
+from tests.support.live_server import PYCACHE
+from tests.support.varnish import CDN, running_varnish, varnish_installed
 from warehouse.settings import REPO_ROOT
 from warehouse.storage.s3 import S3FileStorage
 
@@ -55,6 +55,7 @@ class Topology:
     # Where each process answers /metrics, by process name.
     metrics_urls: dict[str, str] = dataclasses.field(default_factory=dict)
     username: str = "e2e"
+    password: str = ""
     token: str = ""
 
     @property
@@ -193,9 +194,15 @@ def topology(postgres, seaweedfs):
                     "beat": f"http://127.0.0.1:{beat_metrics_port}/metrics",
                 },
             )
-            password = secrets.token_urlsafe(12)
+            topology.password = secrets.token_urlsafe(12)
             topology.cli(
-                "user", "create", "e2e", "--email", "e2e@example.com", "--password", password
+                "user",
+                "create",
+                "e2e",
+                "--email",
+                "e2e@example.com",
+                "--password",
+                topology.password,
             )
             topology.token = topology.cli("token", "create", "e2e").strip()
             yield topology

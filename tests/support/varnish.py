@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from warehouse.devservices import Varnish, free_port
+from devstack.services import Varnish, free_port
 
 
 def varnish_installed() -> bool:

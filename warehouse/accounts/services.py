@@ -23,6 +23,9 @@ from warehouse.accounts.passwords import (
     verify_password,
 )
 from warehouse.db import utcnow
+from warehouse.packaging import journal
+from warehouse.packaging.journal import Action
+from warehouse.packaging.models import Project, Role, RoleName
 
 __all__ = [
     "AccountError",
@@ -254,8 +257,6 @@ class DatabaseUserService:
 
     def projects_blocking_deletion(self, user: User) -> list[str]:
         """Names of the projects the user is the only Owner of: they must be dealt with first."""
-        from warehouse.packaging.models import Project, Role, RoleName
-
         owners = orm.aliased(Role)
         owner_count = (
             sa.select(sa.func.count(owners.id))
@@ -273,10 +274,6 @@ class DatabaseUserService:
 
     def delete_user(self, user: User, *, submitted_by: str | None = None) -> None:
         """Delete the account and keep its name from being registered again."""
-        from warehouse.packaging import journal
-        from warehouse.packaging.journal import Action
-        from warehouse.packaging.models import Project, Role
-
         blocking = self.projects_blocking_deletion(user)
         if blocking:
             raise AccountError(
@@ -292,8 +289,10 @@ class DatabaseUserService:
             journal.record(
                 self.db,
                 project_name,
-                Action.REMOVE_ROLE.format(role=role_name, username=user.username),
+                Action.REMOVE_ROLE,
                 submitted_by=submitted_by or user.username,
+                role=role_name,
+                username=user.username,
             )
         self.db.add(ProhibitedUserName(name=user.username, comment="deleted account"))
         self.db.delete(user)

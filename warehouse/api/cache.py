@@ -48,8 +48,6 @@ from packaging.utils import canonicalize_name
 from sqlalchemy import orm
 
 from warehouse import nonblocking
-from warehouse.db import REDIS_INFO_KEY
-from warehouse.packaging import journal
 
 log = structlog.get_logger(__name__)
 
@@ -102,12 +100,9 @@ def invalidate_project(redis, normalized_name: str) -> None:
     _tombstone(redis, [project_serial_key(canonicalize_name(normalized_name))])
 
 
-@journal.subscribe
-def invalidate_journaled_projects(session: orm.Session, normalized_names: frozenset[str]) -> None:
-    """Every committed journal entry invalidates its project's pages (and the index)."""
-    redis = session.info.get(REDIS_INFO_KEY)
-    if redis is not None:
-        _tombstone(redis, {project_serial_key(name) for name in normalized_names})
+def invalidate_projects(redis, normalized_names: Iterable[str]) -> None:
+    """Invalidate these projects' pages (and the index) after a commit that changed them."""
+    _tombstone(redis, {project_serial_key(name) for name in normalized_names})
 
 
 def _tombstone(redis, keys: Iterable[str]) -> None:

@@ -5,10 +5,12 @@ less to serve than Pyramid spends building a request (it assembles a class per r
 the request properties that the rest of the site uses). So the WSGI application that gunicorn
 serves first offers GET and HEAD under ``/simple`` to :func:`warehouse.api.simple.dispatch`,
 and under ``/packages/`` to :func:`warehouse.storage.views.download`, with a plain WebOb
-request, and hands everything else, and whatever ``dispatch`` declines, to the router. The
-tween in :mod:`warehouse.api.simple` answers the same URLs for an application built straight
-from a Configurator (as most tests do), through the same ``dispatch``. Under gunicorn, the
-ASGI front (:mod:`warehouse.asgi`) calls :meth:`SimpleFastPath.answer` on its event loop first.
+request, and hands everything else, and whatever ``dispatch`` declines, to the router.
+
+This is the one way in: :func:`warehouse.config.wsgi_app` builds it for gunicorn and tests
+alike, and the router has no view of its own for these URLs. Under gunicorn, the ASGI front
+(:mod:`warehouse.asgi`) calls :meth:`SimpleFastPath.answer` on its event loop first, and the
+whole application on a thread when the answer would block.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ import time
 from webob import BaseRequest
 
 from warehouse.api.simple import dispatch
+from warehouse.headers import SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY
 from warehouse.metrics import observe_request
 from warehouse.storage.views import download
-from warehouse.web.headers import SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY
 
 _PREFIXES = ("/simple", "/packages/")
 

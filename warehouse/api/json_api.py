@@ -30,6 +30,7 @@ from warehouse.api.common import (
     text_response,
     with_query,
 )
+from warehouse.cdn.keys import JSON_FAMILY, project_key
 from warehouse.packaging.models import DependencyKind, Project, Release
 
 CORS_HEADERS = [
@@ -217,7 +218,7 @@ def json_view(request):
     if isinstance(found.other, _RedirectTo):
         return redirect(with_query(request, _path(normalized, found.other.version, slash)), common)
     surrogate = [
-        ("Surrogate-Key", f"project/{normalized} json"),
+        ("Surrogate-Key", f"{project_key(normalized)} {JSON_FAMILY}"),
         ("Surrogate-Control", SURROGATE_CONTROL),
     ]
     if found.body is None:

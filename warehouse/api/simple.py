@@ -14,7 +14,6 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 from packaging.utils import canonicalize_name
-from pyramid.tweens import EXCVIEW
 
 from warehouse.api import negotiation
 from warehouse.api.cache import INDEX_SERIAL_KEY, project_serial_key
@@ -35,6 +34,7 @@ from warehouse.api.common import (
     text_response,
     with_query,
 )
+from warehouse.cdn.keys import SIMPLE_FAMILY, SIMPLE_INDEX, project_key
 from warehouse.packaging import journal
 from warehouse.packaging.models import File, Project, Release
 
@@ -227,7 +227,7 @@ def index_response(request):
         journal.last_serial,
         _render_index(choice.fmt),
     )
-    headers = _headers(request, choice, found.serial, "simple simple-index")
+    headers = _headers(request, choice, found.serial, f"{SIMPLE_FAMILY} {SIMPLE_INDEX}")
     response = page_response(request, found.body, headers, f'"{choice.fmt}-{found.serial}"')
     return still_current_while_serial(request, response, INDEX_SERIAL_KEY, found.serial)
 
@@ -247,7 +247,7 @@ def project_response(request, name: str):
         project_serial(normalized),
         _project_renderer(normalized, choice.fmt, base),
     )
-    surrogate_key = f"simple project/{normalized}"
+    surrogate_key = f"{SIMPLE_FAMILY} {project_key(normalized)}"
     if found.serial is None:
         return _not_found(request, choice, surrogate_key)
     headers = _headers(request, choice, found.serial, surrogate_key)
@@ -294,31 +294,8 @@ def _redirect_headers(request):
     return [("Vary", "Accept"), ("Cache-Control", cache_control(request))]
 
 
-def simple_tween_factory(handler, registry):
-    """Answer the simple API before the request transaction, routing and views.
-
-    Installers make most of an index's requests, and a cached page costs less to serve than
-    Pyramid's routing, view lookup and transaction would add to it. Nothing here uses
-    ``request.db`` or ``request.tm``: pages come from the caches or a snapshot session.
-    """
-
-    def simple_tween(request):
-        if request.method in ("GET", "HEAD"):
-            response = dispatch(request)
-            if response is not None:
-                return response
-        return handler(request)
-
-    return simple_tween
-
-
 def includeme(config) -> None:
-    # The routes only name the URLs (for route_url); the tween answers them.
+    # The routes only name the URLs (for route_url): the pages are answered in front of the
+    # router, by warehouse.api.fastpath, which calls dispatch().
     config.add_route("simple.index", "/simple/")
     config.add_route("simple.detail", "/simple/{name}/")
-    # Directly above the transaction: what the app does to every response (e.g. security
-    # headers, added by tweens further out) still applies.
-    config.add_tween(
-        "warehouse.api.simple.simple_tween_factory",
-        over=("pyramid_tm.tm_tween_factory", EXCVIEW),
-    )

@@ -1,8 +1,7 @@
-"""Surrogate keys: what a response is tagged with, and what a change purges.
+"""Surrogate keys: the one table of what a response is tagged with and what a change purges.
 
-Responses name their keys in ``Surrogate-Key``; a change purges the keys below, which it
-derives from its journal entries (every change writes one, naming the project), plus the
-files it deletes. Keys in use:
+Responses name their keys in ``Surrogate-Key`` with the functions below; a committed journal
+entry purges the keys :func:`keys_for_entry` derives from its structured data. Keys in use:
 
 * ``project/<normalized>``: everything about one project (its simple page in either format,
   its JSON documents, the 404 page a project that doesn't exist yet answers with);
@@ -16,10 +15,12 @@ from __future__ import annotations
 
 from packaging.utils import canonicalize_name
 
-from warehouse.packaging.journal import Action
+from warehouse.packaging.journal import Action, Entry
 
 SIMPLE_INDEX = "simple-index"
-FAMILIES = ("simple", "json")
+SIMPLE_FAMILY = "simple"
+JSON_FAMILY = "json"
+FAMILIES = (SIMPLE_FAMILY, JSON_FAMILY)
 
 
 def project_key(name: str) -> str:
@@ -30,28 +31,12 @@ def file_key(filename: str) -> str:
     return f"file/{filename}"
 
 
-def _prefix(template: str) -> str:
-    return template.split("{", 1)[0]
-
-
-# Actions that add or remove a name from the index, by the start of their text.
-_INDEX_CHANGES = tuple(
-    _prefix(action)
-    for action in (
-        Action.CREATE_PROJECT,
-        Action.REMOVE_PROJECT,
-        Action.RENAME_PROJECT,
-        Action.RENAME_PROJECT_TO,
-    )
-)
-_REMOVE_FILE = _prefix(Action.REMOVE_FILE)
-
-
-def keys_for_change(name: str, action: str) -> set[str]:
-    """The keys a journal entry ``(name, action)`` makes stale."""
-    keys = {project_key(name)}
-    if action.startswith(_INDEX_CHANGES):
+def keys_for_entry(entry: Entry) -> set[str]:
+    """The keys a committed journal entry makes stale."""
+    keys = {project_key(entry.project)}
+    if entry.action.changes_index:
         keys.add(SIMPLE_INDEX)
-    if action.startswith(_REMOVE_FILE):
-        keys.add(file_key(action[len(_REMOVE_FILE) :]))
+    if entry.action is not Action.ADD_FILE:
+        # A removed file must stop being served; an added one was never cached.
+        keys.update(file_key(file.filename) for file in entry.files)
     return keys

@@ -11,7 +11,6 @@ from warehouse.cli.context import load_settings, transaction_scope
 from warehouse.packaging.management import ManagementError, ProjectManagement
 from warehouse.packaging.models import File, Project, Release
 from warehouse.packaging.services import DatabaseProjectService
-from warehouse.storage import storage_from_settings
 
 
 def _find_project(session, name: str) -> Project:
@@ -43,8 +42,8 @@ def _run(action) -> None:
     """Run ``action(session, management)`` in one transaction, reporting refusals plainly."""
     settings = load_settings()
     try:
-        with transaction_scope(settings) as (session, manager):
-            action(session, ProjectManagement(session, storage_from_settings(settings), manager))
+        with transaction_scope(settings) as (session, _):
+            action(session, ProjectManagement(session, DatabaseProjectService(session)))
     except ManagementError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from packaging.utils import canonicalize_version
 
+from warehouse.packaging.interfaces import IProjectService
 from warehouse.packaging.models import Project, Release, Role, RoleName
-from warehouse.packaging.services import DatabaseProjectService
 
 # What each action needs. Maintainers publish and yank; only Owners can take things away
 # for good or change who is responsible for the project.
@@ -13,8 +13,8 @@ OWNER_ONLY = frozenset({RoleName.owner.value})
 OWNER_OR_MAINTAINER = frozenset({RoleName.owner.value, RoleName.maintainer.value})
 
 
-def find_project(db, name: str) -> Project | None:
-    return DatabaseProjectService(db).find(name)
+def find_project(request, name: str) -> Project | None:
+    return request.find_service(IProjectService).find(name)
 
 
 def find_release(db, project: Project, version: str) -> Release | None:
@@ -29,8 +29,8 @@ def find_release(db, project: Project, version: str) -> Release | None:
     return next((r for r in project.releases if r.canonical_version == canonical), None)
 
 
-def role_of(db, project: Project, user) -> str | None:
-    return None if user is None else DatabaseProjectService(db).role_of(user, project)
+def role_of(request, project: Project, user) -> str | None:
+    return None if user is None else request.find_service(IProjectService).role_of(user, project)
 
 
 def owners_first(project: Project) -> list[Role]:

@@ -70,13 +70,13 @@ def _project(request, allowed_roles: frozenset[str]):
     """The project named in the URL, once the caller is known to be allowed to act on it."""
     identity = _user(request)
     name = request.matchdict["name"]
-    project = find_project(request.db, name)
+    project = find_project(request, name)
     # Project names are public, so the errors can say exactly what is wrong.
     if project is None:
         raise APIError(404, f"No project named {name!r}.")
     if not identity.may_act_on(project.normalized_name):
         raise APIError(403, f"This API token is not scoped to the project {project.name!r}.")
-    role = role_of(request.db, project, identity.user)
+    role = role_of(request, project, identity.user)
     if role not in allowed_roles:
         needed = " or ".join(sorted(allowed_roles, reverse=True))
         have = f"your role is {role}" if role else "you have no role on it"

@@ -68,8 +68,8 @@ def _back(request, route: str, message: str | None = None, queue: str = "success
 
 def _project_context(request, allowed_roles=OWNER_OR_MAINTAINER):
     """(project, role) for the URL's project, or 404/403."""
-    project = find_project(request.db, request.matchdict["name"])
-    role = role_of(request.db, project, request.user) if project is not None else None
+    project = find_project(request, request.matchdict["name"])
+    role = role_of(request, project, request.user) if project is not None else None
     if role is None:
         raise HTTPNotFound()
     if role not in allowed_roles:
@@ -308,7 +308,7 @@ def invite(request):
     invitee = request.find_service(IUserService).find_by_username(username) if username else None
     if invitee is None or not invitee.is_active:
         return fail(f"There is no user named {username!r}." if username else "Type a username.")
-    if role_of(request.db, project, invitee) is not None:
+    if role_of(request, project, invitee) is not None:
         return fail(f"{invitee.username} is already a collaborator on {project.name}.")
     pending = request.db.scalar(
         sa.select(RoleInvitation).where(

@@ -30,6 +30,10 @@ from prometheus_client.core import GaugeMetricFamily
 from pyramid.httpexceptions import HTTPNotFound
 from pyramid.response import Response
 
+from warehouse import tasks
+from warehouse.metrics.queues import queue_depths
+from warehouse.storage.replication import pending_count
+
 log = structlog.get_logger(__name__)
 
 REQUESTS = Counter(
@@ -64,8 +68,6 @@ class LiveCollector:
         self.context_getter = context_getter
 
     def collect(self):
-        from warehouse.metrics.queues import queue_depths
-
         depth = GaugeMetricFamily(
             "warehouse_queue_depth", "Messages waiting in a broker queue", labels=["queue"]
         )
@@ -73,8 +75,6 @@ class LiveCollector:
             "warehouse_cache_pending_files", "Files not yet copied to the cache store"
         )
         try:
-            from warehouse import tasks
-
             for queue, count in queue_depths(tasks.app).items():
                 if count is not None:
                     depth.add_metric([queue], count)
@@ -82,8 +82,6 @@ class LiveCollector:
             log.warning("could not read queue depths", exc_info=True)
         yield depth
         try:
-            from warehouse.storage.cache import pending_count
-
             ctx = self.context_getter()
             if ctx is not None and ctx.has_separate_cache:
                 with ctx.session() as session:

@@ -1,6 +1,5 @@
 """Projects, releases, files, and the journal."""
 
-import warehouse.packaging.journal  # noqa: F401  (installs the commit hook)
 from warehouse.packaging.interfaces import IProjectService
 from warehouse.packaging.management import ProjectManagement, project_management_factory
 from warehouse.packaging.services import project_service_factory

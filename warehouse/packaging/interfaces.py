@@ -7,6 +7,9 @@ class IProjectService(Interface):
     def find(name):
         """The project whose normalized name matches ``name``, or None."""
 
+    def find_for_upload(name, user, canonical_version=None):
+        """``(project, user's role, release)`` for an upload, in one query; Nones if absent."""
+
     def role_of(user, project):
         """The user's role name on the project ("Owner", "Maintainer") or None."""
 

@@ -16,51 +16,27 @@ releases after the commit is visible. So:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import enum
 
 import sqlalchemy as sa
 import structlog
 from packaging.utils import canonicalize_name
-from sqlalchemy import event, orm
+from sqlalchemy import orm
 
 from warehouse.db import utcnow
-from warehouse.packaging.models import JournalEntry, Project
+from warehouse.packaging.models import File, JournalEntry, Project
 
 log = structlog.get_logger(__name__)
 
 # An arbitrary constant that names "the journal" among advisory locks.
 JOURNAL_LOCK_KEY = 0x6A6F75726E616C  # "journal"
 _PENDING = "warehouse.journal.pending"
-_COMMITTING = "warehouse.journal.committing"
 _LOCKED = "warehouse.journal.locked"
 
-# Called after every commit that wrote journal entries, with the normalized names of the
-# projects those entries name. Caches and CDN purges subscribe here, so no code path that
-# changes a project can forget to tell them: writing the journal entry is what tells them.
-ChangeSubscriber = Callable[[orm.Session, frozenset[str]], None]
-_subscribers: list[ChangeSubscriber] = []
 
+class Action(enum.Enum):
+    """What an entry says happened. The value is the text mirrors read (XML-RPC changelog)."""
 
-# Called inside the transaction, as its entries are written (just before the commit), with
-# every entry's (name, action): for hooks that must act on the commit itself, such as
-# collecting the CDN keys to purge once it is done.
-EntryWatcher = Callable[[orm.Session, list[tuple[str, str]]], None]
-_watchers: list[EntryWatcher] = []
-
-
-def watch_entries(callback: EntryWatcher) -> EntryWatcher:
-    if callback not in _watchers:
-        _watchers.append(callback)
-    return callback
-
-
-def subscribe(callback: ChangeSubscriber) -> ChangeSubscriber:
-    if callback not in _subscribers:
-        _subscribers.append(callback)
-    return callback
-
-
-class Action:
     CREATE_PROJECT = "create"
     NEW_RELEASE = "new release"
     ADD_FILE = "add {packagetype} file {filename}"
@@ -75,53 +51,76 @@ class Action:
     # Written under the old name, so mirrors following that name learn where it went.
     RENAME_PROJECT_TO = "rename to {new}"
 
+    @property
+    def changes_index(self) -> bool:
+        """Whether a name appears in or leaves the ``/simple/`` index."""
+        return self in _INDEX_CHANGES
 
-@dataclasses.dataclass
-class _Pending:
-    name: str
-    version: str | None
-    action: str
-    submitted_by: str | None
+
+_INDEX_CHANGES = frozenset(
+    {Action.CREATE_PROJECT, Action.REMOVE_PROJECT, Action.RENAME_PROJECT, Action.RENAME_PROJECT_TO}
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class FileRef:
+    """A file an entry adds or removes, as the reactions need it once the row may be gone."""
+
+    id: int
+    filename: str
+    blob_keys: tuple[str, ...]
+
+    @classmethod
+    def of(cls, file: File) -> FileRef:
+        return cls(file.id, file.filename, file.blob_keys())
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One journal entry, structured: what reactions to the commit are fed."""
+
+    project: str  # the project's name as written in the entry
+    action: Action
+    text: str
+    version: str | None = None
+    submitted_by: str | None = None
+    # The files the entry adds (ADD_FILE) or takes away (REMOVE_FILE, _RELEASE, _PROJECT).
+    files: tuple[FileRef, ...] = ()
+
+    @property
+    def normalized_name(self) -> str:
+        return canonicalize_name(self.project)
 
 
 def record(
     session: orm.Session,
     name: str,
-    action: str,
+    action: Action,
     *,
     version: str | None = None,
     submitted_by: str | None = None,
+    files: tuple[FileRef, ...] = (),
+    **details: str,
 ) -> None:
-    """Add a journal entry about project ``name``; it is written when the session commits."""
+    """Add a journal entry about project ``name``; it is written when the session commits.
+
+    ``details`` fill the action's text (``filename=``, ``role=``, ...).
+    """
     if not session.in_transaction():
         # Tie the entry to a transaction, so that a rollback discards it.
         session.begin()
-    session.info.setdefault(_PENDING, []).append(_Pending(name, version, action, submitted_by))
+    entry = Entry(name, action, action.value.format(**details), version, submitted_by, files)
+    session.info.setdefault(_PENDING, []).append(entry)
 
 
-def pending(session: orm.Session) -> list[_Pending]:
+def pending(session: orm.Session) -> list[Entry]:
     return list(session.info.get(_PENDING, ()))
 
 
-@event.listens_for(orm.Session, "after_soft_rollback")
-def _forget_pending(session: orm.Session, previous_transaction) -> None:
-    if previous_transaction.parent is None:  # the whole transaction, not a savepoint
-        session.info.pop(_PENDING, None)
-        session.info.pop(_COMMITTING, None)
-        session.info.pop(_LOCKED, None)
-
-
-@event.listens_for(orm.Session, "after_commit")
-def _announce_committed(session: orm.Session) -> None:
+def forget(session: orm.Session) -> None:
+    """Drop what a transaction that did not commit had recorded."""
+    session.info.pop(_PENDING, None)
     session.info.pop(_LOCKED, None)
-    changed = session.info.pop(_COMMITTING, None)
-    if not changed:
-        return
-    for callback in list(_subscribers):
-        try:
-            callback(session, frozenset(changed))
-        except Exception:  # noqa: BLE001 - the commit stands; a subscriber's failure is logged
-            log.exception("journal subscriber failed", subscriber=getattr(callback, "__name__", ""))
 
 
 def lock(session: orm.Session) -> None:
@@ -133,11 +132,6 @@ def lock(session: orm.Session) -> None:
     if not session.info.get(_LOCKED):
         session.execute(sa.select(sa.func.pg_advisory_xact_lock(JOURNAL_LOCK_KEY)))
         session.info[_LOCKED] = True
-
-
-def committing_names(session: orm.Session) -> frozenset[str]:
-    """Normalized names of the projects that this transaction's journal entries name."""
-    return frozenset(session.info.get(_COMMITTING, ()))
 
 
 # Numbers the entries from max(id) + 1, writes them and moves each named project's
@@ -172,38 +166,41 @@ SELECT serial FROM last
 )
 
 
-@event.listens_for(orm.Session, "before_commit")
-def _write_pending(session: orm.Session) -> None:
-    entries: list[_Pending] = session.info.pop(_PENDING, None) or []
+def write_pending(session: orm.Session) -> list[Entry]:
+    """Number and write the entries recorded in this transaction (just before it commits)."""
+    entries: list[Entry] = session.info.pop(_PENDING, None) or []
     if not entries:
-        return
+        return []
     # Anything still pending in the unit of work must be in before we number the entries.
     session.flush()
     lock(session)
     position_by_project: dict[str, int] = {}
     for position, entry in enumerate(entries, start=1):
-        position_by_project[canonicalize_name(entry.name)] = position
+        position_by_project[entry.normalized_name] = position
     last = session.scalar(
         _WRITE_ENTRIES,
         {
-            "names": [entry.name for entry in entries],
+            "names": [entry.project for entry in entries],
             "versions": [entry.version for entry in entries],
-            "actions": [entry.action for entry in entries],
+            "actions": [entry.text for entry in entries],
             "submitters": [entry.submitted_by for entry in entries],
             "now": utcnow(),
             "projects": list(position_by_project),
             "positions": list(position_by_project.values()),
         },
     )
-    for watcher in list(_watchers):
-        watcher(session, [(entry.name, entry.action) for entry in entries])
     newest_by_project = {name: last + position for name, position in position_by_project.items()}
-    session.info.setdefault(_COMMITTING, set()).update(newest_by_project)
     for obj in session.identity_map.values():
         if isinstance(obj, Project) and obj.normalized_name in newest_by_project:
             orm.attributes.set_committed_value(
                 obj, "last_serial", newest_by_project[obj.normalized_name]
             )
+    return entries
+
+
+def released(session: orm.Session) -> None:
+    """The transaction is over: its advisory lock is gone with it."""
+    session.info.pop(_LOCKED, None)
 
 
 def last_serial(session: orm.Session) -> int:

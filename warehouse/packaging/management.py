@@ -4,38 +4,28 @@ Every operation writes its journal entry in the caller's transaction, so the cha
 serial that announces it commit (or vanish) together. Permission checks are the caller's job:
 these methods assume the acting user may do what is asked.
 
-Blobs are the one thing a rollback cannot restore, so they are removed only by an
-after-commit hook on the transaction: if the transaction aborts, every row still points at
-its blob and nothing is lost; if it commits, nothing points at the blob any more. The
-session must therefore be joined to ``transaction_manager`` (``request.db`` is joined to
-``request.tm``).
+Blobs are the one thing a rollback cannot restore, so the entries of removals carry the
+removed files (:class:`~warehouse.packaging.journal.FileRef`) and the blobs are deleted by a
+reaction to the commit (:mod:`warehouse.effects`): if the transaction aborts, every row still
+points at its blob and nothing is lost; if it commits, nothing points at the blob any more.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-import structlog
-import transaction as zope_transaction
 from packaging.utils import canonicalize_name
 from sqlalchemy import orm
 
 from warehouse.accounts.models import User
 from warehouse.packaging import journal
-from warehouse.packaging.journal import Action
-from warehouse.packaging.models import File, Project, Release, Role, RoleName
+from warehouse.packaging.interfaces import IProjectService
+from warehouse.packaging.journal import Action, FileRef
+from warehouse.packaging.models import File, Project, Release, Role, RoleName, blob_keys_of
 from warehouse.packaging.services import (
     MAX_PROJECT_NAME_LENGTH,
     PROJECT_NAME_RE,
-    DatabaseProjectService,
     ProjectNameError,
 )
-from warehouse.storage.interfaces import IFileStorage
-from warehouse.storage.keys import metadata_key
-
-log = structlog.get_logger(__name__)
-
-# Recorded under a renamed project's *old* name, so that a mirror following the changelog
-# also revisits the old name (and finds it gone). Not yet an ``Action`` constant.
 
 
 class ManagementError(ValueError):
@@ -46,19 +36,10 @@ class LastOwnerError(ManagementError):
     pass
 
 
-def _blob_keys(file: File) -> list[str]:
-    keys = [file.path]
-    if file.metadata_sha256:
-        keys.append(metadata_key(file.path))
-    return keys
-
-
 class ProjectManagement:
-    def __init__(self, session: orm.Session, storage: IFileStorage, transaction_manager=None):
+    def __init__(self, session: orm.Session, projects: IProjectService):
         self.db = session
-        self.storage = storage
-        self.tm = transaction_manager or zope_transaction.manager
-        self.projects = DatabaseProjectService(session)
+        self.projects = projects
 
     # Files, releases, projects -------------------------------------------------------
 
@@ -66,46 +47,51 @@ class ProjectManagement:
         """Remove one file; its name stays in the filename registry, so it is never reused."""
         release = file.release
         project = release.project
-        keys = _blob_keys(file)
+        removed = FileRef.of(file)
         release.files.remove(file)  # delete-orphan: the row goes at flush
         self._shrink(project, file.size)
         self._record(
             project.name,
-            Action.REMOVE_FILE.format(filename=file.filename),
+            Action.REMOVE_FILE,
             by_user,
             version=release.version,
+            files=(removed,),
+            filename=file.filename,
         )
         self.db.flush()
-        self._remove_blobs_after_commit(keys)
 
     def delete_release(self, release: Release, by_user: User | None) -> None:
         project = release.project
         files = list(release.files)
-        keys = [key for file in files for key in _blob_keys(file)]
         self.db.delete(release)  # its files, dependencies, URLs go with it (cascade)
         self._shrink(project, sum(file.size for file in files))
-        self._record(project.name, Action.REMOVE_RELEASE, by_user, version=release.version)
+        self._record(
+            project.name,
+            Action.REMOVE_RELEASE,
+            by_user,
+            version=release.version,
+            files=tuple(FileRef.of(file) for file in files),
+        )
         self.db.flush()
         self.db.expire(project, ["releases"])
         # Keep sort_order dense (0..n-1) for whoever ranks releases by it.
         self.projects.reorder_releases(project)
         self.db.flush()
-        self._remove_blobs_after_commit(keys)
 
     def delete_project(self, project: Project, by_user: User | None) -> None:
         """Remove the project with its releases, files and roles (the database cascades)."""
         rows = self.db.execute(
-            sa.select(File.path, File.metadata_sha256)
+            sa.select(File.id, File.filename, File.path, File.metadata_sha256)
             .join(Release, File.release_id == Release.id)
             .where(Release.project_id == project.id)
         ).all()
-        keys = [row.path for row in rows] + [
-            metadata_key(row.path) for row in rows if row.metadata_sha256
-        ]
-        self._record(project.name, Action.REMOVE_PROJECT, by_user)
+        removed = tuple(
+            FileRef(row.id, row.filename, blob_keys_of(row.path, row.metadata_sha256))
+            for row in rows
+        )
+        self._record(project.name, Action.REMOVE_PROJECT, by_user, files=removed)
         self.db.delete(project)
         self.db.flush()
-        self._remove_blobs_after_commit(keys)
 
     # Yanking -------------------------------------------------------------------------
 
@@ -139,9 +125,7 @@ class ProjectManagement:
             )
         role = Role(user=user, project=project, role_name=role_name)
         self.db.add(role)
-        self._record(
-            project.name, Action.ADD_ROLE.format(role=role_name, username=user.username), by_user
-        )
+        self._record(project.name, Action.ADD_ROLE, by_user, role=role_name, username=user.username)
         self.db.flush()
         return role
 
@@ -151,9 +135,7 @@ class ProjectManagement:
         self._keep_an_owner(project, user, role, "removing this one")
         self.db.delete(role)
         self._record(
-            project.name,
-            Action.REMOVE_ROLE.format(role=role.role_name, username=user.username),
-            by_user,
+            project.name, Action.REMOVE_ROLE, by_user, role=role.role_name, username=user.username
         )
         self.db.flush()
         return role.role_name
@@ -173,12 +155,10 @@ class ProjectManagement:
         self._keep_an_owner(project, user, role, "changing this one's role")
         # Mirrors know roles from the journal: the change reads as a removal and an addition.
         self._record(
-            project.name, Action.REMOVE_ROLE.format(role=previous, username=user.username), by_user
+            project.name, Action.REMOVE_ROLE, by_user, role=previous, username=user.username
         )
         role.role_name = role_name
-        self._record(
-            project.name, Action.ADD_ROLE.format(role=role_name, username=user.username), by_user
-        )
+        self._record(project.name, Action.ADD_ROLE, by_user, role=role_name, username=user.username)
         self.db.flush()
         return previous
 
@@ -196,8 +176,8 @@ class ProjectManagement:
             raise ProjectNameError(f"The name {new_name!r} is already used by another project.")
         self._apply_new_name(project, new_name, new_normalized)
         if moves:
-            self._record(old_name, Action.RENAME_PROJECT_TO.format(new=new_name), by_user)
-        self._record(new_name, Action.RENAME_PROJECT.format(old=old_name), by_user)
+            self._record(old_name, Action.RENAME_PROJECT_TO, by_user, new=new_name)
+        self._record(new_name, Action.RENAME_PROJECT, by_user, old=old_name)
 
     def _check_name_shape(self, name: str) -> None:
         # The CHECK constraint would reject a malformed name at flush with an unhelpful
@@ -227,13 +207,17 @@ class ProjectManagement:
 
     # Helpers -------------------------------------------------------------------------
 
-    def _record(self, name: str, action: str, by_user: User | None, *, version=None) -> None:
+    def _record(
+        self, name: str, action: Action, by_user: User | None, *, version=None, files=(), **details
+    ) -> None:
         journal.record(
             self.db,
             name,
             action,
             version=version,
             submitted_by=by_user.username if by_user is not None else None,
+            files=files,
+            **details,
         )
 
     def _shrink(self, project: Project, size: int) -> None:
@@ -280,21 +264,6 @@ class ProjectManagement:
             choices = " or ".join(r.value for r in RoleName)
             raise ManagementError(f"{role_name!r} is not a role: use {choices}.") from None
 
-    # Blobs ---------------------------------------------------------------------------
-
-    def _remove_blobs_after_commit(self, keys: list[str]) -> None:
-        if keys:
-            self.tm.get().addAfterCommitHook(self._remove_blobs, args=(list(keys),))
-
-    def _remove_blobs(self, committed: bool, keys: list[str]) -> None:
-        if not committed:
-            return  # the rows still point at these blobs
-        for key in keys:
-            try:
-                self.storage.delete(key)
-            except Exception:  # noqa: BLE001 - the commit stands; an orphan blob is reaped later
-                log.exception("could not remove the blob of a deleted file", key=key)
-
 
 def project_management_factory(context, request) -> ProjectManagement:
-    return ProjectManagement(request.db, request.find_service(IFileStorage), request.tm)
+    return ProjectManagement(request.db, request.find_service(IProjectService))

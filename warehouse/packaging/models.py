@@ -12,6 +12,7 @@ from sqlalchemy import orm
 
 from warehouse.accounts.models import User
 from warehouse.db import Model, utcnow
+from warehouse.storage.keys import metadata_key
 
 PROJECT_NAME_PATTERN = r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$"
 
@@ -223,7 +224,16 @@ class File(Model):
 
     @property
     def metadata_path(self) -> str | None:
-        return f"{self.path}.metadata" if self.metadata_sha256 else None
+        return metadata_key(self.path) if self.metadata_sha256 else None
+
+    def blob_keys(self) -> tuple[str, ...]:
+        """Every blob this file owns in a store: the distribution, then its PEP 658 sidecar."""
+        return blob_keys_of(self.path, self.metadata_sha256)
+
+
+def blob_keys_of(path: str, metadata_sha256: str | None) -> tuple[str, ...]:
+    """:meth:`File.blob_keys` for a row read as columns (bulk queries load no objects)."""
+    return (path, metadata_key(path)) if metadata_sha256 else (path,)
 
 
 class FilenameRegistry(Model):

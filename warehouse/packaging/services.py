@@ -159,8 +159,10 @@ class DatabaseProjectService:
         journal.record(
             self.db,
             name,
-            Action.ADD_ROLE.format(role=RoleName.owner, username=creator.username),
+            Action.ADD_ROLE,
             submitted_by=creator.username,
+            role=RoleName.owner,
+            username=creator.username,
         )
         self.db.flush()
         return project

@@ -1,7 +1,7 @@
 """Search: :class:`ISearchService` and its PostgreSQL full-text backend.
 
-Importing this package installs the commit hook that keeps the index current (see
-:mod:`warehouse.search.indexing`).
+The index is kept current as changes commit (:mod:`warehouse.search.indexing`, one of the
+reactions in :mod:`warehouse.effects`).
 """
 
 from __future__ import annotations

@@ -1,24 +1,23 @@
 """Keeping ``project_search`` current: one row per project with a release, rebuilt by SQL.
 
-The index is kept current in the same transaction as the change that affects it. A session
-hook notes which projects a transaction touched (rows of projects and releases flushed, and
-journal entries written — every change to the index writes one) and, just before the commit,
-rewrites those projects' rows with one ``INSERT … SELECT … ON CONFLICT`` statement. So a
-rolled-back upload leaves the index as it was, and a committed one is searchable at once.
+The index is kept current in the same transaction as the change that affects it.
+:mod:`warehouse.effects` notes which projects a transaction touched (rows of projects and
+releases flushed, and journal entries written — every change to the index writes one) and,
+just before the commit, right after the journal's entries are written,
+:func:`reindex_before_commit` rewrites those projects' rows with one
+``INSERT … SELECT … ON CONFLICT`` statement. So a rolled-back upload leaves the index as it
+was, and a committed one is searchable at once.
 
-The rewrite runs under the journal's advisory lock, which the journal's own commit hook has
-already taken when there are entries (it is registered first, see the import below): two
-uploads to the same project therefore rewrite its row one after the other, each seeing the
-other's committed release.
+The rewrite runs under the journal's advisory lock, which writing the entries has already
+taken: two uploads to the same project therefore rewrite its row one after the other, each
+seeing the other's committed release.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy import event, orm
+from sqlalchemy import orm
 
-# Imported for its side effect too: the journal's before_commit hook must be registered
-# before ours, so that its entries are flushed (and its lock taken) when ours runs.
 from warehouse.packaging import journal
 from warehouse.packaging.models import Project, Release
 
@@ -133,8 +132,8 @@ def reindex_projects(session: orm.Session, project_ids, normalized_names=()) -> 
 def reindex_project_in_session(session: orm.Session, project: Project | int) -> None:
     """Bring one project's entry up to date now, inside the session's transaction.
 
-    Not needed after changes made through the ORM or with a journal entry (the commit hook
-    sees those); for code that changes search-relevant columns with bare SQL.
+    Not needed after changes made through the ORM or with a journal entry (the commit
+    reactions see those); for code that changes search-relevant columns with bare SQL.
     """
     reindex_projects(session, [project if isinstance(project, int) else project.id])
 
@@ -147,7 +146,7 @@ def rebuild_all(session: orm.Session) -> None:
     session.execute(_UPSERT_ALL)
 
 
-# The commit hook ------------------------------------------------------------------------
+# What a transaction changed (fed by warehouse.effects) --------------------------------------
 
 _CHANGED_IDS = "warehouse.search.changed_project_ids"
 
@@ -158,34 +157,28 @@ def mark_project_changed(session: orm.Session, project: Project | int) -> None:
     session.info.setdefault(_CHANGED_IDS, set()).add(project_id)
 
 
-@event.listens_for(orm.Session, "after_flush")
-def _note_changed_projects(session: orm.Session, flush_context) -> None:
-    ids: set[int] = session.info.setdefault(_CHANGED_IDS, set())
+def note_flushed_projects(session: orm.Session) -> None:
+    """After a flush: the projects whose rows, or whose releases' rows, it wrote."""
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Project):
             if obj.id is not None:
-                ids.add(obj.id)
+                mark_project_changed(session, obj.id)
         elif isinstance(obj, Release):
             if obj.project_id is not None:
-                ids.add(obj.project_id)
+                mark_project_changed(session, obj.project_id)
 
 
-@event.listens_for(orm.Session, "before_commit")
-def _reindex_changed_projects(session: orm.Session) -> None:
-    # before_commit runs before the commit's own flush: flush now to see every change.
-    if session.new or session.dirty or session.deleted:
-        session.flush()
-    # Journal entries name projects too: changes made with bare SQL write one.
-    names = journal.committing_names(session)
-    if not (session.info.get(_CHANGED_IDS) or names):
-        return
+def reindex_before_commit(session: orm.Session, journaled_names: frozenset[str]) -> None:
+    """Rewrite the entries of every project the transaction changed, as it commits.
+
+    Journal entries name projects too: changes made with bare SQL write one.
+    """
     ids = session.info.pop(_CHANGED_IDS, set())
-    reindex_projects(session, ids, names)
+    if ids or journaled_names:
+        reindex_projects(session, ids, journaled_names)
     # Our own statements flushed nothing new; forget what they may have noted.
     session.info.pop(_CHANGED_IDS, None)
 
 
-@event.listens_for(orm.Session, "after_soft_rollback")
-def _forget_changed_projects(session: orm.Session, previous_transaction) -> None:
-    if previous_transaction.parent is None:  # the whole transaction, not a savepoint
-        session.info.pop(_CHANGED_IDS, None)
+def forget_changed(session: orm.Session) -> None:
+    session.info.pop(_CHANGED_IDS, None)

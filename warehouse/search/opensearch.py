@@ -343,8 +343,6 @@ def includeme(config) -> None:
     settings = config.registry.settings["warehouse"]
     if settings.search_backend != "opensearch":
         return
-    # Installs the journal subscriber that sends the reindex tasks after each commit.
-    import warehouse.search.tasks  # noqa: F401
 
     def register():
         registry = config.registry.getUtility(IServiceRegistry)

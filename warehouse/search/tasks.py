@@ -1,8 +1,7 @@
 """Keeping the OpenSearch index current: per-project tasks sent after each commit.
 
-Every change to a project writes a journal entry, and the journal tells its subscribers the
-changed projects after the commit (:func:`warehouse.packaging.journal.subscribe`); we send one
-``reindex_project`` per project then. The task reads the project's committed ``project_search``
+Every change to a project writes a journal entry, and after the commit one of the reactions
+in :mod:`warehouse.effects` sends one ``reindex_project`` per project it names. The task reads the project's committed ``project_search``
 row and writes it to the index, or deletes the document when there is no row (the project,
 or its last release, was deleted; an old name after a rename). So the task is idempotent and
 order does not matter: whichever run is last writes the state that was committed last.
@@ -12,14 +11,14 @@ Only with ``WAREHOUSE_SEARCH_BACKEND=opensearch``; the PostgreSQL backend needs 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import structlog
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, TransportError
-from sqlalchemy import orm
 
-from warehouse.packaging import journal
 from warehouse.search import opensearch
-from warehouse.tasks import TRANSIENT_ERRORS, app, context_of
+from warehouse.tasks import TRANSIENT_ERRORS, app
 
 log = structlog.get_logger(__name__)
 
@@ -69,12 +68,8 @@ def unindex_project(self, normalized_name: str) -> None:
     _write(self.ctx.settings, lambda c, a: opensearch.delete_document(c, a, normalized_name))
 
 
-@journal.subscribe
-def reindex_changed_projects(session: orm.Session, normalized_names: frozenset[str]) -> None:
+def send_reindex_tasks(normalized_names: Iterable[str]) -> None:
     """After a commit that journaled changes: one reindex task per changed project."""
-    ctx = context_of(session)
-    if ctx is None or ctx.settings.search_backend != "opensearch":
-        return
     for name in sorted(normalized_names):
         # send_now: we already run after the commit.
         reindex_project.send_now((name,))

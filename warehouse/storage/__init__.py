@@ -3,7 +3,7 @@
 The *archive* (``WAREHOUSE_FILES_BACKEND``: S3 in production) gets every blob before the
 upload answers; it is the ``IFileStorage`` service and ``registry["storage.instance"]``. The
 *cache* (``WAREHOUSE_CACHE_BACKEND``: B2 in production) is filled from the archive by a task
-after the commit (:mod:`warehouse.storage.cache`) and is where downloads are read first;
+after the commit (:mod:`warehouse.storage.replication`) and is where downloads are read first;
 ``registry["storage.cache"]``. Without a cache backend the archive is also the cache.
 """
 
@@ -67,7 +67,6 @@ def includeme(config) -> None:
             config.registry.settings["warehouse"], storage
         )
     config.register_service(storage, IFileStorage)
+    # The route only names the URLs: downloads are answered in front of the router
+    # (warehouse.api.fastpath calls warehouse.storage.views.download).
     config.add_route("packages", "/packages/*key")
-    config.scan("warehouse.storage.views")
-    # The commit hooks that fill the cache and empty it of deleted files.
-    config.include("warehouse.storage.cache")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-from zope.interface import Interface
+from zope.interface import Attribute, Interface
 
 
 class BlobNotFound(LookupError):
@@ -29,6 +29,11 @@ class IFileStorage(Interface):
 
     Every method raises ValueError for a key that is not a plain relative path
     (see :func:`warehouse.storage.keys.validate_key`)."""
+
+    is_local = Attribute(
+        "True when open() returns a real file on this machine: reading never waits on a "
+        "network, and the stream has a fileno() for sendfile."
+    )
 
     def put(key: str, source: Path, *, content_type: str, md5_hex: str | None = None) -> None:
         """Store the file at ``source`` under ``key``, replacing any blob there.

@@ -57,6 +57,8 @@ class RangeReader(io.RawIOBase):
 
 @implementer(IFileStorage)
 class LocalFileStorage:
+    is_local = True
+
     def __init__(self, root: Path | str, *, fsync: bool = True):
         self.root = Path(root)
         self._root = os.fspath(root)

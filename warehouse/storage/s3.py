@@ -69,6 +69,8 @@ def s3_client_from_settings(settings):
 
 @implementer(IFileStorage)
 class S3FileStorage:
+    is_local = False
+
     def __init__(self, client, bucket: str, prefix: str = "", *, page_size: int = 1000):
         self.client = client
         self.bucket = bucket

@@ -8,9 +8,9 @@ import re
 
 import structlog
 from pyramid.response import Response
-from pyramid.view import view_config
 
 from warehouse import nonblocking
+from warehouse.cdn.keys import file_key
 from warehouse.storage.interfaces import BlobNotFound
 from warehouse.storage.keys import (
     METADATA_SUFFIX,
@@ -18,7 +18,7 @@ from warehouse.storage.keys import (
     parse_content_key,
     validate_key,
 )
-from warehouse.storage.local import LocalFileStorage, RangeReader
+from warehouse.storage.local import RangeReader
 
 log = structlog.get_logger(__name__)
 
@@ -137,7 +137,7 @@ def _locate(stores, key: str):
         try:
             # Local files are opened first and then fstat'ed: one open, size and bytes from
             # the same file, and a real file object for the server's sendfile fast path.
-            if isinstance(storage, LocalFileStorage):
+            if storage.is_local:
                 stream = storage.open(key)
                 st = os.fstat(stream.fileno())
                 return storage, stream, st.st_size, st.st_mtime
@@ -155,7 +155,6 @@ def _locate(stores, key: str):
     raise BlobNotFound(key)
 
 
-@view_config(route_name="packages", request_method="GET")  # Pyramid adds HEAD to GET
 def download(request):
     key = request.path_info[len(_PREFIX) :]
     # The stores includeme() registered. Read straight from the registry: pyramid_services'
@@ -167,7 +166,7 @@ def download(request):
     try:
         validate_key(key)
         stores = _stores(request.registry)
-        if on_loop and not all(isinstance(s, LocalFileStorage) for s in stores):
+        if on_loop and not all(s.is_local for s in stores):
             raise nonblocking.WouldBlock
         storage, stream, size, mtime = _locate(stores, key)
     except (ValueError, BlobNotFound):
@@ -183,7 +182,7 @@ def download(request):
         ("Cache-Control", CACHE_FOREVER),
         ("Accept-Ranges", "bytes"),
         # The sidecar shares its distribution's surrogate key, so one purge clears both.
-        ("Surrogate-Key", "file/" + filename.removesuffix(METADATA_SUFFIX)),
+        ("Surrogate-Key", file_key(filename.removesuffix(METADATA_SUFFIX))),
         # A CDN keeps the file until a purge of that key (the file was deleted).
         ("Surrogate-Control", SURROGATE_CONTROL),
     ]

@@ -20,14 +20,15 @@ from typing import BinaryIO
 
 import sqlalchemy as sa
 import structlog
-import transaction as zope_transaction
 from sqlalchemy import orm
 from sqlalchemy.dialects.postgresql import insert
 
+from warehouse import db
 from warehouse.accounts.security import Identity
 from warehouse.db import utcnow
 from warehouse.packaging import journal
-from warehouse.packaging.journal import Action
+from warehouse.packaging.interfaces import IProjectService
+from warehouse.packaging.journal import Action, FileRef
 from warehouse.packaging.models import (
     DependencyKind,
     File,
@@ -36,11 +37,11 @@ from warehouse.packaging.models import (
     Project,
     Release,
 )
-from warehouse.packaging.services import DatabaseProjectService, ProjectNameError
+from warehouse.packaging.services import ProjectNameError
 from warehouse.ratelimit import RateLimiter
 from warehouse.settings import MiB, Settings
 from warehouse.storage.interfaces import IFileStorage
-from warehouse.storage.keys import content_key, content_type_for, metadata_key
+from warehouse.storage.keys import content_key, content_type_for
 from warehouse.upload.artifacts import (
     Artifact,
     Digests,
@@ -143,17 +144,16 @@ class UploadService:
         session: orm.Session,
         settings: Settings,
         storage: IFileStorage,
+        projects: IProjectService,
         upload_limiter: RateLimiter,
         new_project_limiter: RateLimiter,
-        transaction_manager=None,
     ):
         self.db = session
         self.settings = settings
         self.storage = storage
-        self.projects = DatabaseProjectService(session)
+        self.projects = projects
         self.upload_limiter = upload_limiter
         self.new_project_limiter = new_project_limiter
-        self.tm = transaction_manager or zope_transaction.manager
 
     # The pipeline --------------------------------------------------------------------
 
@@ -426,13 +426,6 @@ class UploadService:
         self.db.add(file)
         self.db.add(FilenameRegistry(filename=request.filename))
         project.total_size = Project.total_size + digests.size
-        journal.record(
-            self.db,
-            project.name,
-            Action.ADD_FILE.format(packagetype=form.filetype, filename=request.filename),
-            version=release.version,
-            submitted_by=identity.user.username,
-        )
         try:
             self.db.flush()
         except sa.exc.IntegrityError:
@@ -440,26 +433,35 @@ class UploadService:
             raise UploadError(
                 f"File already exists ({request.filename!r}). " + HELP.format("file-name-reuse")
             ) from None
+        journal.record(
+            self.db,
+            project.name,
+            Action.ADD_FILE,
+            version=release.version,
+            submitted_by=identity.user.username,
+            files=(FileRef.of(file),),
+            packagetype=form.filetype,
+            filename=request.filename,
+        )
         return file
 
     # Blobs ---------------------------------------------------------------------------
 
     def _store_blobs(self, file: File, artifact_path: Path, artifact: Artifact) -> None:
         stored: list[str] = []
-        current = self.tm.get()
-        current.addAfterCommitHook(self._remove_blobs_unless_committed, args=(stored,))
-        current.addAfterAbortHook(self._remove_blobs_unless_committed, args=(False, stored))
+        db.after_rollback(self.db, lambda: self._remove_uncommitted_blobs(stored))
         self.storage.put(file.path, artifact_path, content_type=content_type_for(file.filename))
         stored.append(file.path)
-        if file.metadata_sha256:
+        if file.metadata_path:
             metadata_file = artifact_path.with_suffix(".metadata")
             metadata_file.write_bytes(artifact.metadata_bytes)
-            key = metadata_key(file.path)
-            self.storage.put(key, metadata_file, content_type=content_type_for(key))
-            stored.append(key)
+            self.storage.put(
+                file.metadata_path, metadata_file, content_type=content_type_for(file.metadata_path)
+            )
+            stored.append(file.metadata_path)
 
-    def _remove_blobs_unless_committed(self, committed: bool, keys: list[str]) -> None:
-        if committed or not keys:
+    def _remove_uncommitted_blobs(self, keys: list[str]) -> None:
+        if not keys:
             return
         file_key = keys[0]
         # The same bytes under the same filename may have been committed by a concurrent

@@ -8,6 +8,7 @@ from pyramid.response import Response
 from pyramid.view import view_config
 
 from warehouse.accounts.security import AuthenticationFailed
+from warehouse.packaging.interfaces import IProjectService
 from warehouse.storage.interfaces import IFileStorage
 from warehouse.upload.errors import UploadError
 from warehouse.upload.metadata import parse_upload_form
@@ -85,9 +86,9 @@ def upload_service_factory(context, request) -> UploadService:
         request.db,
         settings,
         request.find_service(IFileStorage),
+        request.find_service(IProjectService),
         request.ratelimiter("upload"),
         request.ratelimiter("new-project"),
-        transaction_manager=request.tm,
     )
 
 

@@ -46,6 +46,5 @@ def includeme(config) -> None:
     config.add_static_view("static", STATIC_SPEC, cache_max_age=STATIC_MAX_AGE)
     config.add_cache_buster(STATIC_SPEC, ContentHashCacheBuster())
 
-    config.add_tween("warehouse.web.headers.security_headers_tween_factory")
     for area in AREAS:
         config.include(area)

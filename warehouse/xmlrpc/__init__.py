@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from warehouse.xmlrpc.methods import ResponseCache
-
 
 def includeme(config) -> None:
     from warehouse.xmlrpc.views import method_not_allowed, xmlrpc_view
@@ -12,7 +10,6 @@ def includeme(config) -> None:
     settings = registry.settings["warehouse"]
     # Per client IP; tests may pre-seed "xmlrpc.ratelimit" in the registry.
     registry.setdefault("xmlrpc.ratelimit", settings.xmlrpc_ratelimit)
-    registry["xmlrpc.cache"] = ResponseCache(registry["redis.client"])
     # xmlrpc.client posts to the URL as given: accept /pypi with or without the slash.
     config.add_route("xmlrpc.pypi", "/pypi{slash:/?}")
     config.add_route("xmlrpc.rpc2", "/RPC2")

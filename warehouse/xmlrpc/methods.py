@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import threading
 from collections.abc import Callable
 
-import redis as redis_lib
 import sqlalchemy as sa
 import structlog
 from packaging.utils import canonicalize_name, canonicalize_version
 from sqlalchemy import orm
 
 from warehouse.accounts.models import User
+from warehouse.api.cache import INDEX_SERIAL_KEY, PageCache
 from warehouse.api.common import file_url, iso_utc
 from warehouse.packaging import journal
 from warehouse.packaging.models import (
@@ -42,53 +41,13 @@ _LAST_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
 _BIGINT = (-(2**63), 2**63 - 1)  # what a serial parameter can hold in SQL
 
 
-class ResponseCache:
-    """Marshalled responses by key: the newest one in this process, all of them in Redis.
-
-    Keys include the global serial, so an entry never goes stale; it only stops being asked
-    for. One slot per process is enough for what is cached (the one list every mirror asks
-    for at the current serial).
-    """
-
-    TTL = 24 * 3600
-
-    def __init__(self, redis):
-        self.redis = redis
-        self._latest: tuple[str, bytes] | None = None
-        self._lock = threading.Lock()
-
-    def get_or_make(self, key: str, make: Callable[[], bytes]) -> bytes:
-        latest = self._latest
-        if latest is not None and latest[0] == key:
-            return latest[1]
-        body = self._redis_get(key)
-        if body is None:
-            body = make()
-            self._redis_set(key, body)
-        with self._lock:
-            self._latest = (key, body)
-        return body
-
-    def _redis_get(self, key: str) -> bytes | None:
-        try:
-            return self.redis.get(key)
-        except redis_lib.RedisError:
-            log.warning("xmlrpc cache unavailable", exc_info=True)
-            return None
-
-    def _redis_set(self, key: str, body: bytes) -> None:
-        try:
-            self.redis.set(key, body, ex=self.TTL)
-        except redis_lib.RedisError:
-            log.warning("xmlrpc cache unavailable", exc_info=True)
-
-
 @dataclasses.dataclass
 class Call:
     session: orm.Session
     app_url: str
     files_base: str
-    cache: ResponseCache
+    # The read API's serial-keyed cache: what it keeps at a serial never goes stale.
+    pages: PageCache
 
 
 def _timestamp(moment: datetime.datetime) -> int:
@@ -176,12 +135,13 @@ def list_packages_with_serial(call: Call) -> Marshalled:
     cached. The serial and the rows come from the same snapshot, so what is cached under a
     serial is exactly the index at that serial.
     """
-    serial = journal.last_serial(call.session)
-    key = f"xmlrpc:list_packages_with_serial:{serial}"
-    return Marshalled(call.cache.get_or_make(key, lambda: _marshal_packages(call.session)))
+    found = call.pages.get(
+        INDEX_SERIAL_KEY, "xmlrpc:list_packages_with_serial", journal.last_serial, _marshal_packages
+    )
+    return Marshalled(found.body)
 
 
-def _marshal_packages(session: orm.Session) -> bytes:
+def _marshal_packages(session: orm.Session, serial: int) -> bytes:
     # Straight from the driver, on the snapshot's own connection: SQLAlchemy's per-row
     # result processing would cost several times the query itself.
     driver_connection = session.connection().connection.driver_connection

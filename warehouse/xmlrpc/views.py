@@ -7,7 +7,7 @@ import structlog
 from pyramid.response import Response
 
 from warehouse.api.cache import snapshot_session
-from warehouse.api.common import files_base
+from warehouse.api.common import files_base, pages
 from warehouse.ratelimit import RateLimiter
 from warehouse.xmlrpc.methods import METHODS, Call
 from warehouse.xmlrpc.protocol import (
@@ -74,7 +74,7 @@ def _answer(request, name: str, params: tuple) -> bytes:
                 session=session,
                 app_url=request.application_url,
                 files_base=files_base(request),
-                cache=request.registry["xmlrpc.cache"],
+                pages=pages(request),
             )
             result = method(call, *arguments)
             return result if isinstance(result, Marshalled) else dumps_result(result)

@@ -8,7 +8,7 @@ import pytest
 import webtest
 
 from tests.support import mail
-from warehouse.config import configure
+from warehouse.config import configure, wsgi_app
 from warehouse.email.services import SMTPEmailSender
 
 # The aiosmtpd fixtures (pytest_plugins may only be set in the root conftest).
@@ -27,7 +27,7 @@ def build_app(settings, engine, redis_client, smtp, **overrides):
         settings.replace(**overrides),
         **{"db.engine": engine, "redis.client": redis_client, "email.sender": sender},
     )
-    return config.make_wsgi_app()
+    return wsgi_app(config)
 
 
 @pytest.fixture

@@ -257,11 +257,13 @@ def test_latest_falls_back_to_prereleases_then_to_yanked(webapp, db_session):
 def test_files_url_setting_is_used(settings, clean_database, redis_client, project):
     import webtest
 
-    from warehouse.config import configure
+    from warehouse.config import configure, wsgi_app
 
-    app = configure(
-        settings.replace(files_url="https://files.example.org"),
-        **{"db.engine": clean_database, "redis.client": redis_client},
-    ).make_wsgi_app()
+    app = wsgi_app(
+        configure(
+            settings.replace(files_url="https://files.example.org"),
+            **{"db.engine": clean_database, "redis.client": redis_client},
+        )
+    )
     urls = webtest.TestApp(app).get("/pypi/web-thing/json").json["urls"]
     assert all(u["url"].startswith("https://files.example.org/packages/") for u in urls)

@@ -11,6 +11,7 @@ from pyramid.response import Response
 
 from tests.support.factories import create_project, create_release
 from warehouse.api import invalidate_project
+from warehouse.config import wsgi_app
 from warehouse.db import REDIS_INFO_KEY
 from warehouse.packaging.models import Project
 
@@ -103,7 +104,7 @@ def test_a_change_made_in_a_view_shows_when_pyramid_tm_commits(app_config, proje
     app_config.add_view(
         add_release, route_name="test.add_release", request_method="POST", require_csrf=False
     )
-    app = webtest.TestApp(app_config.make_wsgi_app())
+    app = webtest.TestApp(wsgi_app(app_config))
     serial, seen = versions(app)
     assert seen == ["1.0"]
     app.post("/_test/add/2.0")
@@ -137,7 +138,7 @@ def test_json_api_pages_are_invalidated_too(webapp, db_session, redis_client, pr
 def test_concurrent_readers_see_serial_and_content_agree(app_config, db_session, redis_client):
     """Readers race a writer; every page must be exactly the data at the serial it names."""
     project = create_project(db_session, "busy", ["1"], files=("sdist",))
-    app = app_config.make_wsgi_app()
+    app = wsgi_app(app_config)
     expected = {project.last_serial: 1}  # serial -> number of releases (and of files)
     seen: list[tuple[int, int, int]] = []
     failures: list[BaseException] = []

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from pypi_simple import IndexPage, ProjectPage
 
 from tests.support.factories import create_file, create_project, create_release, yank
-from warehouse.config import configure
+from warehouse.config import configure, wsgi_app
 
 V1_JSON = "application/vnd.pypi.simple.v1+json"
 V1_HTML = "application/vnd.pypi.simple.v1+html"
@@ -193,10 +193,12 @@ def test_file_links_point_at_the_download_route_or_files_url(
 ):
     import webtest
 
-    app = configure(
-        settings.replace(files_url="https://files.example.org/"),
-        **{"db.engine": clean_database, "redis.client": redis_client},
-    ).make_wsgi_app()
+    app = wsgi_app(
+        configure(
+            settings.replace(files_url="https://files.example.org/"),
+            **{"db.engine": clean_database, "redis.client": redis_client},
+        )
+    )
     file = _release(project, "1.0").files[0]
     text = webtest.TestApp(app).get("/simple/foo-bar/").text
     assert (

@@ -7,7 +7,7 @@ import xmlrpc.client
 import pytest
 import webtest
 
-from warehouse.config import configure
+from warehouse.config import configure, wsgi_app
 
 MIRRORING_PACKAGES = ("warehouse.xmlrpc", "warehouse.changes", "warehouse.rss")
 
@@ -18,7 +18,7 @@ def build_app(settings, engine, redis_client, **registry_extras) -> webtest.Test
     )
     for package in MIRRORING_PACKAGES:  # Pyramid includes each only once
         config.include(package)
-    return webtest.TestApp(config.make_wsgi_app())
+    return webtest.TestApp(wsgi_app(config))
 
 
 @pytest.fixture

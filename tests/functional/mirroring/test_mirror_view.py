@@ -11,26 +11,26 @@ import zope.sqlalchemy
 from tests.functional.mirroring.conftest import XmlRpc
 from tests.functional.test_upload import post_upload
 from tests.support.artifacts import make_sdist, make_wheel
-from warehouse import db as database
 from warehouse.accounts.models import User
 from warehouse.packaging.management import ProjectManagement
 from warehouse.packaging.models import File, Project, Release
+from warehouse.packaging.services import DatabaseProjectService
 from warehouse.storage.local import LocalFileStorage
 
 
 @pytest.fixture
-def manage(clean_database, settings):
+def manage(task_context, settings):
     """Run ``change(manager, session, user)`` in one transaction, as a request would."""
 
     def run(change) -> None:
         tm = transaction.TransactionManager(explicit=True)
-        session = database.make_session_factory(clean_database)()
+        store = LocalFileStorage(settings.files_path, fsync=False)
+        session = task_context(store).session_factory()
         zope.sqlalchemy.register(session, transaction_manager=tm)
-        storage = LocalFileStorage(settings.files_path, fsync=False)
         try:
             with tm:
                 user = session.scalar(sa.select(User).filter_by(username="alice"))
-                change(ProjectManagement(session, storage, tm), session, user)
+                change(ProjectManagement(session, DatabaseProjectService(session)), session, user)
         finally:
             session.close()
 

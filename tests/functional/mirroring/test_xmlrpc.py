@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from tests.functional.mirroring.conftest import XmlRpc, build_app
 from tests.support.factories import create_project, create_release, yank
 from warehouse.accounts.models import User
+from warehouse.db import REDIS_INFO_KEY
 from warehouse.packaging.models import JournalEntry, Project, Role
 from warehouse.settings import RateLimit
 from warehouse.xmlrpc.methods import CHANGELOG_LIMIT
@@ -84,6 +85,9 @@ def test_changelog_by_time_with_and_without_ids(rpc, db_session):
 
 
 def test_list_packages_with_serial_follows_every_commit(rpc, db_session, redis_client):
+    # Written as the app, the CLI and workers write: their sessions carry Redis, and the
+    # reactions to each commit tell the readers the index changed.
+    db_session.info[REDIS_INFO_KEY] = redis_client
     assert rpc.list_packages_with_serial() == {}
     alpha = create_project(db_session, "Alpha", versions=["1.0"], files=())
     create_project(db_session, "beta.two", versions=[], files=())

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from tests.support.celery_worker import celery_app_for
 from warehouse import tasks
 from warehouse.cli.queues import queues
-from warehouse.config import configure
+from warehouse.config import configure, wsgi_app
 from warehouse.metrics import celery as _task_signals  # noqa: F401  (connects the signals)
 
 LOOPBACK = {"REMOTE_ADDR": "127.0.0.1"}
@@ -41,7 +41,7 @@ def test_health_and_readiness(webapp):
 def test_not_ready_without_redis(settings, clean_database):
     dead = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
     app = webtest.TestApp(
-        configure(settings, **{"db.engine": clean_database, "redis.client": dead}).make_wsgi_app()
+        wsgi_app(configure(settings, **{"db.engine": clean_database, "redis.client": dead}))
     )
     response = app.get("/_health/ready", status=503)
     assert response.json["checks"]["database"] == "ok"

@@ -6,7 +6,7 @@ import pytest
 import webtest
 from pyramid.view import view_config
 
-from warehouse.config import configure
+from warehouse.config import configure, wsgi_app
 
 
 class DeliberateFailure(Exception):
@@ -27,7 +27,7 @@ def build_app(settings, engine, redis_client, **overrides):
     config.include("warehouse.web")
     config.add_route("test.boom", "/_test/boom/")
     config.scan(__name__)
-    return config.make_wsgi_app()
+    return wsgi_app(config)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pyramid.response import Response
 
 from tests.support.fixtures import basic_auth
 from warehouse.accounts.security import AuthenticationFailed, is_api_request
-from warehouse.config import configure
+from warehouse.config import configure, wsgi_app
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def app(settings, clean_database, redis_client):
     for name, pattern in (("api", "/legacy/whoami"), ("site", "/whoami/")):
         config.add_route(name, pattern)
         config.add_view(whoami, route_name=name)
-    return webtest.TestApp(config.make_wsgi_app())
+    return webtest.TestApp(wsgi_app(config))
 
 
 def test_tokens_authenticate_on_api_paths(app, token):

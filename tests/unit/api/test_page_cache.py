@@ -14,11 +14,12 @@ import redis
 import sqlalchemy as sa
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from sqlalchemy import orm
 from structlog.testing import capture_logs
 
+from devstack.services import free_port
 from tests.support.factories import create_project, create_release
 from tests.support.waiting import wait_for
+from warehouse import db as database
 from warehouse.api.cache import (
     INDEX_SERIAL_KEY,
     INVALIDATION_CHANNEL,
@@ -31,7 +32,6 @@ from warehouse.api.cache import (
     snapshot_session,
 )
 from warehouse.api.common import project_serial
-from warehouse.devservices import free_port
 from warehouse.packaging.models import Project, Release
 
 KEY = project_serial_key("raced")
@@ -49,7 +49,7 @@ def project(db_session):
 
 def add_release(engine, version: str) -> int:
     """Commit a new release from another session, as an upload would; its new serial."""
-    with orm.Session(engine, expire_on_commit=False) as writer:
+    with database.make_session_factory(engine)() as writer:
         found = writer.scalar(sa.select(Project).where(Project.normalized_name == "raced"))
         create_release(writer, found, version)
         return found.last_serial

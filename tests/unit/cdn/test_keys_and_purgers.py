@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from warehouse.cdn.keys import keys_for_change
+from warehouse.cdn.keys import keys_for_entry
 from warehouse.cdn.purge import (
     FastlyPurger,
     NoPurger,
@@ -12,31 +12,38 @@ from warehouse.cdn.purge import (
     VarnishPurger,
     purger_from_settings,
 )
-from warehouse.packaging.journal import Action
+from warehouse.packaging.journal import Action, Entry, FileRef
 from warehouse.settings import Settings, SettingsError
+
+_WHEEL = FileRef(7, "foo_bar-1-py3-none-any.whl", ("ab/cd/ef/foo_bar-1-py3-none-any.whl",))
+_SDIST = FileRef(8, "Foo.Bar-1.tar.gz", ("ab/cd/ef/Foo.Bar-1.tar.gz",))
 
 
 @pytest.mark.parametrize(
-    ("action", "keys"),
+    ("action", "files", "keys"),
     [
-        (Action.NEW_RELEASE, {"project/foo-bar"}),
+        (Action.NEW_RELEASE, (), {"project/foo-bar"}),
+        (Action.ADD_FILE, (_SDIST,), {"project/foo-bar"}),
+        (Action.YANK_RELEASE, (), {"project/foo-bar"}),
+        (Action.CREATE_PROJECT, (), {"project/foo-bar", "simple-index"}),
+        (Action.RENAME_PROJECT, (), {"project/foo-bar", "simple-index"}),
+        (Action.RENAME_PROJECT_TO, (), {"project/foo-bar", "simple-index"}),
+        (Action.REMOVE_FILE, (_WHEEL,), {"project/foo-bar", "file/foo_bar-1-py3-none-any.whl"}),
         (
-            Action.ADD_FILE.format(packagetype="sdist", filename="Foo.Bar-1.tar.gz"),
-            {"project/foo-bar"},
+            Action.REMOVE_RELEASE,
+            (_WHEEL, _SDIST),
+            {"project/foo-bar", "file/foo_bar-1-py3-none-any.whl", "file/Foo.Bar-1.tar.gz"},
         ),
-        (Action.YANK_RELEASE, {"project/foo-bar"}),
-        (Action.CREATE_PROJECT, {"project/foo-bar", "simple-index"}),
-        (Action.REMOVE_PROJECT, {"project/foo-bar", "simple-index"}),
-        (Action.RENAME_PROJECT.format(old="Old"), {"project/foo-bar", "simple-index"}),
-        (Action.RENAME_PROJECT_TO.format(new="New"), {"project/foo-bar", "simple-index"}),
         (
-            Action.REMOVE_FILE.format(filename="foo_bar-1-py3-none-any.whl"),
-            {"project/foo-bar", "file/foo_bar-1-py3-none-any.whl"},
+            Action.REMOVE_PROJECT,
+            (_SDIST,),
+            {"project/foo-bar", "simple-index", "file/Foo.Bar-1.tar.gz"},
         ),
     ],
 )
-def test_keys_for_a_journal_entry(action, keys):
-    assert keys_for_change("Foo.Bar", action) == keys
+def test_keys_for_a_journal_entry(action, files, keys):
+    entry = Entry("Foo.Bar", action, action.value, files=files)
+    assert keys_for_entry(entry) == keys
 
 
 def test_fastly_purges_each_key_softly(recorder):
@@ -73,7 +80,7 @@ def test_a_refused_purge_raises_for_a_retry(recorder):
 
 
 def test_an_unreachable_cdn_raises_for_a_retry():
-    from warehouse.devservices import free_port
+    from devstack.services import free_port
 
     with pytest.raises(PurgeError):
         VarnishPurger(f"http://127.0.0.1:{free_port()}").purge(["x"])

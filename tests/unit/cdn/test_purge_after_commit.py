@@ -7,15 +7,15 @@ import json
 import pytest
 import redis as redis_lib
 import webtest
-from transaction import TransactionManager
 
 from tests.support.artifacts import form_fields_for, make_wheel
 from tests.support.celery_worker import celery_app_for
 from tests.support.factories import create_project
 from warehouse import tasks
-from warehouse.config import configure
+from warehouse.config import configure, wsgi_app
 from warehouse.packaging.management import ProjectManagement
 from warehouse.packaging.models import Project
+from warehouse.packaging.services import DatabaseProjectService
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def cdn_settings(settings, recorder):
 @pytest.fixture
 def app(cdn_settings, clean_database, redis_client):
     config = configure(cdn_settings, **{"db.engine": clean_database, "redis.client": redis_client})
-    app = webtest.TestApp(config.make_wsgi_app())
+    app = webtest.TestApp(wsgi_app(config))
     # Tasks run in the process, as soon as they are sent.
     with celery_app_for(cdn_settings, task_always_eager=True):
         yield app
@@ -85,11 +85,11 @@ def test_deletes_purge_the_files_they_remove(app, ctx, recorder, db_session):
     filenames = sorted(f.filename for f in project.releases[0].files)
     with ctx.session() as session:
         release = session.get(Project, project.id).releases[0]
-        ProjectManagement(session, ctx.archive, TransactionManager()).delete_release(release, None)
+        ProjectManagement(session, DatabaseProjectService(session)).delete_release(release, None)
     assert purged(recorder) == sorted(["project/doomed", *(f"file/{f}" for f in filenames)])
 
     with ctx.session() as session:
-        ProjectManagement(session, ctx.archive, TransactionManager()).delete_project(
+        ProjectManagement(session, DatabaseProjectService(session)).delete_project(
             session.get(Project, project.id), None
         )
     assert purged(recorder) == ["project/doomed", "simple-index"]

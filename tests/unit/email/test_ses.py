@@ -8,9 +8,9 @@ import email.policy
 import boto3
 import pytest
 
+from devstack.services import free_port
 from tests.support.celery_worker import celery_app_for
 from warehouse import tasks
-from warehouse.devservices import free_port
 from warehouse.email import tasks as email_tasks
 from warehouse.email.interfaces import IEmailSender
 from warehouse.email.ses import SESEmailSender
@@ -108,7 +108,7 @@ def test_mail_from_a_request_goes_through_the_worker_after_the_commit(
     import webtest
     from pyramid.response import Response
 
-    from warehouse.config import configure
+    from warehouse.config import configure, wsgi_app
     from warehouse.email import send_email
 
     app_settings = ses_settings.replace(email_via_worker=True)
@@ -123,7 +123,7 @@ def test_mail_from_a_request_goes_through_the_worker_after_the_commit(
 
     config.add_route("test-mail", "/test-mail")
     config.add_view(view, route_name="test-mail")
-    app = webtest.TestApp(config.make_wsgi_app())
+    app = webtest.TestApp(wsgi_app(config))
     with celery_app_for(app_settings, task_always_eager=True):
         app.get("/test-mail?fail=1", status=500)
         assert sent_messages() == []

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from warehouse.accounts.models import Email
-from warehouse.config import configure
+from warehouse.config import configure, wsgi_app
 from warehouse.email import sns
 from warehouse.events import events_for
 
@@ -89,7 +89,7 @@ def app(settings, clean_database, redis_client, signing_key, fetched):
             "ses.http_get": fetched.append,
         },
     )
-    return webtest.TestApp(config.make_wsgi_app())
+    return webtest.TestApp(wsgi_app(config))
 
 
 def post(app, message, status=200):

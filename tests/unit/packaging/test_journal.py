@@ -62,7 +62,12 @@ def test_concurrent_writers_get_gap_free_serials_in_commit_order(clean_database)
     def write(worker: int) -> None:
         with factory() as session:
             for n in range(per_writer):
-                journal.record(session, names[(worker + n) % len(names)], f"w{worker} n{n}")
+                journal.record(
+                    session,
+                    names[(worker + n) % len(names)],
+                    journal.Action.NEW_RELEASE,
+                    version=f"w{worker} n{n}",
+                )
                 # Some other work inside the transaction, so transactions overlap.
                 session.execute(sa.select(sa.func.pg_sleep(0.001)))
                 session.commit()
@@ -89,13 +94,15 @@ def test_concurrent_writers_get_gap_free_serials_in_commit_order(clean_database)
     assert reader_problems == []
     with factory() as session:
         rows = session.execute(
-            sa.select(JournalEntry.id, JournalEntry.action).order_by(JournalEntry.id)
+            sa.select(JournalEntry.id, JournalEntry.version).order_by(JournalEntry.id)
         ).all()
         assert [r.id for r in rows] == list(range(1, writers * per_writer + 1))
-        assert len({r.action for r in rows}) == writers * per_writer
+        assert len({r.version for r in rows}) == writers * per_writer
         # Within one writer, its entries appear in the order it committed them.
         for worker in range(writers):
-            mine = [int(r.action.split("n")[1]) for r in rows if r.action.startswith(f"w{worker} ")]
+            mine = [
+                int(r.version.split("n")[1]) for r in rows if r.version.startswith(f"w{worker} ")
+            ]
             assert mine == list(range(per_writer))
         # Each project's last_serial is its newest entry.
         newest = dict(

@@ -26,7 +26,7 @@ from warehouse.packaging.models import (
     Release,
     Role,
 )
-from warehouse.packaging.services import ProjectNameError
+from warehouse.packaging.services import DatabaseProjectService, ProjectNameError
 from warehouse.storage.local import LocalFileStorage
 
 # Fixtures -------------------------------------------------------------------------------
@@ -43,9 +43,10 @@ def tm():
 
 
 @pytest.fixture
-def session(clean_database, tm):
-    """A session joined to ``tm``, as ``request.db`` is joined to ``request.tm``."""
-    session = database.make_session_factory(clean_database)()
+def session(task_context, storage, tm):
+    """A session joined to ``tm``, as ``request.db`` is joined to ``request.tm``, whose
+    commits delete removed files' blobs from ``storage``."""
+    session = task_context(storage).session_factory()
     zope.sqlalchemy.register(session, transaction_manager=tm)
     yield session
     if _in_transaction(tm):
@@ -62,8 +63,8 @@ def _in_transaction(tm) -> bool:
 
 
 @pytest.fixture
-def manager(session, storage, tm):
-    return ProjectManagement(session, storage, tm)
+def manager(session):
+    return ProjectManagement(session, DatabaseProjectService(session))
 
 
 @pytest.fixture
@@ -207,23 +208,27 @@ class _CheckingStorage(LocalFileStorage):
 
 
 def test_blobs_are_deleted_only_once_the_commit_is_visible(
-    session, tm, db_session, tmp_path, clean_database, published, storage
+    task_context, tm, db_session, clean_database, published, storage
 ):
     checking = _CheckingStorage(storage.root, clean_database)
-    manager = ProjectManagement(session, checking, tm)
+    session = task_context(checking).session_factory()
+    zope.sqlalchemy.register(session, transaction_manager=tm)
+    manager = ProjectManagement(session, DatabaseProjectService(session))
     with tm:
         manager.delete_release(get(session, Release, version="1.0"), None)
     assert len(checking.deleted) == 3  # sdist, wheel, wheel's metadata
 
 
 def test_storage_failure_after_commit_does_not_undo_the_commit(
-    session, tm, db_session, published, storage
+    task_context, tm, db_session, published, storage
 ):
     class Broken(LocalFileStorage):
         def delete(self, key):
             raise OSError("disk on fire")
 
-    manager = ProjectManagement(session, Broken(storage.root, fsync=False), tm)
+    session = task_context(Broken(storage.root, fsync=False)).session_factory()
+    zope.sqlalchemy.register(session, transaction_manager=tm)
+    manager = ProjectManagement(session, DatabaseProjectService(session))
     with tm:
         manager.delete_file(get(session, File, filename="demo-1.0.tar.gz"), None)
     assert get(db_session, File, filename="demo-1.0.tar.gz") is None
@@ -390,7 +395,7 @@ def test_concurrent_owner_removals_leave_one_owner(clean_database, db_session, s
         zope.sqlalchemy.register(session, transaction_manager=tm)
         try:
             tm.begin()
-            manager = ProjectManagement(session, storage, tm)
+            manager = ProjectManagement(session, DatabaseProjectService(session))
             project, user = get(session, Project, name="Demo"), _user(session, username)
             barrier.wait()
             manager.remove_role(project, user, None)

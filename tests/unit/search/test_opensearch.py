@@ -12,7 +12,6 @@ from pyramid.config import Configurator
 # task that first imported one inside a commit hook would change the listeners SQLAlchemy
 # is iterating over.
 import warehouse.api.cache  # noqa: F401
-import warehouse.storage.cache  # noqa: F401
 from tests.support.celery_worker import celery_app_for
 from tests.support.factories import create_project
 from tests.support.opensearch import opensearch_url
@@ -20,7 +19,6 @@ from warehouse import tasks
 from warehouse.packaging import journal
 from warehouse.packaging.journal import Action
 from warehouse.search import ISearchService, opensearch
-from warehouse.search import tasks as search_tasks  # noqa: F401  (the journal subscriber)
 
 __all__ = ["opensearch_url"]  # a fixture, imported to be found
 

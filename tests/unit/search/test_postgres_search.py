@@ -6,9 +6,10 @@ import datetime
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event, orm
+from sqlalchemy import event
 
 from tests.support.factories import create_project, create_release
+from warehouse import db as database
 from warehouse.packaging.models import Project, Release
 from warehouse.search import (
     ISearchService,
@@ -348,8 +349,9 @@ def _day(offset: int) -> datetime.datetime:
 
 
 def test_session_factory_sessions_get_the_hook(clean_database):
-    # Any session (CLI, workers), not only request sessions, keeps the index current.
-    with orm.Session(clean_database) as session:
+    # Any session the factory makes (CLI, workers), not only request sessions, keeps the
+    # index current.
+    with database.make_session_factory(clean_database)() as session:
         create_project(session, "from-cli")
         assert session.scalar(sa.select(ProjectSearch.name)) == "from-cli"
 

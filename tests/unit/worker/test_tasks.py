@@ -13,6 +13,7 @@ from pyramid.response import Response
 from tests.support.celery_worker import celery_app_for, embedded_worker, moto_sqs
 from tests.support.waiting import wait_for
 from warehouse import db, tasks
+from warehouse.config import wsgi_app
 from warehouse.settings import Settings
 
 __all__ = ["moto_sqs"]  # a fixture, imported to be found
@@ -160,7 +161,7 @@ def test_a_task_sent_outside_any_transaction_goes_at_once(ctx, broker, redis_ser
 def _app_with_view(app_config, view):
     app_config.add_route("test.send", "/test-send")
     app_config.add_view(view, route_name="test.send")
-    return webtest.TestApp(app_config.make_wsgi_app())
+    return webtest.TestApp(wsgi_app(app_config))
 
 
 def test_a_task_sent_in_a_request_goes_when_pyramid_tm_commits(

@@ -48,8 +48,8 @@ from sqlalchemy import orm
 from sqlalchemy.dialects.postgresql import insert
 
 from warehouse.db import utcnow
-from warehouse.packaging.models import File
-from warehouse.storage.cache import Blob, CopyError, copy_blob
+from warehouse.packaging.models import File, blob_keys_of
+from warehouse.storage.replication import Blob, CopyError, copy_blob
 from warehouse.storage.interfaces import BlobInfo, BlobNotFound
 from warehouse.storage.keys import METADATA_SUFFIX, content_type_for, metadata_key
 from warehouse.storage.verify import metrics
@@ -253,21 +253,17 @@ class Expected:
 
 
 def _expected_of(row) -> list[Expected]:
+    """What each of the row's blobs (:func:`blob_keys_of`: the file, then its sidecar)
+    should be."""
+    keys = blob_keys_of(row.path, row.metadata_sha256)
     blobs = [
         Expected(
-            row.path, row.id, row.size, row.md5_digest, row.sha256_digest, row.blake2_256_digest
+            keys[0], row.id, row.size, row.md5_digest, row.sha256_digest, row.blake2_256_digest
         )
     ]
-    if row.metadata_sha256:
+    if len(keys) > 1:
         blobs.append(
-            Expected(
-                metadata_key(row.path),
-                row.id,
-                None,
-                None,
-                row.metadata_sha256,
-                row.metadata_blake2_256,
-            )
+            Expected(keys[1], row.id, None, None, row.metadata_sha256, row.metadata_blake2_256)
         )
     return blobs
 

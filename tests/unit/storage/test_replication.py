@@ -13,18 +13,18 @@ import pytest
 import sqlalchemy as sa
 import webtest
 from botocore.config import Config
-from transaction import TransactionManager
 
+from devstack.services import free_port
 from tests.support.artifacts import form_fields_for, make_wheel
 from tests.support.celery_worker import celery_app_for, embedded_worker
 from tests.support.factories import create_file, create_project, create_release
 from tests.support.waiting import wait_for
 from warehouse import db, tasks
-from warehouse.config import configure
-from warehouse.devservices import free_port
+from warehouse.config import configure, wsgi_app
 from warehouse.packaging.management import ProjectManagement
 from warehouse.packaging.models import File
-from warehouse.storage import cache
+from warehouse.packaging.services import DatabaseProjectService
+from warehouse.storage import replication
 from warehouse.storage.interfaces import BlobNotFound
 from warehouse.storage.keys import content_type_for, metadata_key
 from warehouse.storage.models import FileCacheStatus
@@ -116,7 +116,7 @@ def pend(db_session, *files: File) -> None:
 
 
 def test_copy_puts_file_and_sidecar_in_the_cache_and_verifies_them(ctx, wheel, cache_store):
-    assert cache.copy_file(ctx, wheel.id) == wheel.id
+    assert replication.copy_file(ctx, wheel.id) == wheel.id
     data = f"contents of {wheel.filename}".encode()
     with cache_store.open(wheel.path) as stream:
         assert stream.read() == data
@@ -126,7 +126,7 @@ def test_copy_puts_file_and_sidecar_in_the_cache_and_verifies_them(ctx, wheel, c
     status = status_of(ctx, wheel.id)
     assert status.cached_at is not None and status.attempts == 0 and status.last_error is None
     # Idempotent: already cached, nothing to do.
-    assert cache.copy_file(ctx, wheel.id) is None
+    assert replication.copy_file(ctx, wheel.id) is None
 
 
 def test_a_locked_row_is_skipped_not_waited_for(ctx, wheel, db_session, cache_store):
@@ -136,10 +136,10 @@ def test_a_locked_row_is_skipped_not_waited_for(ctx, wheel, db_session, cache_st
             sa.select(FileCacheStatus).where(FileCacheStatus.file_id == wheel.id).with_for_update()
         )
         # Another worker is on it: this one moves on at once.
-        assert cache.copy_file(ctx, wheel.id) is None
-        assert cache.reconcile(ctx) == 0
+        assert replication.copy_file(ctx, wheel.id) is None
+        assert replication.reconcile(ctx) == 0
         assert not cache_store.exists(wheel.path)
-    assert cache.copy_file(ctx, wheel.id) == wheel.id
+    assert replication.copy_file(ctx, wheel.id) == wheel.id
 
 
 def test_two_workers_never_copy_the_same_file(ctx, db_session, archive, cache_store, tmp_path):
@@ -157,7 +157,7 @@ def test_two_workers_never_copy_the_same_file(ctx, db_session, archive, cache_st
         real_put(key, source, **kwargs)
 
     cache_store.put = counting_put
-    workers = [threading.Thread(target=cache.reconcile, args=(ctx,)) for _ in range(2)]
+    workers = [threading.Thread(target=replication.reconcile, args=(ctx,)) for _ in range(2)]
     for worker in workers:
         worker.start()
     for worker in workers:
@@ -169,7 +169,7 @@ def test_two_workers_never_copy_the_same_file(ctx, db_session, archive, cache_st
 
 def test_a_corrupt_archive_blob_is_never_copied(ctx, wheel, archive, cache_store, tmp_path):
     put(archive, wheel.path, b"not the bytes that were uploaded", tmp_path)
-    assert cache.copy_file(ctx, wheel.id) == wheel.id
+    assert replication.copy_file(ctx, wheel.id) == wheel.id
     assert not cache_store.exists(wheel.path)
     status = status_of(ctx, wheel.id)
     assert status.cached_at is None and status.attempts == 1
@@ -179,13 +179,13 @@ def test_a_corrupt_archive_blob_is_never_copied(ctx, wheel, archive, cache_store
 def test_reconcile_gives_up_on_a_file_that_keeps_failing(ctx, wheel, archive, db_session):
     archive.delete(wheel.path)
     pend(db_session, wheel)
-    for _ in range(cache.MAX_ATTEMPTS):
-        assert cache.reconcile(ctx) == 1  # one try per run
-    assert cache.reconcile(ctx) == 0
+    for _ in range(replication.MAX_ATTEMPTS):
+        assert replication.reconcile(ctx) == 1  # one try per run
+    assert replication.reconcile(ctx) == 0
     status = status_of(ctx, wheel.id)
-    assert status.attempts == cache.MAX_ATTEMPTS and "not in the archive" in status.last_error
+    assert status.attempts == replication.MAX_ATTEMPTS and "not in the archive" in status.last_error
     with ctx.session() as session:
-        assert cache.pending_count(session) == 1
+        assert replication.pending_count(session) == 1
 
 
 # The audit ----------------------------------------------------------------------------------
@@ -199,21 +199,25 @@ def test_audit_requeues_missing_and_wrong_blobs_and_drops_orphans(
     for file in files:
         archive_blobs(archive, file, tmp_path)
     pend(db_session, *files[:2])  # the third has no row at all (uploaded before the cache)
-    assert cache.reconcile(ctx) == 2
-    assert cache.audit(ctx) == {"missing": 2, "mismatched": 0, "orphans": 0}  # file 3 + sidecar
-    assert cache.reconcile(ctx) == 1
-    assert cache.audit(ctx) == {"missing": 0, "mismatched": 0, "orphans": 0}
+    assert replication.reconcile(ctx) == 2
+    assert replication.audit(ctx) == {
+        "missing": 2,
+        "mismatched": 0,
+        "orphans": 0,
+    }  # file 3 + sidecar
+    assert replication.reconcile(ctx) == 1
+    assert replication.audit(ctx) == {"missing": 0, "mismatched": 0, "orphans": 0}
 
     gone, changed, fine = files
     cache_store.delete(gone.path)
     put(cache_store, changed.path, b"bit rot", tmp_path)
     put(cache_store, "ab/cd/" + "0" * 60 + "/orphan-1.0.tar.gz", b"?", tmp_path)
-    assert cache.audit(ctx) == {"missing": 1, "mismatched": 1, "orphans": 1}
+    assert replication.audit(ctx) == {"missing": 1, "mismatched": 1, "orphans": 1}
     assert status_of(ctx, gone.id).cached_at is None
     assert status_of(ctx, changed.id).cached_at is None
     assert status_of(ctx, fine.id).cached_at is not None
-    assert cache.reconcile(ctx) == 2
-    assert cache.audit(ctx) == {"missing": 0, "mismatched": 0, "orphans": 0}
+    assert replication.reconcile(ctx) == 2
+    assert replication.audit(ctx) == {"missing": 0, "mismatched": 0, "orphans": 0}
     with cache_store.open(changed.path) as stream:
         assert stream.read() == f"contents of {changed.filename}".encode()
 
@@ -224,14 +228,21 @@ def test_audit_requeues_missing_and_wrong_blobs_and_drops_orphans(
 def test_new_files_are_pending_in_their_own_transaction_and_copied_after_commit(
     ctx, archive, cache_store, tmp_path, settings
 ):
+    # The copy task goes to a broker no worker reads: it is lost, but the pending row
+    # committed with the file, so reconcile still copies it.
+    with celery_app_for(settings), ctx.session() as session:
+        project = create_project(session, "hooked", [], commit=False)
+        release = create_release(session, project, "0.9", files=(), commit=False)
+        lost = create_file(session, release, kind="sdist", commit=False)
+        archive_blobs(archive, lost, tmp_path)
+    assert status_of(ctx, lost.id).cached_at is None
+    assert replication.reconcile(ctx) == 1 and cache_store.exists(lost.path)
+
     with celery_app_for(settings, task_always_eager=True):
         with ctx.session() as session:
-            project = create_project(session, "hooked", [], commit=False)
             release = create_release(session, project, "1.0", files=(), commit=False)
             file = create_file(session, release, kind="wheel", commit=False)
             archive_blobs(archive, file, tmp_path)
-            # Pending from the flush on: a lost task cannot lose the file.
-            assert session.get(FileCacheStatus, file.id).cached_at is None
             assert not cache_store.exists(file.path)
         # After the commit, copy_to_cache ran (eagerly here).
         assert cache_store.exists(file.path) and cache_store.exists(metadata_key(file.path))
@@ -241,19 +252,19 @@ def test_new_files_are_pending_in_their_own_transaction_and_copied_after_commit(
             project = create_project(session, "rolledback", ["1.0"], commit=False)
             raise RuntimeError
         with ctx.session() as session:
-            assert session.scalar(sa.select(sa.func.count()).select_from(FileCacheStatus)) == 1
+            assert session.scalar(sa.select(sa.func.count()).select_from(FileCacheStatus)) == 2
 
 
 def test_deleting_a_file_removes_it_from_the_cache_after_commit(ctx, wheel, cache_store):
-    cache.copy_file(ctx, wheel.id)
+    replication.copy_file(ctx, wheel.id)
     with pytest.raises(RuntimeError), ctx.session() as session:
         file = session.get(File, wheel.id)
-        ProjectManagement(session, ctx.archive, TransactionManager()).delete_file(file, None)
+        ProjectManagement(session, DatabaseProjectService(session)).delete_file(file, None)
         raise RuntimeError("rolled back")
     assert cache_store.exists(wheel.path)
     with ctx.session() as session:
         project = session.get(File, wheel.id).release.project
-        ProjectManagement(session, ctx.archive, TransactionManager()).delete_project(project, None)
+        ProjectManagement(session, DatabaseProjectService(session)).delete_project(project, None)
     assert not cache_store.exists(wheel.path)
     assert not cache_store.exists(metadata_key(wheel.path))
 
@@ -273,7 +284,7 @@ def app(settings, clean_database, redis_client, stores):
             "storage.cache": cache_store,
         },
     )
-    yield webtest.TestApp(config.make_wsgi_app())
+    yield webtest.TestApp(wsgi_app(config))
     tasks.set_context(None)
 
 

@@ -1,4 +1,5 @@
-"""Security headers on every response the application sends (pages and APIs alike).
+"""Security headers on every response the application sends (pages and APIs alike): the
+router's, through the tween below, and the read path's (:mod:`warehouse.api.fastpath`).
 
 The policy allows only the site's own scripts, styles and forms; images may come from any
 https origin because project descriptions link badges from elsewhere.
@@ -32,6 +33,10 @@ SECURITY_HEADERS = {
 
 # Only sent over https: over plain http the header is ignored and would just be noise.
 STRICT_TRANSPORT_SECURITY = "max-age=31536000; includeSubDomains"
+
+
+def includeme(config) -> None:
+    config.add_tween("warehouse.headers.security_headers_tween_factory")
 
 
 def security_headers_tween_factory(handler, registry):

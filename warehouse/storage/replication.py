@@ -9,8 +9,10 @@
 * ``audit_cache`` (every few hours) compares the cache's listing with the database in one
   merged pass over both, sorted by key: a missing blob or one whose size or MD5 differs puts
   its file back to pending; a blob no file names is deleted.
-* Deleting a file deletes its blobs from the cache after the commit (the archive's are
-  deleted by :mod:`warehouse.packaging.management`).
+* Deleting a file deletes its blobs from both stores after the commit.
+
+The upload's pending row, the copy task and the deletions are reactions to the commit, listed
+with the others in :mod:`warehouse.effects`.
 
 A worker copies a file while holding its status row (``FOR UPDATE SKIP LOCKED``): two workers
 never copy the same file, and a concurrent delete of the file waits for the copy to finish, so
@@ -23,20 +25,20 @@ import dataclasses
 import hashlib
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy import event, orm
+from sqlalchemy import orm
 from sqlalchemy.dialects.postgresql import insert
 
 from warehouse.db import utcnow
-from warehouse.packaging.models import File, Project, Release
-from warehouse.storage.interfaces import BlobNotFound
-from warehouse.storage.keys import METADATA_SUFFIX, content_type_for, metadata_key
+from warehouse.packaging.models import File
+from warehouse.storage.interfaces import BlobNotFound, IFileStorage
+from warehouse.storage.keys import METADATA_SUFFIX, content_type_for
 from warehouse.storage.models import FileCacheStatus
-from warehouse.tasks import TaskContext, context_of, transaction_bag
+from warehouse.tasks import TaskContext
 
 log = structlog.get_logger(__name__)
 
@@ -59,10 +61,12 @@ class Blob:
 
 
 def blobs_of(file: File) -> list[Blob]:
-    blobs = [Blob(file.path, file.sha256_digest, file.blake2_256_digest, file.size)]
-    if file.metadata_sha256:
-        blobs.append(Blob(metadata_key(file.path), file.metadata_sha256, file.metadata_blake2_256))
-    return blobs
+    """The blobs of :meth:`File.blob_keys` with the digests each must match."""
+    digests = [
+        (file.sha256_digest, file.blake2_256_digest, file.size),
+        (file.metadata_sha256, file.metadata_blake2_256, None),
+    ]
+    return [Blob(key, *digests[i]) for i, key in enumerate(file.blob_keys())]
 
 
 def copy_blob(archive, cache, blob: Blob) -> None:
@@ -269,90 +273,21 @@ def _delete_orphans(ctx: TaskContext, keys: list[str]) -> int:
     return deleted
 
 
-# Commit hooks ------------------------------------------------------------------------------
+# Reactions to a commit (called from warehouse.effects) ---------------------------------------
 
 
-def deleted_blobs(session: orm.Session) -> list[tuple[str, str]]:
-    """``(key, filename)`` of every blob whose file this flush deletes, sidecars included.
-
-    Releases and projects take their files with them in the database (ON DELETE CASCADE), so
-    their files are looked up here, before the rows go.
-    """
-    files: list[tuple[str, str, str | None]] = []
-    release_ids, project_ids = [], []
-    for obj in session.deleted:
-        if isinstance(obj, File):
-            files.append((obj.path, obj.filename, obj.metadata_sha256))
-        elif isinstance(obj, Release) and obj.id is not None:
-            release_ids.append(obj.id)
-        elif isinstance(obj, Project) and obj.id is not None:
-            project_ids.append(obj.id)
-    if release_ids or project_ids:
-        with session.no_autoflush:
-            rows = session.execute(
-                sa.select(File.path, File.filename, File.metadata_sha256)
-                .join(Release, File.release_id == Release.id)
-                .where(sa.or_(Release.id.in_(release_ids), Release.project_id.in_(project_ids)))
-            ).all()
-        files.extend(tuple(row) for row in rows)
-    blobs = []
-    for path, filename, metadata_sha256 in files:
-        blobs.append((path, filename))
-        if metadata_sha256:
-            blobs.append((metadata_key(path), filename))
-    return blobs
+def mark_pending(session: orm.Session, file_ids: Iterable[int]) -> None:
+    """In the upload's own transaction: if it commits, its files are pending, whatever
+    happens to the copy tasks sent after the commit."""
+    rows = [{"file_id": file_id} for file_id in sorted(set(file_ids))]
+    if rows:
+        session.execute(insert(FileCacheStatus).values(rows).on_conflict_do_nothing())
 
 
-@event.listens_for(orm.Session, "before_flush")
-def _note_deleted_files(session: orm.Session, flush_context, instances) -> None:
-    ctx = context_of(session)
-    if ctx is None or not ctx.has_separate_cache or not session.deleted:
-        return
-    keys = [key for key, _ in deleted_blobs(session)]
-    if keys:
-        transaction_bag(session, "warehouse.storage.gone", _deleter(ctx)).update(keys)
-
-
-@event.listens_for(orm.Session, "after_flush")
-def _note_new_files(session: orm.Session, flush_context) -> None:
-    ctx = context_of(session)
-    if ctx is None or not ctx.has_separate_cache:
-        return
-    ids = [obj.id for obj in session.new if isinstance(obj, File)]
-    if not ids:
-        return
-    # In the upload's own transaction: if it commits, the file is pending, whatever happens
-    # to the task sent after the commit.
-    session.connection().execute(
-        insert(FileCacheStatus).values([{"file_id": i} for i in ids]).on_conflict_do_nothing()
-    )
-    transaction_bag(session, "warehouse.storage.new", _copier()).update(ids)
-
-
-def _deleter(ctx: TaskContext):
-    def delete(keys: set[str]) -> None:
-        for key in sorted(keys):
-            try:
-                ctx.cache.delete(key)
-            except Exception:  # noqa: BLE001 - the audit deletes orphans it finds later
-                log.exception("could not remove a deleted file's blob from the cache", key=key)
-
-    return delete
-
-
-def _copier():
-    def send(file_ids: set[int]) -> None:
-        from warehouse.storage.tasks import copy_to_cache
-
-        for file_id in sorted(file_ids):
-            try:
-                copy_to_cache.send_now((file_id,))
-            except Exception:  # noqa: BLE001 - the row is pending: reconcile copies it
-                log.exception("could not send copy_to_cache", file_id=file_id)
-
-    return send
-
-
-def includeme(config) -> None:
-    # The hooks above are installed by importing this module; nothing else to set up.
-    pass
+def delete_blobs(store: IFileStorage, keys: Iterable[str], *, what: str) -> None:
+    """After the commit that deleted their files: nothing points at these blobs any more."""
+    for key in sorted(set(keys)):
+        try:
+            store.delete(key)
+        except Exception:  # noqa: BLE001 - the commit stands; an audit reaps the orphan later
+            log.exception("could not remove a deleted file's blob", store=what, key=key)

@@ -11,8 +11,8 @@
 The test suite uses the same classes with free ports and temporary folders. Only the standard
 library is imported at module level, so ``start`` runs before anything else is set up.
 
-    python -m warehouse.devservices serve      # start, migrate, run everything; Ctrl-C stops all
-    python -m warehouse.devservices start|stop|status|env
+    python -m devstack.services serve      # start, migrate, run everything; Ctrl-C stops all
+    python -m devstack.services start|stop|status|env
 """
 
 from __future__ import annotations
