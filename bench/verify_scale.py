@@ -39,9 +39,9 @@ sys.path.insert(0, str(REPO))
 
 import sqlalchemy as sa  # noqa: E402
 
+from devstack.services import Postgres, free_port  # noqa: E402
 from tests.support.seaweedfs import _Server  # noqa: E402
 from warehouse.cli.db import alembic_config  # noqa: E402
-from devstack.services import Postgres, free_port  # noqa: E402
 
 WAREHOUSE = Path(sys.executable).parent / "warehouse"
 

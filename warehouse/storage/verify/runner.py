@@ -49,9 +49,9 @@ from sqlalchemy.dialects.postgresql import insert
 
 from warehouse.db import utcnow
 from warehouse.packaging.models import File, blob_keys_of
-from warehouse.storage.replication import Blob, CopyError, copy_blob
 from warehouse.storage.interfaces import BlobInfo, BlobNotFound
-from warehouse.storage.keys import METADATA_SUFFIX, content_type_for, metadata_key
+from warehouse.storage.keys import METADATA_SUFFIX, content_type_for
+from warehouse.storage.replication import Blob, CopyError, copy_blob
 from warehouse.storage.verify import metrics
 from warehouse.storage.verify.models import (
     UnavailableFile,
