@@ -636,6 +636,7 @@ def app_commands(
             env.get("WORKER_CONCURRENCY", "2"),
             "--hostname",
             f"worker-{os.getpid()}@%h",
+            # No --queues: the worker consumes every queue of warehouse.tasks.TASK_QUEUES.
         ],
         "beat": [
             str(venv_bin / "celery"),

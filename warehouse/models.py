@@ -11,6 +11,7 @@ MODEL_MODULES = (
     "warehouse.search.models",
     "warehouse.stats.models",
     "warehouse.storage.models",
+    "warehouse.storage.verify.models",
     "warehouse.tokens.models",
 )
 

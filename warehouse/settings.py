@@ -108,6 +108,18 @@ class Settings:
     cache_s3_secret_access_key: str | None = None
     cache_reconcile_seconds: int = 60
     cache_audit_seconds: int = 6 * 3600
+    # Store verification (warehouse.storage.verify): ranges are cut on this many leading hex
+    # digits of the content address; the hourly beat task verifies enough ranges that each
+    # store is fully verified every verify_full_pass_days (with repair if asked).
+    verify_range_digits: int = 2
+    verify_full_pass_days: int = 7
+    verify_rolling_repair: bool = False
+    verify_page_size: int = 1000
+    # A worker holds a range this long without a checkpoint before another may take it.
+    verify_lease_seconds: int = 300
+    # Blobs younger than this at a run's start are not judged (their upload may not have
+    # committed its row yet).
+    verify_orphan_min_age_seconds: int = 3600
     # CDN purging: "none", "varnish" (xkey PURGE to cdn_varnish_url) or "fastly".
     cdn_backend: str = "none"
     cdn_varnish_url: str = ""  # empty: http://127.0.0.1:<port>
@@ -227,6 +239,12 @@ class Settings:
         take("WAREHOUSE_CACHE_SECRET_ACCESS_KEY", "cache_s3_secret_access_key")
         take("WAREHOUSE_CACHE_RECONCILE_SECONDS", "cache_reconcile_seconds", int)
         take("WAREHOUSE_CACHE_AUDIT_SECONDS", "cache_audit_seconds", int)
+        take("WAREHOUSE_VERIFY_RANGE_DIGITS", "verify_range_digits", int)
+        take("WAREHOUSE_VERIFY_FULL_PASS_DAYS", "verify_full_pass_days", int)
+        take("WAREHOUSE_VERIFY_ROLLING_REPAIR", "verify_rolling_repair", _bool)
+        take("WAREHOUSE_VERIFY_PAGE_SIZE", "verify_page_size", int)
+        take("WAREHOUSE_VERIFY_LEASE_SECONDS", "verify_lease_seconds", int)
+        take("WAREHOUSE_VERIFY_ORPHAN_MIN_AGE_SECONDS", "verify_orphan_min_age_seconds", int)
         take("WAREHOUSE_CDN_BACKEND", "cdn_backend")
         take("WAREHOUSE_CDN_VARNISH_URL", "cdn_varnish_url")
         take("WAREHOUSE_FASTLY_API_URL", "fastly_api_url")
@@ -300,6 +318,12 @@ class Settings:
             raise SettingsError(
                 "WAREHOUSE_STATS_ROTATE_SECONDS and WAREHOUSE_STATS_DISCOVER_SECONDS must be "
                 "positive"
+            )
+        if not 0 <= self.verify_range_digits <= 4:
+            raise SettingsError("WAREHOUSE_VERIFY_RANGE_DIGITS must be between 0 and 4")
+        if self.verify_full_pass_days < 1 or self.verify_page_size < 1:
+            raise SettingsError(
+                "WAREHOUSE_VERIFY_FULL_PASS_DAYS and WAREHOUSE_VERIFY_PAGE_SIZE must be positive"
             )
         if self.env == "production" and self.secret_key == Settings.secret_key:
             raise SettingsError("WAREHOUSE_SECRET_KEY must be set in production")

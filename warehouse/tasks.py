@@ -59,12 +59,16 @@ TASK_MODULES = [
     "warehouse.metrics.celery",
     "warehouse.stats.tasks",
 ]
+# The queue of store verification tasks: long passes over a whole store.
+VERIFY_QUEUE = "storage-verify"
 # Tasks with a queue of their own, so a backlog of them never delays the others.
 TASK_QUEUES = {
     "warehouse.stats.tasks.count_log": "stats",
     "warehouse.stats.tasks.ship_logs": "stats",
     "warehouse.stats.tasks.discover_logs": "stats",
     "warehouse.stats.tasks.nightly": "stats",
+    "warehouse.storage.tasks.verify_range": VERIFY_QUEUE,
+    "warehouse.storage.tasks.verify_slice": VERIFY_QUEUE,
 }
 
 # Errors worth another try later. A task's own permanent failures are not in here.
@@ -261,6 +265,11 @@ def beat_schedule(settings: Settings) -> dict:
         "stats-nightly": {
             "task": "warehouse.stats.tasks.nightly",
             "schedule": celery.schedules.crontab(hour=0, minute=30),
+            "options": {"expires": 3600},
+        },
+        "storage-verify-slice": {
+            "task": "warehouse.storage.tasks.verify_slice",
+            "schedule": 3600,
             "options": {"expires": 3600},
         },
     }

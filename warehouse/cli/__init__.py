@@ -6,6 +6,7 @@ import click
 
 from warehouse.cli.admin import admin, names
 from warehouse.cli.db import db
+from warehouse.cli.mirror import mirror_verify
 from warehouse.cli.projects import project
 
 # Imported under other names: binding `queues` or `search` here would hide the submodules.
@@ -13,6 +14,7 @@ from warehouse.cli.queues import queues as queues_group
 from warehouse.cli.scan import scan as scan_group
 from warehouse.cli.search import search as search_group
 from warehouse.cli.stats import stats as stats_group
+from warehouse.cli.storage import storage as storage_group
 from warehouse.cli.users import shell, token, user
 
 
@@ -32,3 +34,5 @@ main.add_command(stats_group)
 main.add_command(scan_group)
 main.add_command(admin)
 main.add_command(names)
+main.add_command(storage_group)
+main.add_command(mirror_verify)

@@ -98,17 +98,21 @@ def registry_for_scrape(context_getter=None) -> CollectorRegistry:
     else:
         # One process: its own counters (the default registry would add process and GC
         # metrics that only confuse a multi-process deployment's dashboards).
+        from warehouse.storage.verify.metrics import COUNTERS as VERIFY_COUNTERS
+
         for collector in (REQUESTS, REQUEST_SECONDS, LOOP_READS, TASKS, TASKS_SENT, TASK_SECONDS):
             registry.register(collector)
         from warehouse.stats.metrics import LINES, OBJECT_SECONDS, OBJECTS
 
-        for collector in (LINES, OBJECTS, OBJECT_SECONDS):
+        for collector in (LINES, OBJECTS, OBJECT_SECONDS, *VERIFY_COUNTERS):
             registry.register(collector)
     if context_getter is not None:
         from warehouse.stats.metrics import LagCollector
+        from warehouse.storage.verify.metrics import VerifyCollector
 
         registry.register(LiveCollector(context_getter))
         registry.register(LagCollector(context_getter))
+        registry.register(VerifyCollector(context_getter))
     return registry
 
 

@@ -21,6 +21,7 @@ class BlobInfo(NamedTuple):
     key: str
     size: int
     md5: str | None  # hex, when the store knows it without reading the blob
+    mtime: float | None = None  # seconds since the epoch, when the listing tells it
 
 
 class IFileStorage(Interface):
@@ -68,3 +69,10 @@ class IFileStorage(Interface):
     def inventory(prefix: str = ""):
         """:class:`BlobInfo` for every key that starts with ``prefix``, sorted by the keys'
         UTF-8 bytes (S3's listing order)."""
+
+    def list_page(start_after: str = "", limit: int = 1000) -> list[BlobInfo]:
+        """Up to ``limit`` :class:`BlobInfo` (with ``mtime``) whose keys sort after
+        ``start_after``, in UTF-8 byte order.
+
+        Stateless paging: the last key of one page is the ``start_after`` of the next, so a
+        walk over a store of any size can stop anywhere and go on from a saved key."""

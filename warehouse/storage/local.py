@@ -187,6 +187,49 @@ class LocalFileStorage:
                     found.append(key)
         return sorted(found)
 
+    def list_page(self, start_after: str = "", limit: int = 1000) -> list[BlobInfo]:
+        page: list[BlobInfo] = []
+        for key, st in self._walk_after(self.root, "", start_after):
+            page.append(BlobInfo(key, st.st_size, None, st.st_mtime))
+            if len(page) >= limit:
+                break
+        return page
+
+    def _walk_after(self, directory: Path, relative: str, start_after: str):
+        """``(key, stat)`` of every file under ``directory`` whose key sorts after
+        ``start_after``, in byte order, without visiting subtrees that sort wholly before it.
+
+        A directory's keys all start with ``name/``, so entries are sorted on that (not on
+        the bare name: ``cd-x`` sorts before ``cd/...`` although ``cd`` < ``cd-x``)."""
+        try:
+            entries = list(os.scandir(directory))
+        except _MISSING:
+            return
+        sortable = []
+        for entry in entries:
+            if entry.name.startswith(_TEMP_PREFIX):
+                continue
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            sortable.append((relative + entry.name + ("/" if is_dir else ""), is_dir, entry))
+        sortable.sort(key=lambda item: item[0].encode())
+        for name, is_dir, entry in sortable:
+            if is_dir:
+                # Every key below starts with ``name``: skip the subtree if all of them sort
+                # at or before ``start_after``.
+                if name.encode() < start_after.encode() and not start_after.startswith(name):
+                    continue
+                yield from self._walk_after(Path(entry.path), name, start_after)
+            elif name.encode() > start_after.encode():
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except _MISSING:
+                    continue  # deleted while we walked
+                if stat.S_ISREG(st.st_mode):
+                    yield name, st
+
     def inventory(self, prefix: str = ""):
         # Sizes only: hashing every file of a large store on each audit would cost too much.
         for key in self.keys(prefix):

@@ -173,6 +173,24 @@ class S3FileStorage:
             for obj in page.get("Contents", ()):
                 yield BlobInfo(obj["Key"][skip:], obj["Size"], _md5_of_etag(obj.get("ETag", "")))
 
+    def list_page(self, start_after: str = "", limit: int = 1000) -> list[BlobInfo]:
+        args = {"Bucket": self.bucket, "MaxKeys": limit}
+        if self.prefix:
+            args["Prefix"] = self.prefix
+        if start_after or self.prefix:
+            args["StartAfter"] = self.prefix + start_after
+        answer = self.client.list_objects_v2(**args)
+        skip = len(self.prefix)
+        return [
+            BlobInfo(
+                obj["Key"][skip:],
+                obj["Size"],
+                _md5_of_etag(obj.get("ETag", "")),
+                obj["LastModified"].timestamp(),
+            )
+            for obj in answer.get("Contents", ())
+        ]
+
 
 def _md5_of_etag(etag: str) -> str | None:
     # A multipart object's ETag is a hash of its parts' hashes ("<hex>-<parts>"), not an MD5.

@@ -37,3 +37,26 @@ def send_copies(file_ids: Iterable[int]) -> None:
             copy_to_cache.send_now((file_id,))
         except Exception:  # noqa: BLE001 - the row is pending: reconcile copies it
             log.exception("could not send copy_to_cache", file_id=file_id)
+
+
+# Store verification (warehouse.storage.verify): on the "storage-verify" queue (see
+# warehouse.tasks.celery_config), so that a pass over millions of keys never holds back a
+# copy or a purge.
+
+
+@app.task(name="warehouse.storage.tasks.verify_range", bind=True)
+def verify_range(self, run_id: int, range_id: int) -> bool:
+    from warehouse.storage.verify import runner
+
+    return runner.verify_one_range(
+        self.ctx, run_id, range_id, page_size=self.ctx.settings.verify_page_size
+    )
+
+
+@app.task(name="warehouse.storage.tasks.verify_slice", bind=True)
+def verify_slice(self) -> dict[str, int]:
+    from warehouse.storage.verify import rolling
+
+    return rolling.verify_slice(
+        self.ctx, send=lambda run_id, range_id: verify_range.delay(run_id, range_id)
+    )

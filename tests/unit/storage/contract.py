@@ -105,6 +105,32 @@ class StorageContract:
         assert storage.keys("ab/c") == names[:3]
         assert storage.keys("zz") == []
 
+    def test_list_page_walks_in_byte_order_from_any_key(self, storage, put):
+        assert storage.list_page() == []
+        # Content-addressed shapes; SeaweedFS lists "ab/cd/..." before a sibling "ab/cd-x"
+        # (directory order), so such siblings are left to the local backend's own test.
+        names = [
+            "ab/cd/1/a.whl",
+            "ab/cd/1/a.whl.metadata",
+            "ab/ce/2/b.tar.gz",
+            "ff/00/3/c.zip",
+            "quarantine/ab/x",
+        ]
+        for name in reversed(names):
+            put(name, b"xy")
+        walked, after = [], ""
+        while page := storage.list_page(after, limit=2):
+            assert len(page) <= 2
+            walked.extend(page)
+            after = page[-1].key
+        assert [info.key for info in walked] == names
+        assert {info.size for info in walked} == {2}
+        assert all(info.mtime and info.mtime > 1.7e9 for info in walked)
+        assert [i.key for i in storage.list_page("ab/cd/1/a.whl", limit=10)] == names[1:]
+        assert [i.key for i in storage.list_page("ab/cd/", limit=10)] == names
+        assert [i.key for i in storage.list_page("ab/cd/9", limit=10)] == names[2:]
+        assert storage.list_page("zz") == []
+
     @pytest.mark.parametrize("key", ["../escape", "/etc/passwd", "a/../../b", "a\\b", "a\x00b"])
     def test_rejects_unsafe_keys(self, storage, put, key):
         with pytest.raises(ValueError):

@@ -83,3 +83,16 @@ class TestLocalFileStorage(StorageContract):
         stream = storage.open(KEY, (0, 9))
         stream.close()
         assert stream.closed
+
+
+def test_list_page_is_in_byte_order_not_directory_order(tmp_path):
+    storage = LocalFileStorage(tmp_path / "store", fsync=False)
+    source = tmp_path / "blob"
+    source.write_bytes(b"x")
+    # "ab/cd-x" < "ab/cd/1" in bytes ("-" < "/") although the directory "cd" < "cd-x".
+    names = ["ab/cd-x", "ab/cd/1/a.whl", "ab/cd/1/a.whl.metadata", "ab/cd0"]
+    for name in names:
+        storage.put(name, source, content_type="application/octet-stream")
+    assert [info.key for info in storage.list_page(limit=10)] == names
+    assert [info.key for info in storage.list_page("ab/cd-x", limit=10)] == names[1:]
+    assert [info.key for info in storage.list_page("ab/cd/1/a.whl", limit=1)] == names[2:3]

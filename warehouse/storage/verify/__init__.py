@@ -1,0 +1,1 @@
+"""Verifying a store against the database: see :mod:`warehouse.storage.verify.runner`."""
