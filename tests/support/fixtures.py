@@ -57,16 +57,17 @@ def auth_headers(token) -> dict[str, str]:
 
 @pytest.fixture
 def task_context(settings, clean_database, redis_client):
-    """``make(store)``: the context a worker or the CLI has, with ``store`` as its archive (and
-    no separate cache). Sessions of its ``session_factory`` react to commits as theirs do."""
+    """``make(archive, cache=None, **settings_changes)``: the context a worker or the CLI has,
+    with these stores (the archive alone: no separate cache). Sessions of its
+    ``session_factory`` react to commits as theirs do."""
 
-    def make(store) -> TaskContext:
+    def make(archive, cache=None, **settings_changes) -> TaskContext:
         return TaskContext(
-            settings=settings,
+            settings=settings.replace(**settings_changes) if settings_changes else settings,
             engine=clean_database,
             redis=redis_client,
-            archive=store,
-            cache=store,
+            archive=archive,
+            cache=archive if cache is None else cache,
             session_factory=database.make_session_factory(clean_database),
         )
 

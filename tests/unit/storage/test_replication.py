@@ -19,7 +19,7 @@ from tests.support.artifacts import form_fields_for, make_wheel
 from tests.support.celery_worker import celery_app_for, embedded_worker
 from tests.support.factories import create_file, create_project, create_release
 from tests.support.waiting import wait_for
-from warehouse import db, tasks
+from warehouse import tasks
 from warehouse.config import configure, wsgi_app
 from warehouse.packaging.management import ProjectManagement
 from warehouse.packaging.models import File
@@ -59,16 +59,8 @@ def cache_store(stores):
 
 
 @pytest.fixture
-def ctx(settings, clean_database, redis_client, stores):
-    settings = settings.replace(cdn_backend="none")
-    context = tasks.TaskContext(
-        settings=settings,
-        engine=clean_database,
-        redis=redis_client,
-        archive=stores[0],
-        cache=stores[1],
-        session_factory=db.make_session_factory(clean_database),
-    )
+def ctx(task_context, stores):
+    context = task_context(*stores, cdn_backend="none")
     tasks.set_context(context)
     yield context
     tasks.set_context(None)

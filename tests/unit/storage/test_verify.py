@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from tests.support.celery_worker import celery_app_for
 from tests.support.factories import create_project
-from warehouse import db, tasks
+from warehouse import tasks
 from warehouse.packaging.models import File
 from warehouse.storage.interfaces import BlobNotFound
 from warehouse.storage.keys import content_key, content_type_for, metadata_key
@@ -46,20 +46,12 @@ def stores(seaweedfs, buckets, prefix):
 
 
 @pytest.fixture
-def ctx(settings, clean_database, redis_client, stores):
+def ctx(task_context, stores):
     # Blobs written by the test just before a run are old enough to be judged.
-    settings = settings.replace(cdn_backend="none", verify_orphan_min_age_seconds=0)
-    context = tasks.TaskContext(
-        settings=settings,
-        engine=clean_database,
-        redis=redis_client,
-        archive=stores[0],
-        cache=stores[1],
-        session_factory=db.make_session_factory(clean_database),
-    )
+    context = task_context(*stores, cdn_backend="none", verify_orphan_min_age_seconds=0)
     tasks.set_context(context)
     # Sessions of the context send copy_to_cache after commits: to the test's Redis.
-    with celery_app_for(settings):
+    with celery_app_for(context.settings):
         yield context
     tasks.set_context(None)
 

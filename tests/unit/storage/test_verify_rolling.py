@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from prometheus_client import generate_latest
 
 from tests.support.factories import create_project
-from warehouse import db, tasks
+from warehouse import tasks
 from warehouse.metrics import registry_for_scrape
 from warehouse.packaging.models import File
 from warehouse.storage.keys import content_key
@@ -20,21 +20,14 @@ from warehouse.storage.verify.models import VerifyRange, VerifyRun
 
 
 @pytest.fixture
-def local_ctx(settings, clean_database, redis_client, tmp_path):
-    settings = settings.replace(
-        verify_orphan_min_age_seconds=0, verify_range_digits=1, verify_full_pass_days=1
+def local_ctx(task_context, tmp_path):
+    return task_context(
+        LocalFileStorage(tmp_path / "archive", fsync=False),
+        LocalFileStorage(tmp_path / "cache", fsync=False),
+        verify_orphan_min_age_seconds=0,
+        verify_range_digits=1,
+        verify_full_pass_days=1,
     )
-    archive = LocalFileStorage(tmp_path / "archive", fsync=False)
-    cache_store = LocalFileStorage(tmp_path / "cache", fsync=False)
-    context = tasks.TaskContext(
-        settings=settings,
-        engine=clean_database,
-        redis=redis_client,
-        archive=archive,
-        cache=cache_store,
-        session_factory=db.make_session_factory(clean_database),
-    )
-    yield context
 
 
 def add_file(session, release, data: bytes, store, tmp_path) -> File:
