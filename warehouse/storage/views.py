@@ -30,6 +30,9 @@ ON_LOOP_MAX_BYTES = 256 * 1024
 # Filenames are never reused, so the bytes at a URL never change.
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 SURROGATE_CONTROL = "max-age=31536000"
+# A distribution served without its statistics headers (the database did not answer): the CDN
+# fetches it again soon, so that it is tagged and its downloads counted once it does.
+UNTAGGED_SURROGATE_CONTROL = "max-age=60"
 _PREFIX = "/packages/"
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
@@ -197,6 +200,7 @@ def download(request):
                     stream.close()
                 raise nonblocking.WouldBlock
             facts = stats_origin.look_up_or_none(request.registry["db.engine"], key)
+    untagged = facts is None and not filename.endswith(METADATA_SUFFIX)
     etag = etag_for(key, size, mtime)
     headers = [
         ("ETag", etag),
@@ -205,7 +209,7 @@ def download(request):
         # The sidecar shares its distribution's surrogate key, so one purge clears both.
         ("Surrogate-Key", file_key(filename.removesuffix(METADATA_SUFFIX))),
         # A CDN keeps the file until a purge of that key (the file was deleted).
-        ("Surrogate-Control", SURROGATE_CONTROL),
+        ("Surrogate-Control", UNTAGGED_SURROGATE_CONTROL if untagged else SURROGATE_CONTROL),
     ]
     if facts is not None:
         headers += facts.headers()
@@ -242,7 +246,7 @@ def download(request):
         else:
             response = None
         if response is not None:
-            if stream is not None:
+            if stream is not None and not untagged:
                 # The same request may be answered again from memory while the file stays
                 # as it is (see warehouse.asgi._AnswerMemo); keys never change content.
                 response.still_current = functools.partial(
