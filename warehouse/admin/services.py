@@ -32,7 +32,6 @@ from warehouse.packaging.models import (
     Release,
     Role,
     RoleName,
-    blob_keys_of,
 )
 from warehouse.settings import Settings
 
@@ -235,18 +234,6 @@ def _mail_owners(session, project: Project, mail: Mailer, template: str, **conte
             mail(email.email, template, username=owner.username, project=project.name, **context)
 
 
-def _files_of(session: orm.Session, project: Project) -> tuple[FileRef, ...]:
-    """The project's files, carried by its quarantine entries: the CDN purges them with it."""
-    rows = session.execute(
-        sa.select(File.id, File.filename, File.path, File.metadata_sha256)
-        .join(Release, File.release_id == Release.id)
-        .where(Release.project_id == project.id)
-    ).all()
-    return tuple(
-        FileRef(row.id, row.filename, blob_keys_of(row.path, row.metadata_sha256)) for row in rows
-    )
-
-
 def reload_blocklists(redis, settings: Settings, entries: list[Entry]) -> None:
     """A reaction to committed quarantine entries (warehouse.effects): every web process
     reloads the quarantined files, and the files are purged once more after that.
@@ -271,16 +258,7 @@ def quarantine(
         raise AdminError("Give a reason: it is what the owners are told.")
     if project.quarantined:
         raise AdminError(f"{project.name} is already in quarantine.")
-    project.lifecycle_status = LIFECYCLE_QUARANTINED
-    project.lifecycle_status_changed = utcnow()
-    project.lifecycle_status_note = reason
-    journal.record(
-        session,
-        project.name,
-        Action.QUARANTINE_ENTER,
-        submitted_by=actor.username,
-        files=_files_of(session, project),
-    )
+    _change_lifecycle(session, actor, project, LIFECYCLE_QUARANTINED, reason)
     log_action(session, actor, "quarantine", "project", project.normalized_name, reason=reason)
     _mail_owners(session, project, mail, "project-quarantined", reason=reason)
 
@@ -291,18 +269,26 @@ def unquarantine(
     if not project.quarantined:
         raise AdminError(f"{project.name} is not in quarantine.")
     former = project.lifecycle_status_note
-    project.lifecycle_status = None
+    _change_lifecycle(session, actor, project, None, None)
+    log_action(session, actor, "unquarantine", "project", project.normalized_name, reason=former)
+    _mail_owners(session, project, mail, "project-released")
+
+
+def _change_lifecycle(
+    session: orm.Session, actor: Actor, project: Project, status: str | None, note: str | None
+) -> None:
+    """Enter (``status``) or leave (None) quarantine, journaled with the project's files: the
+    CDN purges them with the entry, and web processes reload their blocklists."""
+    project.lifecycle_status = status
     project.lifecycle_status_changed = utcnow()
-    project.lifecycle_status_note = None
+    project.lifecycle_status_note = note
     journal.record(
         session,
         project.name,
-        Action.QUARANTINE_EXIT,
+        Action.QUARANTINE_ENTER if status else Action.QUARANTINE_EXIT,
         submitted_by=actor.username,
-        files=_files_of(session, project),
+        files=FileRef.all_of_project(session, project.id),
     )
-    log_action(session, actor, "unquarantine", "project", project.normalized_name, reason=former)
-    _mail_owners(session, project, mail, "project-released")
 
 
 def quarantined_blob_keys(session: orm.Session) -> frozenset[str]:

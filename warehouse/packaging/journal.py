@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name
 from sqlalchemy import orm
 
 from warehouse.db import utcnow
-from warehouse.packaging.models import File, JournalEntry, Project
+from warehouse.packaging.models import File, JournalEntry, Project, Release, blob_keys_of
 
 log = structlog.get_logger(__name__)
 
@@ -89,6 +89,18 @@ class FileRef:
     @classmethod
     def of(cls, file: File) -> FileRef:
         return cls(file.id, file.filename, file.blob_keys())
+
+    @classmethod
+    def all_of_project(cls, session: orm.Session, project_id: int) -> tuple[FileRef, ...]:
+        """Every file of the project, in one query that loads no objects."""
+        rows = session.execute(
+            sa.select(File.id, File.filename, File.path, File.metadata_sha256)
+            .join(Release, File.release_id == Release.id)
+            .where(Release.project_id == project_id)
+        ).all()
+        return tuple(
+            cls(row.id, row.filename, blob_keys_of(row.path, row.metadata_sha256)) for row in rows
+        )
 
 
 @dataclasses.dataclass(frozen=True)

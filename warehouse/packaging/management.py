@@ -20,7 +20,7 @@ from warehouse.accounts.models import User
 from warehouse.packaging import journal
 from warehouse.packaging.interfaces import IProjectService
 from warehouse.packaging.journal import Action, FileRef
-from warehouse.packaging.models import File, Project, Release, Role, RoleName, blob_keys_of
+from warehouse.packaging.models import File, Project, Release, Role, RoleName
 from warehouse.packaging.services import (
     MAX_PROJECT_NAME_LENGTH,
     PROJECT_NAME_RE,
@@ -80,15 +80,7 @@ class ProjectManagement:
 
     def delete_project(self, project: Project, by_user: User | None) -> None:
         """Remove the project with its releases, files and roles (the database cascades)."""
-        rows = self.db.execute(
-            sa.select(File.id, File.filename, File.path, File.metadata_sha256)
-            .join(Release, File.release_id == Release.id)
-            .where(Release.project_id == project.id)
-        ).all()
-        removed = tuple(
-            FileRef(row.id, row.filename, blob_keys_of(row.path, row.metadata_sha256))
-            for row in rows
-        )
+        removed = FileRef.all_of_project(self.db, project.id)
         self._record(project.name, Action.REMOVE_PROJECT, by_user, files=removed)
         self.db.delete(project)
         self.db.flush()

@@ -67,16 +67,20 @@ def look_up(engine: sa.Engine, key: str) -> FileFacts | None:
     return facts
 
 
-def look_up_or_none(engine: sa.Engine, key: str) -> FileFacts | None:
-    """:func:`look_up`, but a database that fails costs only the statistics: downloads are
-    served without the database (the file goes out untagged, and is not counted)."""
+class FactsUnavailable(Exception):
+    """The database did not answer: the download goes out untagged (and is not counted)."""
+
+
+def look_up_or_raise(engine: sa.Engine, key: str) -> FileFacts | None:
+    """:func:`look_up`, with any failure of the database as :class:`FactsUnavailable`: a
+    failing database costs only the statistics, never the download."""
     try:
         return look_up(engine, key)
-    except Exception:  # noqa: BLE001 - the download matters more than its count
+    except Exception as exc:
         log.warning(
             "file facts unavailable; download not tagged for statistics", key=key, exc_info=True
         )
-        return None
+        raise FactsUnavailable(key) from exc
 
 
 def forget_all() -> None:

@@ -191,7 +191,7 @@ def download(request):
 
     filename = key.rpartition("/")[2]
     # What the CDN logs for download statistics (it strips these headers before delivery).
-    facts = None
+    facts, untagged = None, False
     if not filename.endswith(METADATA_SUFFIX):
         facts = stats_origin.remembered(key)
         if facts is None:
@@ -199,8 +199,10 @@ def download(request):
                 if stream is not None:
                     stream.close()
                 raise nonblocking.WouldBlock
-            facts = stats_origin.look_up_or_none(request.registry["db.engine"], key)
-    untagged = facts is None and not filename.endswith(METADATA_SUFFIX)
+            try:
+                facts = stats_origin.look_up_or_raise(request.registry["db.engine"], key)
+            except stats_origin.FactsUnavailable:
+                untagged = True
     etag = etag_for(key, size, mtime)
     headers = [
         ("ETag", etag),
