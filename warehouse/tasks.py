@@ -30,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import botocore.exceptions
 import celery
+import celery.beat
 import celery.schedules
 import kombu
 import kombu.exceptions
@@ -275,6 +276,23 @@ def beat_schedule(settings: Settings) -> dict:
     }
 
 
+class RecordingScheduler(celery.beat.PersistentScheduler):
+    """Beat's own scheduler, which also notes in Redis when it last sent each job.
+
+    The schedule file is beat's alone (another machine cannot read it); Redis is shared, so the
+    admin queues page can show each job's last and next run wherever it is served.
+    """
+
+    def apply_entry(self, entry, producer=None):
+        super().apply_entry(entry, producer=producer)
+        from warehouse.metrics.queues import record_beat_sent
+
+        try:
+            record_beat_sent(context().redis, entry.name)
+        except Exception as exc:  # noqa: BLE001 - a Redis outage must not stop the schedule
+            log.warning("beat.record_failed", job=entry.name, error=str(exc))
+
+
 def celery_config(settings: Settings) -> dict:
     broker = settings.broker_url or redis_db_url(settings.redis_url, 1)
     config = {
@@ -304,6 +322,7 @@ def celery_config(settings: Settings) -> dict:
         },
         "broker_connection_retry_on_startup": True,
         "beat_schedule": beat_schedule(settings),
+        "beat_scheduler": "warehouse.tasks:RecordingScheduler",
         "imports": TASK_MODULES,
         # Workers consume every queue named here unless told otherwise (-Q).
         "task_queues": [

@@ -467,6 +467,7 @@ def log(request):
 @view_config(route_name="admin.queues", renderer=T + "queues.html", decorator=admin_only)
 def queues(request):
     from warehouse import tasks
+    from warehouse.admin.jobs import recent_runs
     from warehouse.metrics.queues import queue_depths, recent_failures, schedule
 
     try:
@@ -477,11 +478,14 @@ def queues(request):
         failures = recent_failures(tasks.app, 20)
     except Exception:  # noqa: BLE001
         failures = []
+    runs, run_errors = recent_runs(request.db)
     return {
         "depths": depths,
         "broker_error": error,
         "failures": failures,
-        "schedule": schedule(tasks.app),
+        "schedule": schedule(tasks.app, request.redis),
+        "runs": runs,
+        "run_errors": run_errors,
     }
 
 
