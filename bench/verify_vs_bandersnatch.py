@@ -105,10 +105,11 @@ def bandersnatch_found(log: str, web: Path) -> tuple[set[str], set[str]]:
             listing = True
             continue
         if listing:
-            path = line.split()[-1] if line.split() else ""
-            if path.startswith(packages):
+            # "<time> INFO: <path> (verify.py:NNN)", one line per unowned file.
+            path = next((word for word in line.split() if word.startswith(packages)), None)
+            if path is not None:
                 unowned.add(path[len(packages) :])
-            elif path:
+            elif line.strip():
                 listing = False
     return fetch, unowned
 

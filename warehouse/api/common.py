@@ -137,8 +137,14 @@ def text_response(status: int, message: str, headers: list[tuple[str, str]], con
     )
 
 
+# What may stay as it is in a Location: URL syntax and escapes already made.
+_LOCATION_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
 def redirect(location: str, headers: list[tuple[str, str]]) -> Response:
+    # A name from the URL may hold any character; a header may hold only ASCII (latin-1 at
+    # most), so the rest is percent-encoded as the client sent it.
     return Response(
         status=301,
-        headerlist=[("Location", location), *headers],
+        headerlist=[("Location", quote(location, safe=_LOCATION_SAFE)), *headers],
     )
