@@ -252,8 +252,8 @@ def main() -> None:
             status, peak_d, _ = run_cli(argv + ["--deep"], env)
             with engine.connect() as connection:
                 deep_id = connection.scalar(sa.text("SELECT max(id) FROM storage_verify_runs"))
-                stored = connection.scalar(
-                    sa.text("SELECT coalesce(sum(size), 0) FROM release_files")
+                stored = int(
+                    connection.scalar(sa.text("SELECT coalesce(sum(size), 0) FROM release_files"))
                 )
             deep_totals, deep_seconds = run_figures(engine, deep_id)
             print(

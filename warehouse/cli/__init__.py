@@ -26,6 +26,7 @@ COMMANDS = {
     "names": "warehouse.cli.admin:names",
     "storage": "warehouse.cli.storage:storage",
     "mirror-verify": "warehouse.cli.mirror:mirror_verify",
+    "check": "warehouse.cli.check:check",
 }
 
 
