@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from pyramid.response import Response
 
 from warehouse.api.cache import PageCache
+from warehouse.compression import identity_etag
 from warehouse.packaging.models import Project
 
 SURROGATE_CONTROL = "max-age=86400"
@@ -98,7 +99,7 @@ def etag_matches(request, etag: str) -> bool:
     if not header:
         return False
     return header.strip() == "*" or any(
-        tag.strip().removeprefix("W/") == etag for tag in header.split(",")
+        identity_etag(tag.strip().removeprefix("W/")) == etag for tag in header.split(",")
     )
 
 
