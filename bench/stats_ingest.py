@@ -238,7 +238,7 @@ def parse_only(path: Path) -> None:
         )
 
 
-def _count_worker(url: str, jobs, results, run: str) -> None:
+def _count_worker(url: str, jobs, results, run: str, fold_each: bool = True) -> None:
     """One worker process, as a Celery worker on the stats queue counts: an object per job,
     committed, then a fold unless another worker is folding."""
     from warehouse import db
@@ -255,7 +255,8 @@ def _count_worker(url: str, jobs, results, run: str) -> None:
             if folds:
                 outcome = ingest.count(session, key, source, fold_now=False)
                 session.commit()
-                ingest.fold_all(factory)
+                if fold_each:
+                    ingest.fold_all(factory)
             else:  # the code before pending rows: one upsert per object
                 outcome = ingest.count(session, key, source)
                 session.commit()
@@ -264,11 +265,45 @@ def _count_worker(url: str, jobs, results, run: str) -> None:
     results.put((lines, time.process_time() - cpu))
 
 
-def ingest_all(url: str, paths: list[Path], workers: int) -> None:
+def postgres_cpu_seconds(data: Path | None) -> float | None:
+    """CPU seconds used so far by the PostgreSQL cluster in ``data`` (a local one): the
+    postmaster, its exited backends (its children's times) and the processes still running."""
+    if data is None:
+        return None
+    postmaster = (data / "postmaster.pid").read_text().split()[0]
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def times(pid: str, children: bool) -> tuple[int, float]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        used = int(fields[11]) + int(fields[12])  # utime, stime
+        if children:
+            used += int(fields[13]) + int(fields[14])  # cutime, cstime
+        return int(fields[1]), used / tick  # ppid, seconds
+
+    total = times(postmaster, True)[1]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent, seconds = times(entry.name, False)
+            except (OSError, IndexError, ValueError):
+                continue
+            if str(parent) == postmaster:
+                total += seconds
+    return total
+
+
+def ingest_all(
+    url: str,
+    paths: list[Path],
+    workers: int,
+    pg_data: Path | None = None,
+    fold_each: bool = True,
+) -> None:
     from warehouse import db
     from warehouse.stats import ingest
 
     run = str(int(time.time()))
+    pg_cpu = postgres_cpu_seconds(pg_data)
     jobs: multiprocessing.Queue = multiprocessing.Queue()
     results: multiprocessing.Queue = multiprocessing.Queue()
     for path in paths:
@@ -277,7 +312,7 @@ def ingest_all(url: str, paths: list[Path], workers: int) -> None:
         jobs.put(None)
     t = time.perf_counter()
     procs = [
-        multiprocessing.Process(target=_count_worker, args=(url, jobs, results, run))
+        multiprocessing.Process(target=_count_worker, args=(url, jobs, results, run, fold_each))
         for _ in range(workers)
     ]
     for proc in procs:
@@ -296,6 +331,14 @@ def ingest_all(url: str, paths: list[Path], workers: int) -> None:
     seconds = time.perf_counter() - t
     total = sum(lines for lines, _ in done)
     cpu = sum(c for _, c in done)
+    if pg_cpu is not None:
+        pg_cpu = postgres_cpu_seconds(pg_data) - pg_cpu
+        # What two free cores would do: every CPU second of the workers and of PostgreSQL.
+        print(
+            f"PostgreSQL used {pg_cpu:.1f} CPU-s; workers + PostgreSQL: "
+            f"{total / (cpu + pg_cpu):,.0f} lines per CPU-s, so {2 * total / (cpu + pg_cpu):,.0f} "
+            "lines/s on 2 free cores if both are kept busy"
+        )
     print(
         f"ingest into PostgreSQL: {total / seconds:,.0f} lines/s wall ({len(paths)} objects, "
         f"{total:,} lines, {workers} worker process(es)) in {seconds:.1f} s (counting "
@@ -318,10 +361,22 @@ def main() -> None:
         default=Path(tempfile.gettempdir()) / "stats-bench-logs",
         help="where the generated objects are kept between runs",
     )
+    parser.add_argument(
+        "--first", type=int, help="count only the first N objects of the set (a scaled sample)"
+    )
+    parser.add_argument(
+        "--pg-data", type=Path, help="the local cluster's data directory: report its CPU time"
+    )
+    parser.add_argument(
+        "--fold-at-end",
+        action="store_true",
+        help="workers do not fold; one fold of everything at the end (a long fold period)",
+    )
     parser.add_argument("--parse-only", action="store_true", help="time the parse of one object")
     args = parser.parse_args()
 
     paths = object_files(args.data, args.lines, args.objects, args.projects, args.agents)
+    paths = paths[: args.first] if args.first else paths
     if args.parse_only:
         parse_only(paths[0])
         return
@@ -329,7 +384,7 @@ def main() -> None:
     if not url:
         print("DATABASE_URL not set: the database write was not measured")
         return
-    ingest_all(url, paths, args.workers)
+    ingest_all(url, paths, args.workers, args.pg_data, not args.fold_at_end)
 
 
 if __name__ == "__main__":
