@@ -223,6 +223,10 @@ def export(since, until, target) -> None:
         return s3_client_from_settings(settings)
 
     try:
+        # Counts still pending are part of the days exported.
+        from warehouse.stats.ingest import fold_all
+
+        fold_all(context.session_factory, wait=True)
         written = dataset.export(context.session_factory, since, until, target, s3_client)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
