@@ -1,9 +1,10 @@
-"""How fast CDN log lines are counted: generate realistic lines, then time the parse and the
-whole ingest (gunzip, parse, one COPY + upsert into PostgreSQL).
+"""How fast CDN log lines are counted: generate realistic log objects, then time the parse
+and the whole ingest (gunzip, parse, COPY into the pending table, folds into the aggregates)
+by worker processes counting objects as Celery workers on the stats queue do.
 
-    .venv/bin/python bench/stats_ingest.py --lines 2000000
+    .venv/bin/python bench/stats_ingest.py --parse-only       # one object, in this process
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:PORT/db .venv/bin/python \
-        bench/stats_ingest.py --lines 2000000 --objects 4       # also writes to the database
+        bench/stats_ingest.py --lines 10000000 --objects 10 --workers 2
 
 Lines follow PyPI's Fastly format with real agent strings: pip and uv (JSON agents over many
 pip/uv, Python, distro and OS versions, so the agent cache sees tens of thousands of distinct
@@ -17,7 +18,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import gzip
+import inspect
 import json
+import multiprocessing
 import os
 import random
 import sys
@@ -140,17 +143,25 @@ def agent_pool(rng: random.Random, size: int) -> list[str]:
     return pool
 
 
-def generate(path: Path, count: int, projects: int, agents: int, seed: int = 11) -> None:
+def generate(
+    path: Path,
+    count: int,
+    projects: int,
+    agents: int,
+    seed: int = 11,
+    start: datetime.datetime = datetime.datetime(2026, 12, 4, 0, 0, tzinfo=datetime.UTC),
+    span: datetime.timedelta = datetime.timedelta(days=1),
+) -> None:
     rng = random.Random(seed)
-    pool = agent_pool(rng, agents)
+    pool = agent_pool(random.Random(11), agents)  # the same agents in every object
     # Zipf-like: a few projects get most downloads, as on PyPI.
     names = [f"project-{i}" for i in range(projects)]
     weights = [1 / (i + 1) for i in range(projects)]
     picks = rng.choices(range(projects), weights, k=min(count, 200_000))
-    start = datetime.datetime(2026, 12, 4, 0, 0, tzinfo=datetime.UTC)
+    step = span.total_seconds() / count
     with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as out:
         for i in range(count):
-            stamp = (start + datetime.timedelta(seconds=i * 86400 // count)).strftime(
+            stamp = (start + datetime.timedelta(seconds=int(i * step))).strftime(
                 "%a, %d %b %Y %H:%M:%S GMT"
             )
             agent = pool[rng.randrange(agents)]
@@ -176,76 +187,204 @@ def generate(path: Path, count: int, projects: int, agents: int, seed: int = 11)
             )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lines", type=int, default=2_000_000)
-    parser.add_argument("--projects", type=int, default=50_000)
-    parser.add_argument("--agents", type=int, default=30_000, help="distinct agent strings")
-    parser.add_argument(
-        "--objects",
-        type=int,
-        default=2,
-        help="log objects the lines are counted as (with DATABASE_URL)",
-    )
-    args = parser.parse_args()
+def _generate_object(job: tuple) -> str:
+    path, count, projects, agents, number, objects = job
+    span = datetime.timedelta(days=1) / objects
+    start = datetime.datetime(2026, 12, 4, tzinfo=datetime.UTC) + span * number
+    generate(Path(path), count, projects, agents, seed=1000 + number, start=start, span=span)
+    return path
 
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "cdn.log.gz"
+
+def object_files(data: Path, lines: int, objects: int, projects: int, agents: int) -> list[Path]:
+    """The data set as ``objects`` gzipped log files of one day, made once and kept in
+    ``data`` (generating is slower than counting); each covers its part of the day."""
+    data.mkdir(parents=True, exist_ok=True)
+    per = lines // objects
+    paths = [data / f"{per}x{objects}-{projects}p-{n:03d}.log.gz" for n in range(objects)]
+    missing = [
+        (str(p), per, projects, agents, n, objects) for n, p in enumerate(paths) if not p.exists()
+    ]
+    if missing:
         t = time.perf_counter()
-        generate(path, args.lines, args.projects, args.agents)
-        print(
-            f"generated {args.lines:,} lines ({path.stat().st_size / 1e6:.0f} MB gzipped) "
-            f"in {time.perf_counter() - t:.1f} s"
-        )
+        with multiprocessing.Pool(2) as pool:
+            for done in pool.imap_unordered(_generate_object, missing):
+                print(f"  generated {done}", flush=True)
+        print(f"generated {len(missing)} object(s) in {time.perf_counter() - t:.0f} s")
+    return paths
 
-        # 1. Parse only (gunzip + split + tally + break-down), agents cold then warm.
-        for label in ("cold agent cache", "warm agent cache"):
-            if label.startswith("cold"):
-                stats_lines._ua_cache.clear()
-            t, cpu = time.perf_counter(), time.process_time()
-            with gzip.open(path, "rt", encoding="utf-8", errors="replace") as source:
-                tally = stats_lines.Tally().feed(source)
-            fed = time.process_time() - cpu
-            rows = sum(1 for _ in tally.rows())
-            seconds = time.perf_counter() - t
-            cpu = time.process_time() - cpu
-            # CPU seconds as well as wall-clock: on a shared machine the process may get a
-            # fraction of a core; lines per CPU second is what one free core would do.
-            print(
-                f"parse ({label}): {tally.lines / seconds:,.0f} lines/s wall, "
-                f"{tally.lines / cpu:,.0f} lines/CPU-s (read+tally {tally.lines / fed:,.0f} "
-                f"lines/CPU-s, break-down {cpu - fed:.1f} CPU-s) "
-                f"({tally.lines:,} lines, {tally.downloads:,} downloads, "
-                f"{tally.ignored:,} ignored, {tally.malformed:,} malformed, "
-                f"{len(tally.counts):,} distinct keys, {rows:,} aggregate rows) in "
-                f"{seconds:.1f} s"
-            )
 
-        url = os.environ.get("DATABASE_URL")
-        if not url:
-            print("DATABASE_URL not set: the database write was not measured")
-            return
-        from warehouse import db
-        from warehouse.stats import ingest
-
-        engine = db.create_engine(url)
-        factory = db.make_session_factory(engine)
+def parse_only(path: Path) -> None:
+    """Gunzip, tally and break down one object in this process, agents cold then warm."""
+    for label in ("cold agent cache", "warm agent cache"):
+        if label.startswith("cold"):
+            stats_lines._ua_cache.clear()
         t, cpu = time.perf_counter(), time.process_time()
-        total = 0
-        run = int(time.time())
-        for n in range(args.objects):
-            with factory() as session, gzip.open(path, "rt", encoding="utf-8") as source:
-                outcome = ingest.count(session, f"bench/{run}-{n}", source)
-                session.commit()
-                total += outcome.lines
+        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as source:
+            tally = stats_lines.Tally().feed(source)
+        fed = time.process_time() - cpu
+        rows = sum(1 for _ in tally.rows())
         seconds = time.perf_counter() - t
         cpu = time.process_time() - cpu
+        # CPU seconds as well as wall-clock: on a shared machine the process may get a
+        # fraction of a core; lines per CPU second is what one free core would do.
         print(
-            f"ingest into PostgreSQL: {total / seconds:,.0f} lines/s wall ({args.objects} "
-            f"objects, {total:,} lines) in {seconds:.1f} s; this process used {cpu:.1f} CPU-s "
-            f"({total / cpu:,.0f} lines/CPU-s), PostgreSQL the rest"
+            f"parse ({label}): {tally.lines / seconds:,.0f} lines/s wall, "
+            f"{tally.lines / cpu:,.0f} lines/CPU-s (read+tally {tally.lines / fed:,.0f} "
+            f"lines/CPU-s, break-down {cpu - fed:.1f} CPU-s) "
+            f"({tally.lines:,} lines, {tally.downloads:,} downloads, "
+            f"{tally.ignored:,} ignored, {tally.malformed:,} malformed, "
+            f"{len(tally.counts):,} distinct keys, {rows:,} aggregate rows) in "
+            f"{seconds:.1f} s"
         )
-        engine.dispose()
+
+
+def _count_worker(url: str, jobs, results, run: str, fold_each: bool = True) -> None:
+    """One worker process, as a Celery worker on the stats queue counts: an object per job,
+    committed, then a fold unless another worker is folding."""
+    from warehouse import db
+    from warehouse.stats import ingest
+
+    engine = db.create_engine(url)
+    factory = db.make_session_factory(engine)
+    folds = "fold_now" in inspect.signature(ingest.count).parameters
+    cpu = time.process_time()
+    lines = 0
+    while (path := jobs.get()) is not None:
+        with factory() as session, gzip.open(path, "rt", encoding="utf-8") as source:
+            key = f"bench/{run}/{Path(path).name}"
+            if folds:
+                outcome = ingest.count(session, key, source, fold_now=False)
+                session.commit()
+                if fold_each:
+                    ingest.fold_all(factory)
+            else:  # the code before pending rows: one upsert per object
+                outcome = ingest.count(session, key, source)
+                session.commit()
+            lines += outcome.lines
+    engine.dispose()
+    results.put((lines, time.process_time() - cpu))
+
+
+def postgres_cpu_seconds(data: Path | None) -> float | None:
+    """CPU seconds used so far by the PostgreSQL cluster in ``data`` (a local one): the
+    postmaster, its exited backends (its children's times) and the processes still running."""
+    if data is None:
+        return None
+    postmaster = (data / "postmaster.pid").read_text().split()[0]
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def times(pid: str, children: bool) -> tuple[int, float]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        used = int(fields[11]) + int(fields[12])  # utime, stime
+        if children:
+            used += int(fields[13]) + int(fields[14])  # cutime, cstime
+        return int(fields[1]), used / tick  # ppid, seconds
+
+    total = times(postmaster, True)[1]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent, seconds = times(entry.name, False)
+            except (OSError, IndexError, ValueError):
+                continue
+            if str(parent) == postmaster:
+                total += seconds
+    return total
+
+
+def ingest_all(
+    url: str,
+    paths: list[Path],
+    workers: int,
+    pg_data: Path | None = None,
+    fold_each: bool = True,
+) -> None:
+    from warehouse import db
+    from warehouse.stats import ingest
+
+    run = str(int(time.time()))
+    pg_cpu = postgres_cpu_seconds(pg_data)
+    jobs: multiprocessing.Queue = multiprocessing.Queue()
+    results: multiprocessing.Queue = multiprocessing.Queue()
+    for path in paths:
+        jobs.put(str(path))
+    for _ in range(workers):
+        jobs.put(None)
+    t = time.perf_counter()
+    procs = [
+        multiprocessing.Process(target=_count_worker, args=(url, jobs, results, run, fold_each))
+        for _ in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    done = [results.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    counted = time.perf_counter() - t
+    # What a busy fold left behind: the counts are not in the aggregates before this.
+    engine = db.create_engine(url)
+    if hasattr(ingest, "fold_all"):
+        ingest.fold_all(db.make_session_factory(engine), wait=True)
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT count(*) FROM stats_daily_downloads").scalar()
+    engine.dispose()
+    seconds = time.perf_counter() - t
+    total = sum(lines for lines, _ in done)
+    cpu = sum(c for _, c in done)
+    if pg_cpu is not None:
+        pg_cpu = postgres_cpu_seconds(pg_data) - pg_cpu
+        # What two free cores would do: every CPU second of the workers and of PostgreSQL.
+        print(
+            f"PostgreSQL used {pg_cpu:.1f} CPU-s; workers + PostgreSQL: "
+            f"{total / (cpu + pg_cpu):,.0f} lines per CPU-s, so {2 * total / (cpu + pg_cpu):,.0f} "
+            "lines/s on 2 free cores if both are kept busy"
+        )
+    print(
+        f"ingest into PostgreSQL: {total / seconds:,.0f} lines/s wall ({len(paths)} objects, "
+        f"{total:,} lines, {workers} worker process(es)) in {seconds:.1f} s (counting "
+        f"{counted:.1f} s, last fold {seconds - counted:.1f} s); the workers used {cpu:.1f} "
+        f"CPU-s ({total / cpu:,.0f} lines/CPU-s), PostgreSQL the rest; "
+        f"{rows:,} rows in stats_daily_downloads"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=10_000_000)
+    parser.add_argument("--objects", type=int, default=10, help="log objects the lines are in")
+    parser.add_argument("--projects", type=int, default=50_000)
+    parser.add_argument("--agents", type=int, default=30_000, help="distinct agent strings")
+    parser.add_argument("--workers", type=int, default=2, help="counting processes")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "stats-bench-logs",
+        help="where the generated objects are kept between runs",
+    )
+    parser.add_argument(
+        "--first", type=int, help="count only the first N objects of the set (a scaled sample)"
+    )
+    parser.add_argument(
+        "--pg-data", type=Path, help="the local cluster's data directory: report its CPU time"
+    )
+    parser.add_argument(
+        "--fold-at-end",
+        action="store_true",
+        help="workers do not fold; one fold of everything at the end (a long fold period)",
+    )
+    parser.add_argument("--parse-only", action="store_true", help="time the parse of one object")
+    args = parser.parse_args()
+
+    paths = object_files(args.data, args.lines, args.objects, args.projects, args.agents)
+    paths = paths[: args.first] if args.first else paths
+    if args.parse_only:
+        parse_only(paths[0])
+        return
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        print("DATABASE_URL not set: the database write was not measured")
+        return
+    ingest_all(url, paths, args.workers, args.pg_data, not args.fold_at_end)
 
 
 if __name__ == "__main__":

@@ -319,6 +319,10 @@ class Settings:
                 "WAREHOUSE_STATS_ROTATE_SECONDS and WAREHOUSE_STATS_DISCOVER_SECONDS must be "
                 "positive"
             )
+        if not self.stats_dataset_prefix.startswith("datasets/"):
+            # Store audits skip datasets/ (warehouse.storage.keys.FOREIGN_PREFIXES); anywhere
+            # else, the datasets would be judged as orphan blobs.
+            raise SettingsError("WAREHOUSE_STATS_DATASET_PREFIX must start with datasets/")
         if not 0 <= self.verify_range_digits <= 4:
             raise SettingsError("WAREHOUSE_VERIFY_RANGE_DIGITS must be between 0 and 4")
         if self.verify_full_pass_days < 1 or self.verify_page_size < 1:

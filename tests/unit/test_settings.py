@@ -51,6 +51,8 @@ def test_environment_overrides_and_libpq_urls_are_accepted():
         {"WAREHOUSE_UPLOAD_RATELIMIT": "lots"},
         {"WAREHOUSE_REQUIRE_2FA": "maybe"},
         {"WAREHOUSE_FILES_BACKEND": "ftp"},
+        # Outside datasets/, store audits would take the datasets for orphan blobs.
+        {"WAREHOUSE_STATS_DATASET_PREFIX": "exports/"},
     ],
 )
 def test_bad_values_name_the_variable(env):

@@ -102,7 +102,7 @@ def ingest(paths) -> None:
 def status() -> None:
     """The newest log counted, the backlog and the lag."""
     from warehouse.stats.metrics import lag_seconds
-    from warehouse.stats.models import CountedLog, MalformedLine
+    from warehouse.stats.models import CountedLog, MalformedLine, pending_downloads
     from warehouse.stats.tasks import uncounted_keys
     from warehouse.tasks import TaskContext
 
@@ -121,6 +121,7 @@ def status() -> None:
                 ).where(CountedLog.counted_at >= hour_ago)
             ).one()
             kept = session.scalar(sa.select(sa.func.count()).select_from(MalformedLine))
+            pending = session.scalar(sa.select(sa.func.count()).select_from(pending_downloads))
             lag = lag_seconds(session)
         backlog = uncounted_keys(context)
     finally:
@@ -131,6 +132,7 @@ def status() -> None:
         click.echo(f"newest log counted: {newest.key} (events up to {newest.last_event})")
     click.echo(f"lag: {'-' if lag is None else f'{lag:.0f} s'}")
     click.echo(f"backlog: {len(backlog)} log object(s) of the last 2 days not counted yet")
+    click.echo(f"pending: {pending:,} counted row(s) not folded into the aggregates yet")
     click.echo(
         f"last hour: {objects} object(s), {lines:,} lines, {malformed:,} malformed "
         f"({kept:,} malformed lines kept in stats_malformed_lines)"
@@ -148,8 +150,14 @@ def rebuild(since, queue) -> None:
     Objects counted from files (``warehouse stats ingest``) that are not in the bucket cannot
     be recounted: ship them to logs/ first.
     """
+    from warehouse.stats import ingest as counting
     from warehouse.stats import logs
-    from warehouse.stats.models import CountedLog, DailyDownloads, MalformedLine
+    from warehouse.stats.models import (
+        CountedLog,
+        DailyDownloads,
+        MalformedLine,
+        pending_downloads,
+    )
     from warehouse.stats.tasks import count_log, count_object, logs_store
     from warehouse.tasks import TaskContext
 
@@ -157,6 +165,8 @@ def rebuild(since, queue) -> None:
     try:
         start = datetime.datetime.combine(since, datetime.time(), datetime.UTC)
         with context.session() as session:
+            # No fold moves rows of those days while they are removed.
+            counting.lock_folds(session)
             forgotten = session.scalars(
                 sa.delete(CountedLog)
                 .where(CountedLog.last_event >= start)
@@ -164,6 +174,7 @@ def rebuild(since, queue) -> None:
             ).all()
             session.execute(sa.delete(MalformedLine).where(MalformedLine.log_key.in_(forgotten)))
             session.execute(sa.delete(DailyDownloads).where(DailyDownloads.day >= since))
+            session.execute(sa.delete(pending_downloads).where(pending_downloads.c.day >= since))
         not_in_bucket = [k for k in forgotten if not k.startswith(logs.LOGS_PREFIX)]
         store = logs_store(context)
         today = datetime.datetime.now(datetime.UTC).date()
@@ -212,6 +223,10 @@ def export(since, until, target) -> None:
         return s3_client_from_settings(settings)
 
     try:
+        # Counts still pending are part of the days exported.
+        from warehouse.stats.ingest import fold_all
+
+        fold_all(context.session_factory, wait=True)
         written = dataset.export(context.session_factory, since, until, target, s3_client)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc

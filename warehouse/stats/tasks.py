@@ -4,7 +4,9 @@
   this machine to the object store, rotate the current one, and count what was shipped;
 * ``discover_logs`` (beat, every ``stats_discover_seconds``): find log objects in the store
   that were not counted yet (Fastly's, or ones whose count task was lost) and count them;
-* ``count_log``: count one log object, once and only once (see :mod:`warehouse.stats.ingest`);
+* ``count_log``: count one log object, once and only once (see :mod:`warehouse.stats.ingest`),
+  then fold the pending counts into the aggregates unless another worker is folding;
+* ``fold_pending`` (beat, every ``stats_rotate_seconds``): fold what such a skip left;
 * ``nightly`` (beat, 00:30 UTC): export yesterday's aggregates as a dataset to the archive,
   and delete raw log objects older than ``stats_logs_retention_days``.
 """
@@ -41,9 +43,14 @@ def count_object(ctx, key: str, since: datetime.date | None = None) -> ingest.Ou
         if ingest.already_counted(session, key):
             return ingest.Outcome(key, counted=False)
         with logs_store(ctx).open(key) as stream:
-            outcome = ingest.count(session, key, ingest.text_lines(stream, key), since=since)
-    # Committed: the CDN may forget the pages that showed the old counts.
+            outcome = ingest.count(
+                session, key, ingest.text_lines(stream, key), since=since, fold_now=False
+            )
+    # Committed (the object's counts are safe as pending rows). Fold them, with whatever other
+    # workers committed meanwhile, unless a fold is running: it or the next one takes them.
     if outcome.counted:
+        ingest.fold_all(ctx.session_factory)
+        # The CDN may forget the pages that showed the old counts.
         purge_stats_pages(ctx, outcome.projects)
     return outcome
 
@@ -53,6 +60,11 @@ def count_log(self, key: str, since: str | None = None) -> dict:
     day = datetime.date.fromisoformat(since) if since else None
     outcome = count_object(self.ctx, key, day)
     return {"key": key, "counted": outcome.counted, "lines": outcome.lines}
+
+
+@app.task(name="warehouse.stats.tasks.fold_pending", bind=True)
+def fold_pending(self) -> int:
+    return ingest.fold_all(self.ctx.session_factory)
 
 
 @app.task(name="warehouse.stats.tasks.ship_logs", bind=True)
@@ -136,6 +148,7 @@ def prune_logs(ctx, today: datetime.date, scan_days: int = 7) -> int:
 @app.task(name="warehouse.stats.tasks.nightly", bind=True)
 def nightly(self) -> dict:
     today = datetime.datetime.now(datetime.UTC).date()
+    ingest.fold_all(self.ctx.session_factory, wait=True)
     exported = export_day(self.ctx, today - datetime.timedelta(days=1))
     removed = prune_logs(self.ctx, today)
     log.info("stats nightly", exported=exported, removed_logs=removed)

@@ -9,6 +9,10 @@ import re
 _CONTENT_KEY = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{60})/([^/]+)")
 
 METADATA_SUFFIX = ".metadata"
+# What other domains keep in the stores beside the file blobs: the CDN's logs and the
+# download datasets (warehouse.stats). Not package files: audits never judge them (an orphan
+# there would be deleted or quarantined). Neither can be a content key (no hex "lo"/"at").
+FOREIGN_PREFIXES = ("logs/", "datasets/")
 
 
 def content_key(blake2_256_hex: str, filename: str) -> str:
@@ -33,6 +37,11 @@ def parse_content_key(key: str) -> tuple[str, str] | None:
     if match is None:
         return None
     return match[1] + match[2] + match[3], match[4]
+
+
+def is_foreign(key: str) -> bool:
+    """Whether ``key`` belongs to another domain (:data:`FOREIGN_PREFIXES`), not to a file."""
+    return key.startswith(FOREIGN_PREFIXES)
 
 
 def validate_key(key: str) -> str:

@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import insert
 from warehouse.db import utcnow
 from warehouse.packaging.models import File
 from warehouse.storage.interfaces import BlobNotFound, IFileStorage
-from warehouse.storage.keys import METADATA_SUFFIX, content_type_for
+from warehouse.storage.keys import METADATA_SUFFIX, content_type_for, is_foreign
 from warehouse.storage.models import FileCacheStatus
 
 if TYPE_CHECKING:  # the Celery app is not needed to copy a blob
@@ -229,7 +229,8 @@ def audit(ctx: TaskContext, *, batch: int = 500) -> dict[str, int]:
         )
     requeue: set[int] = set()
     orphans: list[str] = []
-    held = iter(ctx.cache.inventory())  # sorted by key bytes, like _expected()
+    # Sorted by key bytes, like _expected(); other domains' objects are no files' blobs.
+    held = (blob for blob in ctx.cache.inventory() if not is_foreign(blob.key))
     have = next(held, None)
     with ctx.engine.connect() as connection:
         for key, size, md5, file_id in _expected(connection):

@@ -184,3 +184,66 @@ def test_metrics_show_lines_and_lag(db_session):
     text = generate_latest(registry_for_scrape(lambda: Context())).decode()
     assert 'warehouse_stats_lines_total{outcome="download"}' in text
     assert "warehouse_stats_lag_seconds " in text
+
+
+def _rows_of_lines():
+    return len(list(ingest.Tally().feed(_lines()).rows()))
+
+
+def _pending(session):
+    from warehouse.stats.models import pending_downloads
+
+    return session.scalar(sa.select(sa.func.count()).select_from(pending_downloads))
+
+
+def test_objects_counted_without_folding_are_added_once_by_one_fold(clean_database):
+    from warehouse.db import make_session_factory
+
+    factory = make_session_factory(clean_database)
+    with factory() as session:
+        for key in ("logs/a.log", "logs/b.log"):
+            assert ingest.count(session, key, _lines(), fold_now=False).counted
+            session.commit()
+        # Counted (a second count adds nothing) but not in the aggregates yet.
+        assert not ingest.count(session, "logs/a.log", _lines(), fold_now=False).counted
+        assert _overall(session) == [] and _pending(session) > 0
+        # A fold that does not commit (a crash) leaves the rows pending.
+        # Both objects' rows, summed: one aggregate row per key.
+        assert ingest.fold(session) == _rows_of_lines()
+        session.rollback()
+        assert _overall(session) == []
+        assert ingest.fold_all(factory) == _rows_of_lines()
+        assert _overall(session) == [(False, 6), (True, 2)]
+        assert _pending(session) == 0
+        assert ingest.fold_all(factory) == 0
+        assert _overall(session) == [(False, 6), (True, 2)]
+
+
+def test_a_fold_skips_while_another_runs_and_the_next_takes_the_rows(clean_database):
+    from warehouse.db import make_session_factory
+
+    factory = make_session_factory(clean_database)
+    with factory() as busy, factory() as session:
+        assert ingest.lock_folds(busy)  # another worker folding
+        ingest.count(session, "logs/a.log", _lines(), fold_now=False)
+        session.commit()
+        assert ingest.fold(session) is None
+        session.rollback()
+        assert ingest.fold_all(factory) == 0 and _pending(session) > 0
+        busy.rollback()
+        assert ingest.fold_all(factory) == _rows_of_lines()
+        assert _overall(session) == [(False, 3), (True, 1)]
+
+
+def test_folding_in_batches_adds_every_row_once(clean_database):
+    from warehouse.db import make_session_factory
+
+    factory = make_session_factory(clean_database)
+    with factory() as session:
+        for key in ("logs/a.log", "logs/b.log", "logs/c.log"):
+            ingest.count(session, key, _lines(), fold_now=False)
+            session.commit()
+        while ingest.fold(session, limit=5):
+            session.commit()
+        session.commit()
+        assert _overall(session) == [(False, 9), (True, 3)] and _pending(session) == 0

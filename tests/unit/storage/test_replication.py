@@ -214,6 +214,21 @@ def test_audit_requeues_missing_and_wrong_blobs_and_drops_orphans(
         assert stream.read() == f"contents of {changed.filename}".encode()
 
 
+def test_audit_leaves_the_stats_logs_and_datasets_alone(ctx, db_session, cache_store, tmp_path):
+    # What warehouse.stats writes beside the blobs: no file names them, yet they are no orphans.
+    kept = [
+        "logs/2026/12/04/20261204T215500Z-host-1.log.gz",
+        "datasets/downloads/2026/12/downloads-2026-12-04-2026-12-04.csv.gz",
+    ]
+    for key in kept:
+        put(cache_store, key, b"not a package file", tmp_path)
+    stray = "ab/cd/" + "1" * 60 + "/orphan-1.0.tar.gz"
+    put(cache_store, stray, b"?", tmp_path)
+    assert replication.audit(ctx) == {"missing": 0, "mismatched": 0, "orphans": 1}
+    assert all(cache_store.exists(key) for key in kept)
+    assert not cache_store.exists(stray)
+
+
 # Commit hooks -------------------------------------------------------------------------------
 
 

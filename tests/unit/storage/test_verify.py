@@ -318,6 +318,24 @@ def test_repair_copies_between_stores_and_quarantines_orphans(
     assert totals_of(ctx, purge)["orphans_deleted_from_quarantine"] == 1
 
 
+def test_the_stats_logs_and_datasets_are_not_orphans(ctx, db_session, release, stores, tmp_path):
+    archive, _ = stores
+    kept = [
+        "logs/2026/12/04/20261204T215500Z-host-1.log.gz",
+        "datasets/downloads/2026/12/downloads-2026-12-04-2026-12-04.parquet",
+    ]
+    for key in kept:
+        put(archive, key, b"not a package file", tmp_path)
+    orphan_key = content_key("da" * 32, "stray-1.0.tar.gz")  # in the range datasets/ sorts in
+    put(archive, orphan_key, b"stray", tmp_path)
+    # Every range digit count puts the two prefixes in a different range: none judges them.
+    for digits in (0, 2):
+        run = run_verify(ctx, "archive", repair=True, digits=digits)
+        assert set(problems_of(ctx, run)) <= {orphan_key}
+    assert all(archive.open(key).read() == b"not a package file" for key in kept)
+    assert not archive.exists(orphan_key)
+
+
 def test_writes_during_a_run_are_never_called_missing_or_orphan(
     ctx, db_session, release, stores, tmp_path
 ):

@@ -51,7 +51,7 @@ from sqlalchemy.dialects.postgresql import insert
 from warehouse.db import utcnow
 from warehouse.packaging.models import File, blob_keys_of
 from warehouse.storage.interfaces import BlobInfo, BlobNotFound
-from warehouse.storage.keys import METADATA_SUFFIX, content_type_for
+from warehouse.storage.keys import FOREIGN_PREFIXES, METADATA_SUFFIX, content_type_for
 from warehouse.storage.replication import Blob, CopyError, copy_blob
 from warehouse.storage.verify import metrics
 from warehouse.storage.verify.models import (
@@ -67,6 +67,7 @@ PROBLEMS = ("missing", "orphan", "size_mismatch", "digest_mismatch", "unreadable
 # Orphans are moved here, never deleted at once; a later run deletes them after a grace
 # period. Not in the content layout, so never mistaken for a file's blob.
 QUARANTINE_PREFIX = "quarantine/"
+_NOT_FILES = (QUARANTINE_PREFIX, *FOREIGN_PREFIXES)
 CHUNK = 1024 * 1024
 # Blobs a deep pass reads at once within a range (each holds one chunk at a time).
 DEEP_READERS = 8
@@ -403,8 +404,9 @@ class RangeVerifier:
                     if hi is not None and info.key >= hi:
                         end_of_range = True
                         break
-                    # Quarantined orphans are outside the layout: not keys of the run.
-                    if info.key >= lo and not info.key.startswith(QUARANTINE_PREFIX):
+                    # Quarantined orphans and other domains' objects (CDN logs, datasets)
+                    # are outside the layout: not keys of the run.
+                    if info.key >= lo and not info.key.startswith(_NOT_FILES):
                         page.append(info)
                 if listing and not end_of_range:
                     start_after = listing[-1].key

@@ -1,0 +1,219 @@
+"""How fast the statistics are read at scale: 100,000 projects with 365 days of aggregates.
+
+    .venv/bin/python bench/stats_reads.py              # start, load once, measure
+    .venv/bin/python bench/stats_reads.py --stop       # stop its PostgreSQL and Redis
+
+It starts its own PostgreSQL and Redis under $BENCH_WORK/stats-reads/ (not the test
+database), loads the projects and the aggregates once (kept for the next runs), then times
+the web app in this process (``warehouse.config.wsgi_app``, as gunicorn serves it, without
+the CDN in front) answering /api/packages/<p>/recent, /overall, /python_minor and the page
+/project/<p>/stats/, for projects of each size, and prints p50 / p95 / max in ms.
+
+The aggregates are made by PostgreSQL itself (``INSERT ... SELECT`` over
+``generate_series``: the fastest way to write them, no rows through Python), the primary key
+built after the load. Projects come in three sizes, by rank:
+
+* 100 big ones: every day, 20 versions, 6 installers, 8 Python versions, 4 systems,
+  20 countries, 2 file types, with mirrors (85 rows a day);
+* 900 middling ones: every day, 5 versions, 3 installers, 5 Python versions, 3 systems,
+  5 countries (28 rows a day);
+* 99,000 small ones: downloads on ~1 day in 30 (10 rows each such day).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from devstack.services import Postgres, Redis, free_port  # noqa: E402
+
+WORK = Path(os.environ.get("BENCH_WORK", "/tmp/bench")) / "stats-reads"
+TODAY = datetime.datetime.now(datetime.UTC).date()
+
+# (tier, first rank, last rank + 1, days: "all" or 1 in N)
+TIERS = (("big", 0, 100), ("middling", 100, 1000), ("small", 1000, 100_000))
+
+_CATEGORIES = """
+CREATE TEMPORARY TABLE bench_categories (tier text, dimension text, category text, mirror bool);
+INSERT INTO bench_categories
+SELECT 'big', 'overall', '', m FROM (VALUES (false), (true)) v(m)
+UNION ALL SELECT 'big', 'version', '1.' || g, false FROM generate_series(0, 19) g
+UNION ALL SELECT 'big', 'version', '1.' || g, true FROM generate_series(15, 19) g
+UNION ALL SELECT 'big', 'installer', c, false
+    FROM unnest(ARRAY['pip', 'uv', 'poetry', 'pdm', 'Browser', 'null']) c
+UNION ALL SELECT 'big', 'installer', 'bandersnatch', true
+UNION ALL SELECT 'big', 'python_minor', c, false
+    FROM unnest(ARRAY['3.8', '3.9', '3.10', '3.11', '3.12', '3.13', '3.14', 'null']) c
+UNION ALL SELECT 'big', 'python_major', c, false FROM unnest(ARRAY['3', 'null']) c
+UNION ALL SELECT 'big', 'system', c, false
+    FROM unnest(ARRAY['Linux', 'Windows', 'Darwin', 'null']) c
+UNION ALL SELECT 'big', 'country', c, false
+    FROM unnest(ARRAY['US', 'DE', 'CN', 'GB', 'FR', 'IN', 'JP', 'BR', 'NL', 'CA', 'KR', 'RU',
+                      'SG', 'AU', 'SE', 'PL', 'IT', 'ES', 'IE', 'null']) c
+UNION ALL SELECT 'big', 'file_type', c, false FROM unnest(ARRAY['bdist_wheel', 'sdist']) c
+UNION ALL SELECT 'middling', 'overall', '', m FROM (VALUES (false), (true)) v(m)
+UNION ALL SELECT 'middling', 'version', '1.' || g, false FROM generate_series(0, 4) g
+UNION ALL SELECT 'middling', 'installer', c, false FROM unnest(ARRAY['pip', 'uv', 'null']) c
+UNION ALL SELECT 'middling', 'installer', 'bandersnatch', true
+UNION ALL SELECT 'middling', 'python_minor', c, false
+    FROM unnest(ARRAY['3.10', '3.11', '3.12', '3.13', 'null']) c
+UNION ALL SELECT 'middling', 'python_major', '3', false
+UNION ALL SELECT 'middling', 'system', c, false FROM unnest(ARRAY['Linux', 'Windows', 'null']) c
+UNION ALL SELECT 'middling', 'country', c, false
+    FROM unnest(ARRAY['US', 'DE', 'CN', 'GB', 'null']) c
+UNION ALL SELECT 'middling', 'file_type', c, false FROM unnest(ARRAY['bdist_wheel', 'sdist']) c
+UNION ALL SELECT 'small', 'overall', '', m FROM (VALUES (false), (true)) v(m)
+UNION ALL SELECT 'small', d, c, false FROM (VALUES ('version', '1.0'), ('installer', 'pip'),
+    ('python_minor', '3.12'), ('python_major', '3'), ('system', 'Linux'), ('country', 'US'),
+    ('file_type', 'bdist_wheel')) v(d, c)
+UNION ALL SELECT 'small', 'version', '1.0', true;
+"""
+
+
+def services(root: Path) -> tuple[Postgres, Redis]:
+    state_file = root / "ports.json"
+    if state_file.exists():
+        ports = json.loads(state_file.read_text())
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        ports = {"pg": free_port(), "redis": free_port()}
+        state_file.write_text(json.dumps(ports))
+    return (
+        Postgres(root / "postgres", ports["pg"], fast_and_unsafe=True),
+        Redis(root / "redis", ports["redis"]),
+    )
+
+
+def psql(pg: Postgres, sql: str) -> str:
+    return pg.psql("warehouse", sql)
+
+
+def load(pg: Postgres, env: dict) -> None:
+    if psql(pg, "SELECT count(*) FROM projects").strip() not in {"", "0"}:
+        return
+    t = time.perf_counter()
+    psql(
+        pg,
+        "INSERT INTO projects (name, normalized_name, created, last_serial, total_size) "
+        "SELECT 'project-' || g, 'project-' || g, now(), 0, 0 "
+        "FROM generate_series(0, 99999) g",
+    )
+    psql(pg, "ALTER TABLE stats_daily_downloads DROP CONSTRAINT stats_daily_downloads_pkey")
+    psql(pg, "DROP INDEX IF EXISTS ix_stats_daily_downloads_day")
+    first = TODAY - datetime.timedelta(days=364)
+    for tier, low, high in TIERS:
+        every_day = tier != "small"
+        days = (
+            f"generate_series(DATE '{first}', DATE '{TODAY}', interval '1 day') d"
+            if every_day
+            # About one day in 30 for each small project, a different set of days each.
+            else f"generate_series(DATE '{first}' + (p % 30), DATE '{TODAY}', interval '30 days') d"
+        )
+        started = time.perf_counter()
+        psql(
+            pg,
+            _CATEGORIES + "INSERT INTO stats_daily_downloads "
+            "(project, dimension, day, category, mirror, downloads) "
+            "SELECT 'project-' || p, c.dimension, d::date, c.category, c.mirror, "
+            "1 + (random() * (CASE WHEN c.mirror THEN 50 ELSE 100000 / (p + 1) + 10 END))::int "
+            f"FROM generate_series({low}, {high - 1}) p CROSS JOIN {days} "
+            f"CROSS JOIN bench_categories c WHERE c.tier = '{tier}'",
+        )
+        print(f"  {tier}: loaded in {time.perf_counter() - started:.0f} s", flush=True)
+    started = time.perf_counter()
+    psql(
+        pg,
+        "ALTER TABLE stats_daily_downloads ADD CONSTRAINT stats_daily_downloads_pkey "
+        "PRIMARY KEY (project, dimension, day, category, mirror)",
+    )
+    psql(pg, "CREATE INDEX ix_stats_daily_downloads_day ON stats_daily_downloads (day)")
+    psql(pg, "VACUUM ANALYZE")
+    print(f"  indexes and analyze in {time.perf_counter() - started:.0f} s")
+    print(f"loaded in {time.perf_counter() - t:.0f} s")
+
+
+def measure(env: dict, requests: int) -> None:
+    import webtest
+
+    from warehouse.config import configure, wsgi_app
+    from warehouse.settings import Settings
+
+    app = webtest.TestApp(wsgi_app(configure(Settings.from_env(env))))
+    paths = {
+        "/api/packages/<p>/recent": "/api/packages/{}/recent",
+        "/api/packages/<p>/overall": "/api/packages/{}/overall",
+        "/api/packages/<p>/python_minor": "/api/packages/{}/python_minor",
+        "/project/<p>/stats/": "/project/{}/stats/",
+        "/project/<p>/stats/?range=all": "/project/{}/stats/?range=all",
+    }
+    rng = random.Random(7)
+    print("\n| path | projects | p50 ms | p95 ms | max ms | answer KB |\n|---|---|---|---|---|---|")
+    for label, path in paths.items():
+        for tier, low, high in TIERS:
+            names = [f"project-{rng.randrange(low, high)}" for _ in range(requests)]
+            for name in names[:5]:  # warm: first connections, templates
+                app.get(path.format(name))
+            times, sizes = [], []
+            for name in names:
+                started = time.perf_counter()
+                answer = app.get(path.format(name))
+                times.append((time.perf_counter() - started) * 1000)
+                sizes.append(len(answer.body))
+            times.sort()
+            p95 = times[int(len(times) * 0.95) - 1]
+            print(
+                f"| {label} | {tier} | {statistics.median(times):.1f} | {p95:.1f} | "
+                f"{times[-1]:.1f} | {statistics.mean(sizes) / 1024:.0f} |",
+                flush=True,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200, help="per path and project size")
+    parser.add_argument("--stop", action="store_true")
+    args = parser.parse_args()
+    pg, redis = services(WORK)
+    if args.stop:
+        pg.stop()
+        redis.stop()
+        return
+    pg.start()
+    redis.start()
+    pg.create_database("warehouse")
+    env = dict(
+        os.environ,
+        DATABASE_URL=pg.url("warehouse"),
+        REDIS_URL=redis.url(0),
+        WAREHOUSE_FILES_PATH=str(WORK / "files"),
+        WAREHOUSE_CDN_BACKEND="none",
+        WAREHOUSE_LOG_LEVEL="warning",
+    )
+    subprocess.run(
+        [str(REPO / ".venv" / "bin" / "warehouse"), "db", "upgrade"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    load(pg, env)
+    rows = psql(
+        pg, "SELECT reltuples::bigint FROM pg_class WHERE relname = 'stats_daily_downloads'"
+    )
+    size = psql(pg, "SELECT pg_size_pretty(pg_total_relation_size('stats_daily_downloads'))")
+    print(f"stats_daily_downloads: ~{int(rows):,} rows, {size.strip()} with indexes")
+    measure(env, args.requests)
+
+
+if __name__ == "__main__":
+    main()
