@@ -15,7 +15,7 @@ from __future__ import annotations
 import gzip
 import re
 
-_TEXT = re.compile(r"^(text/|application/([a-z0-9.+-]*json|xml|javascript)|image/svg)")
+_TEXT = re.compile(r"^(text/|application/([a-z0-9.+-]*(json|html)|xml|javascript)|image/svg)")
 GZIP_ETAG_SUFFIX = '-gzip"'
 # Served from files (their ETags are the files'); the CDN compresses the static ones.
 _UNTOUCHED_PREFIXES = ("/packages/", "/static/")

@@ -82,7 +82,7 @@ sub vcl_backend_response {
     # Text is kept gzipped: one object serves every client (Varnish adds Vary: Accept-Encoding
     # and gunzips for a client that does not accept gzip). Distributions are archives already.
     if (!bereq.uncacheable && !beresp.http.Content-Encoding &&
-            beresp.http.Content-Type ~ "^(text/|application/([a-z0-9.+-]*json|xml|javascript)|image/svg)") {
+            beresp.http.Content-Type ~ "^(text/|application/([a-z0-9.+-]*(json|html)|xml|javascript)|image/svg)") {
         set beresp.do_gzip = true;
     }
     if (beresp.http.Set-Cookie || (bereq.method != "GET" && bereq.method != "HEAD")) {
