@@ -196,6 +196,9 @@ def _central_entries(stream: BinaryIO, count: int, start: int, end: int) -> list
         if position > len(directory):
             raise ZipLayoutError("its central directory is truncated")
         name = _decode_name(raw_name, flags)
+        if b"\x00" in raw_name:
+            # Some parsers end the name at the NUL, others keep it: two files in one.
+            raise ZipLayoutError(f"unsafe member path {shown(name)}")
         wanted = [
             key
             for key, value in (("size", usize), ("compressed_size", csize), ("offset", offset))
