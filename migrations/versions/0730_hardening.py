@@ -1,4 +1,5 @@
-"""hardening: one sdist per release held by the database; a cheap largest upload limit
+"""hardening: one sdist per release held by the database; a cheap largest upload limit;
+API token scopes and macaroon keys
 
 Revision ID: 0730_hardening
 Revises: 0720_storage_verify
@@ -6,10 +7,14 @@ Revises: 0720_storage_verify
 The sdist rule was the application's alone, and two concurrent uploads could both pass it.
 An index that existing duplicates would violate cannot be made: the migration then stops
 and names them, for an operator to decide which file goes.
+
+Tokens made before scopes keep NULL scopes (upload and manage, as they always could) and no
+macaroon salt (they are verified as before).
 """
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 revision = "0730_hardening"
 down_revision = "0720_storage_verify"
@@ -41,6 +46,8 @@ def upgrade() -> None:
         unique=True,
         postgresql_where=sa.text("packagetype = 'sdist'"),
     )
+    op.add_column("api_tokens", sa.Column("scopes", postgresql.ARRAY(sa.Text()), nullable=True))
+    op.add_column("api_tokens", sa.Column("macaroon_salt", sa.LargeBinary(32), nullable=True))
     op.create_index(
         "projects_upload_limit_idx",
         "projects",
@@ -50,5 +57,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("api_tokens", "macaroon_salt")
+    op.drop_column("api_tokens", "scopes")
     op.drop_index("projects_upload_limit_idx", table_name="projects")
     op.drop_index("release_files_one_sdist_per_release_idx", table_name="release_files")

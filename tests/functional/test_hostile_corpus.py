@@ -62,7 +62,7 @@ def corpus(engine, redis_server, database_url, tmp_path_factory):
     user = DatabaseUserService(session).create_user(
         "corpus", "correct horse battery", email="corpus@example.com", email_verified=True
     )
-    _, secret = DatabaseTokenService(session).create(user)
+    _, secret = DatabaseTokenService(session, settings.secret_key).create(user)
     session.commit()
     app = webtest.TestApp(
         wsgi_app(configure(settings, **{"db.engine": engine, "redis.client": redis_client}))

@@ -45,6 +45,7 @@ from warehouse.ratelimit import RateLimiter
 from warehouse.settings import MiB, Settings
 from warehouse.storage.interfaces import IFileStorage
 from warehouse.storage.keys import content_key, content_type_for
+from warehouse.tokens.caveats import UPLOAD
 from warehouse.upload.artifacts import (
     Artifact,
     Digests,
@@ -219,6 +220,11 @@ class UploadService:
             raise UploadError(
                 "Invalid or non-existent authentication information. "
                 + HELP.format("invalid-auth"),
+                status=403,
+            )
+        if not identity.may(UPLOAD):
+            raise UploadError(
+                "Invalid API Token: this token may not upload (its scope is management only).",
                 status=403,
             )
         user = identity.user
