@@ -77,7 +77,7 @@ class Restrictions:
 
     def describe(self) -> dict:
         return {
-            "scopes": sorted(self.scopes) if self.scopes is not None else list(SCOPES),
+            "scopes": [scope for scope in SCOPES if self.allows(scope)],
             "projects": sorted(self.projects) if self.projects is not None else None,
             "expires": self.expires.isoformat() if self.expires else None,
         }
