@@ -23,10 +23,10 @@ so it costs little next to inflating the members (which checks their CRCs).
 from __future__ import annotations
 
 import dataclasses
+import mmap
 import stat
 import struct
 from pathlib import Path
-from typing import BinaryIO
 
 from warehouse.upload.metadata import shown
 
@@ -106,15 +106,13 @@ def _decode_name(raw: bytes, flags: int) -> str:
     return raw.decode("utf-8" if flags & _FLAG_UTF8 else "cp437", errors="replace")
 
 
-def _read_exactly(stream: BinaryIO, offset: int, length: int) -> bytes:
-    stream.seek(offset)
-    data = stream.read(length)
-    if len(data) != length:
+def _read_exactly(stream, offset: int, length: int) -> bytes:
+    if offset < 0 or offset + length > len(stream):
         raise ZipLayoutError("a header points past the end of the file")
-    return data
+    return stream[offset : offset + length]
 
 
-def _find_end_record(stream: BinaryIO, size: int) -> tuple[int, tuple]:
+def _find_end_record(stream: mmap.mmap, size: int) -> tuple[int, tuple]:
     tail_length = min(size, _EOCD.size + _MAX_COMMENT)
     tail = _read_exactly(stream, size - tail_length, tail_length)
     position = tail.rfind(_EOCD_SIGNATURE)
@@ -132,7 +130,7 @@ def _find_end_record(stream: BinaryIO, size: int) -> tuple[int, tuple]:
     raise ZipLayoutError("it is not a valid zip archive")
 
 
-def _central_directory_bounds(stream: BinaryIO, size: int) -> tuple[int, int, int]:
+def _central_directory_bounds(stream: mmap.mmap, size: int) -> tuple[int, int, int]:
     """(entries, offset, end) of the central directory, from the end records."""
     eocd_offset, eocd = _find_end_record(stream, size)
     _, disk, cd_disk, disk_entries, entries, cd_size, cd_offset, _ = eocd
@@ -177,7 +175,7 @@ def _central_directory_bounds(stream: BinaryIO, size: int) -> tuple[int, int, in
     return entries, cd_offset, directory_end
 
 
-def _central_entries(stream: BinaryIO, count: int, start: int, end: int) -> list[_Entry]:
+def _central_entries(stream: mmap.mmap, count: int, start: int, end: int) -> list[_Entry]:
     directory = _read_exactly(stream, start, end - start)
     entries: list[_Entry] = []
     position = 0
@@ -241,7 +239,7 @@ def _central_entries(stream: BinaryIO, count: int, start: int, end: int) -> list
     return entries
 
 
-def _local_extent(stream: BinaryIO, entry: _Entry, file_size: int) -> int:
+def _local_extent(stream: mmap.mmap, entry: _Entry, file_size: int) -> int:
     """Check the entry's local header against the directory; return where its data ends."""
     if entry.offset + _LOCAL.size > file_size:
         raise ZipLayoutError(f"the entry of {shown(entry.name)} points past the end of the file")
@@ -288,7 +286,11 @@ def _local_extent(stream: BinaryIO, entry: _Entry, file_size: int) -> int:
 def check_zip_layout(path: Path) -> list[str]:
     """Refuse a malformed or ambiguous ZIP (:class:`ZipLayoutError`); return its member names."""
     size = path.stat().st_size
-    with path.open("rb") as stream:
+    if size == 0:
+        raise ZipLayoutError("it is not a valid zip archive")
+    # Mapped, not read: a wheel of thousands of members means thousands of small reads at
+    # scattered offsets, which cost a system call each through a file object.
+    with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as stream:
         count, directory_start, directory_end = _central_directory_bounds(stream, size)
         entries = _central_entries(stream, count, directory_start, directory_end)
         expected_start = 0
