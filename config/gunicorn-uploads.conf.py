@@ -9,8 +9,10 @@ Same application as the web app, tuned for a few long requests with large bodies
   temporary directory must be on disk, not a RAM-backed tmpfs: WAREHOUSE_UPLOAD_TMPDIR
   points it elsewhere, and it needs room for about three copies of the largest upload per
   worker.
-* Limits: the CDN refuses bodies over 2 GiB before reading them (config/varnish/default.vcl);
-  the app refuses a file over the project's size limit while streaming it; gunicorn's
+* Limits: the CDN refuses bodies over 2 GiB before reading them and drops chunked ones past
+  128 MB (config/varnish/default.vcl); the app holds the body to the largest project limit
+  and the form while WebOb spools it (warehouse/upload/limits.py: 413, with or without
+  Content-Length), then the file to its project's limit while streaming it; gunicorn's
   header limits below keep the request head small.
 * A long timeout: a sync worker is busy for the whole transfer plus inspection and the write
   to the archive. Workers are recycled often, since parsing archives can leave a worker's

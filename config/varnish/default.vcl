@@ -37,10 +37,21 @@ sub vcl_recv {
 
     if (req.url ~ "^/legacy(/|\?|$)") {
         set req.backend_hint = uploads;
-        # The body streams through to the app, which spools it to disk; this only refuses
-        # what no project may upload before a byte of it is read.
-        if (std.integer(req.http.Content-Length, 0) > 2147483648) {
-            return (synth(413, "Request Entity Too Large"));
+        # A body with a length streams through to the app, which holds it to the largest
+        # project limit while it spools it; this refuses what no project may upload (2 GiB
+        # and the form) before a byte of it is read.
+        if (req.http.Content-Length) {
+            if (std.integer(req.http.Content-Length, 0) > 2164260864) {
+                return (synth(413, "Request Entity Too Large"));
+            }
+        } elsif (req.method == "POST" || req.method == "PUT") {
+            # No length (chunked): Varnish cannot stop a streamed body midway, so it reads it
+            # into memory up to 128 MB (the default file limit and its form) and drops a
+            # longer one there (it closes the connection: it cannot answer a body it left
+            # half read); larger uploads must say their length, as twine does.
+            if (!std.cache_req_body(128MB)) {
+                return (synth(413, "Request Entity Too Large"));
+            }
         }
         return (pass);
     } else {

@@ -69,7 +69,7 @@ def _as_bytes(content: str | bytes) -> bytes:
     return content.encode() if isinstance(content, str) else content
 
 
-def _record_line(path: str, content: bytes) -> str:
+def record_line(path: str, content: bytes) -> str:
     digest = base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=").decode()
     return f"{path},sha256={digest},{len(content)}\n"
 
@@ -129,7 +129,7 @@ def make_wheel(
     }
     files.update({path: _as_bytes(content) for path, content in (extra_files or {}).items()})
     record_path = f"{dist_info}/RECORD"
-    record = "".join(_record_line(path, content) for path, content in files.items())
+    record = "".join(record_line(path, content) for path, content in files.items())
     files[record_path] = f"{record}{record_path},,\n".encode()
 
     path = tmp_path / (

@@ -9,6 +9,7 @@ import pytest
 
 from warehouse import db as database
 from warehouse.accounts.services import DatabaseUserService
+from warehouse.settings import Settings
 from warehouse.tasks import TaskContext
 from warehouse.tokens.services import DatabaseTokenService
 
@@ -33,7 +34,7 @@ def make_user(db_session):
 @pytest.fixture
 def make_token(db_session):
     def make(user, **kwargs) -> str:
-        _, secret = DatabaseTokenService(db_session).create(user, **kwargs)
+        _, secret = DatabaseTokenService(db_session, Settings.secret_key).create(user, **kwargs)
         db_session.commit()
         return secret
 

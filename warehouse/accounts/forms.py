@@ -11,6 +11,7 @@ import datetime
 from warehouse.accounts.passwords import password_problem
 from warehouse.accounts.services import EMAIL_RE, MAX_EMAIL_LENGTH, AccountError
 from warehouse.db import utcnow
+from warehouse.tokens.caveats import SCOPES
 
 MAX_NAME_LENGTH = 100
 MAX_TOKEN_DESCRIPTION_LENGTH = 100
@@ -138,6 +139,10 @@ class TokenForm(Form):
         super().__init__(post)
         self.available_projects = list(available_projects)
         self.projects: list[str] = list(post.getall("projects")) if post is not None else []
+        # What the token may do; a new form offers both.
+        self.permissions: list[str] = (
+            list(post.getall("permissions")) if post is not None else list(SCOPES)
+        )
 
     def validate(self) -> bool:
         self.require("description", message="Name the token, to recognise it later.")
@@ -150,6 +155,8 @@ class TokenForm(Form):
                 self.add_error("projects", "Choose at least one project.")
             elif not set(self.projects) <= set(self.available_projects):
                 self.add_error("projects", "You can only choose projects you maintain.")
+        if not self.permissions or not set(self.permissions) <= set(SCOPES):
+            self.add_error("permissions", "Choose what the token may do: upload, manage, or both.")
         if self["expires_in_days"] not in {value for value, _ in TOKEN_EXPIRY_CHOICES}:
             self.add_error("expires_in_days", "Choose one of the offered expiry times.")
         return self.valid

@@ -69,9 +69,11 @@ class Identity:
 
     def may_act_on(self, normalized_project_name: str | None) -> bool:
         """Whether the credential's scope covers the project (None: a new project)."""
-        if self.token is None or self.token.projects is None:
-            return True
-        return normalized_project_name in self.token.projects
+        return self.token is None or self.token.restrictions.covers(normalized_project_name)
+
+    def may(self, scope: str) -> bool:
+        """Whether the credential may do this kind of thing (warehouse.tokens.caveats)."""
+        return self.token is None or self.token.restrictions.allows(scope)
 
 
 def is_api_request(request) -> bool:

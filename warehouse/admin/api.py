@@ -13,6 +13,7 @@ from pyramid.view import view_config
 
 from warehouse.admin import services
 from warehouse.admin.mail import request_mailer
+from warehouse.tokens.caveats import MANAGE
 from warehouse.tokens.interfaces import ITokenService
 from warehouse.tokens.services import InvalidToken
 
@@ -52,7 +53,9 @@ def _token_user(request):
         token = request.find_service(ITokenService).verify(value.strip())
     except InvalidToken as exc:
         raise DangerAPIError(401, exc.reason, {"WWW-Authenticate": "Bearer"}) from None
-    return token.user
+    if not token.restrictions.allows(MANAGE):
+        raise DangerAPIError(403, "This API token may not send reports: its scope is upload only.")
+    return token
 
 
 def _body(request) -> dict:
@@ -78,12 +81,17 @@ def _body(request) -> dict:
 @view_config(route_name="admin.api.observations", request_method="POST", require_csrf=False)
 def create_observation(request):
     try:
-        user = _token_user(request)
+        token = _token_user(request)
+        user = token.user
         body = _body(request)
         services.check_report(body["kind"], body["summary"], body.get("inspector_url"))
         project = request.db.scalar(services.find_project_query(request.matchdict["name"]))
         if project is None:
             raise DangerAPIError(404, f"There is no project named {request.matchdict['name']!r}.")
+        if not token.restrictions.covers(project.normalized_name):
+            raise DangerAPIError(
+                403, f"This API token is not scoped to the project {project.name!r}."
+            )
         limiter = request.ratelimiter("report")
         if not limiter.hit(str(user.id)):
             retry = limiter.retry_after()

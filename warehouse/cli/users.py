@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 
 import click
 
 from warehouse.accounts.services import AccountError, DatabaseUserService
-from warehouse.cli.context import session_scope
+from warehouse.cli.context import load_settings, session_scope
 from warehouse.db import utcnow
 from warehouse.packaging.services import DatabaseProjectService
-from warehouse.tokens.services import DatabaseTokenService
+from warehouse.tokens.caveats import SCOPES, CaveatError
+from warehouse.tokens.models import APIToken
+from warehouse.tokens.services import DatabaseTokenService, InvalidToken, narrow
 
 
 @click.group()
@@ -44,22 +47,110 @@ def token() -> None:
 @token.command("create")
 @click.argument("username")
 @click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(SCOPES),
+    help="What the token may do (repeatable; both if not given).",
+)
+@click.option(
     "--project", "projects", multiple=True, help="Limit the token to this project (repeatable)."
 )
 @click.option("--expires", type=click.IntRange(min=1), help="Days until the token expires.")
 @click.option("--description", default="created from the command line")
-def create_token(username: str, projects: tuple[str, ...], expires: int | None, description: str):
+def create_token(
+    username: str,
+    scopes: tuple[str, ...],
+    projects: tuple[str, ...],
+    expires: int | None,
+    description: str,
+):
     """Create an API token for USERNAME and print it (only the token)."""
-    with session_scope() as session:
-        owner = DatabaseUserService(session).find_by_username(username)
-        if owner is None:
-            raise click.ClickException(f"no user named {username!r}")
+    settings = load_settings()
+    with session_scope(settings) as session:
+        owner = _find_user(session, username)
         _check_token_projects(session, owner, projects)
         expiry = utcnow() + datetime.timedelta(days=expires) if expires else None
-        _, secret = DatabaseTokenService(session).create(
-            owner, projects=list(projects) or None, expires=expiry, description=description
+        _, secret = DatabaseTokenService(session, settings.secret_key).create(
+            owner,
+            projects=list(projects) or None,
+            expires=expiry,
+            description=description,
+            scopes=scopes or SCOPES,
         )
     click.echo(secret)
+
+
+@token.command("list")
+@click.argument("username")
+def list_tokens(username: str) -> None:
+    """List USERNAME's tokens: id, scopes, projects, expiry, last use (never the secret)."""
+    settings = load_settings()
+    with session_scope(settings) as session:
+        owner = _find_user(session, username)
+        tokens = DatabaseTokenService(session, settings.secret_key).list_for(owner)
+        if not tokens:
+            click.echo(f"{username} has no tokens")
+        for api_token in tokens:
+            limits = api_token.row_restrictions.describe()
+            click.echo(
+                "\t".join(
+                    (
+                        str(api_token.id),
+                        ",".join(limits["scopes"]),
+                        ",".join(limits["projects"] or ["all projects"]),
+                        f"expires {limits['expires'] or 'never'}",
+                        f"last used {_when(api_token.last_used)}",
+                        api_token.description,
+                    )
+                )
+            )
+
+
+@token.command("revoke")
+@click.argument("token_id")
+def revoke_token(token_id: str) -> None:
+    """Revoke the token with this id (from `warehouse token list`): it stops working at once."""
+    settings = load_settings()
+    with session_scope(settings) as session:
+        api_token = session.get(APIToken, _token_uuid(token_id))
+        if api_token is None:
+            raise click.ClickException(f"no token with id {token_id}")
+        owner = api_token.user.username
+        DatabaseTokenService(session, settings.secret_key).revoke(api_token)
+    click.echo(f"revoked token {token_id} of {owner}")
+
+
+@token.command("narrow")
+@click.argument("token_string", metavar="TOKEN")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(SCOPES))
+@click.option("--project", "projects", multiple=True)
+@click.option("--expires", type=click.IntRange(min=1), help="Days from now.")
+def narrow_token(token_string: str, scopes, projects, expires: int | None) -> None:
+    """Print TOKEN with more caveats (no database: any holder can do this, never widen)."""
+    expiry = utcnow() + datetime.timedelta(days=expires) if expires else None
+    try:
+        click.echo(narrow(token_string, scopes=scopes, projects=projects, expires=expiry))
+    except (CaveatError, InvalidToken) as exc:
+        raise click.ClickException(str(getattr(exc, "reason", exc))) from exc
+
+
+def _find_user(session, username: str):
+    owner = DatabaseUserService(session).find_by_username(username)
+    if owner is None:
+        raise click.ClickException(f"no user named {username!r}")
+    return owner
+
+
+def _token_uuid(token_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(token_id)
+    except ValueError:
+        raise click.ClickException(f"{token_id!r} is not a token id") from None
+
+
+def _when(moment: datetime.datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "never"
 
 
 def _check_token_projects(session, owner, names) -> None:

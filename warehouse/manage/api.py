@@ -26,6 +26,7 @@ from warehouse.manage.access import (
 )
 from warehouse.packaging.management import ProjectManagement
 from warehouse.packaging.models import QUARANTINED_MESSAGE
+from warehouse.tokens.caveats import MANAGE
 
 MAX_REASON_LENGTH = 1000
 
@@ -71,6 +72,8 @@ def _user(request):
 def _project(request, allowed_roles: frozenset[str]):
     """The project named in the URL, once the caller is known to be allowed to act on it."""
     identity = _user(request)
+    if not identity.may(MANAGE):
+        raise APIError(403, "This API token may not manage projects: its scope is upload only.")
     name = request.matchdict["name"]
     project = find_project(request, name)
     # Project names are public, so the errors can say exactly what is wrong.

@@ -62,6 +62,13 @@ class Project(Model):
                 sa.func.translate(sa.func.lower(sa.text("name")), "oli", "011"), "[._-]", "", "g"
             ),
         ),
+        # The uploads app caps a request's body at the largest limit before it knows the
+        # project (warehouse.upload.limits): max(upload_limit) reads this small index.
+        sa.Index(
+            "projects_upload_limit_idx",
+            "upload_limit",
+            postgresql_where=sa.text("upload_limit IS NOT NULL"),
+        ),
     )
 
     def __init__(self, **kwargs):
@@ -207,6 +214,9 @@ class PackageType(enum.StrEnum):
     sdist = "sdist"
 
 
+ONE_SDIST_PER_RELEASE = "release_files_one_sdist_per_release_idx"
+
+
 class File(Model):
     __tablename__ = "release_files"
 
@@ -235,6 +245,14 @@ class File(Model):
     __table_args__ = (
         sa.CheckConstraint("sha256_digest ~* '^[a-f0-9]{64}$'", name="valid_sha256"),
         sa.CheckConstraint("blake2_256_digest ~* '^[a-f0-9]{64}$'", name="valid_blake2_256"),
+        # One sdist per release, held by the database: two concurrent sdist uploads (say a
+        # .tar.gz and a .zip) cannot both commit.
+        sa.Index(
+            ONE_SDIST_PER_RELEASE,
+            "release_id",
+            unique=True,
+            postgresql_where=sa.text("packagetype = 'sdist'"),
+        ),
     )
 
     @property

@@ -5,11 +5,15 @@ untrusted archives and a hostile one (zip bomb, path traversal, device files) mu
 before anything else touches it.
 """
 
+import base64
+import binascii
+import csv
 import email.parser
 import email.policy
 import gzip
 import hashlib
 import hmac
+import io
 import posixpath
 import re
 import tarfile
@@ -33,6 +37,7 @@ from packaging.version import InvalidVersion, Version
 
 from warehouse.upload.errors import UploadError
 from warehouse.upload.metadata import UploadForm, shown
+from warehouse.upload.zipformat import ZipLayoutError, check_zip_layout
 
 ONE_MIB = 1024 * 1024
 CHUNK_SIZE = ONE_MIB
@@ -263,6 +268,8 @@ class _Contents:
     files: set[str] = field(default_factory=set)
     directories: set[str] = field(default_factory=set)
     kept: dict[str, bytes] = field(default_factory=dict)
+    # sha256 and size of each ZIP member, for a wheel's RECORD.
+    digests: dict[str, tuple[bytes, int]] = field(default_factory=dict)
 
     def keep(self, filename: str, name: str, data: bytes) -> None:
         # Only the metadata files of the one expected directory matter; an archive holding
@@ -292,7 +299,13 @@ def _safe_member_name(filename: str, name: str) -> str:
 
 
 def _read_member(
-    stream: IO[bytes], *, declared_size: int, budget: _Budget, filename: str, keep: bool
+    stream: IO[bytes],
+    *,
+    declared_size: int,
+    budget: _Budget,
+    filename: str,
+    keep: bool,
+    digest: Any = None,
 ) -> bytes | None:
     """Inflate one member fully (this is what checks its CRC), keeping it only if asked."""
     kept = bytearray() if keep else None
@@ -303,6 +316,8 @@ def _read_member(
         if seen > declared_size:
             raise _invalid_file(filename, "a member is larger than its declared size")
         budget.spend(len(chunk))
+        if digest is not None:
+            digest.update(chunk)
         if kept is not None:
             if seen > MAX_METADATA_FILE_SIZE:
                 raise _invalid_file(filename, "its metadata file is too large")
@@ -320,6 +335,12 @@ def _read_zip(
     contents = _Contents()
     budget = _Budget(filename, max_uncompressed, path.stat().st_size)
     try:
+        check_zip_layout(path)
+    except ZipLayoutError as exc:
+        raise _invalid_file(filename, str(exc)) from None
+    except OSError:
+        raise _invalid_file(filename, "it is not a valid zip archive") from None
+    try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
             _check_zip_headers(filename, members, budget)
@@ -332,6 +353,7 @@ def _read_zip(
                     # Installers disagree on which duplicate wins, so refuse the ambiguity.
                     raise _invalid_file(filename, f"duplicate member {shown(name)}")
                 contents.files.add(name)
+                digest = hashlib.sha256()
                 with archive.open(member) as stream:
                     data = _read_member(
                         stream,
@@ -339,7 +361,9 @@ def _read_zip(
                         budget=budget,
                         filename=filename,
                         keep=keep(name),
+                        digest=digest,
                     )
+                contents.digests[name] = (digest.digest(), member.file_size)
                 if data is not None:
                     contents.keep(filename, name, data)
     except _ZIP_ERRORS:
@@ -392,6 +416,10 @@ def _add_tar_member(
     keep: Callable[[str], bool],
 ) -> None:
     name = _safe_member_name(filename, member.name)
+    if name in contents.files or (name in contents.directories and not member.isdir()):
+        # Extractors disagree on which copy wins (and a later link can redirect an earlier
+        # file), so refuse the ambiguity.
+        raise _invalid_file(filename, f"duplicate member {shown(name)}")
     if member.isdir():
         contents.directories.add(name)
     elif member.issym() or member.islnk():
@@ -468,7 +496,11 @@ def inspect_artifact(
 
 def _is_dist_info_file(name: str) -> bool:
     parts = name.split("/")
-    return len(parts) == 2 and parts[0].endswith(".dist-info") and parts[1] in ("METADATA", "WHEEL")
+    return (
+        len(parts) == 2
+        and parts[0].endswith(".dist-info")
+        and parts[1] in ("METADATA", "WHEEL", "RECORD")
+    )
 
 
 def _inspect_wheel(
@@ -483,6 +515,7 @@ def _inspect_wheel(
                 f"{dist_info}/{required}"
             )
     _check_wheel_file(filename, contents.kept.get(f"{dist_info}/WHEEL", b""))
+    _check_record(path, filename, dist_info, contents)
     metadata_path = f"{dist_info}/METADATA"
     metadata_bytes = contents.kept.get(metadata_path, b"")
     _, _, _, tags = parse_wheel_filename(filename)
@@ -532,6 +565,78 @@ def _check_wheel_file(filename: str, wheel_file: bytes) -> None:
         )
     if not (headers.get("Root-Is-Purelib") or "").strip():
         raise UploadError(f"Wheel {shown(filename)} has no Root-Is-Purelib in its WHEEL file.")
+
+
+# Signatures of RECORD cannot be listed in it (PEP 491).
+_UNRECORDED = ("RECORD", "RECORD.jws", "RECORD.p7s")
+# What installers accept in RECORD: sha256 or stronger.
+_RECORD_ALGORITHMS = {"sha256", "sha384", "sha512", "sha3_256", "sha3_384", "sha3_512"}
+
+
+def _record_problem(filename: str, problem: str) -> UploadError:
+    return UploadError(f"Wheel {shown(filename)} has a RECORD that {problem}.")
+
+
+def _parse_record(filename: str, record: bytes) -> dict[str, tuple[str, str, str]]:
+    """RECORD's rows: normalized path -> (path as written, hash, size)."""
+    try:
+        rows = list(csv.reader(io.StringIO(record.decode("utf-8"), newline="")))
+    except (UnicodeDecodeError, csv.Error):
+        raise _record_problem(filename, "is not valid UTF-8 CSV") from None
+    parsed: dict[str, tuple[str, str, str]] = {}
+    for row in rows:
+        if not row:
+            continue
+        if len(row) != 3:
+            raise _record_problem(filename, f"has a row of {len(row)} fields: {shown(row[0])}")
+        written, hash_field, size = row
+        normalized = _normalized(written)
+        if normalized in parsed:
+            raise _record_problem(filename, f"lists {shown(written)} twice")
+        parsed[normalized] = (written, hash_field, size)
+    return parsed
+
+
+def _check_record(path: Path, filename: str, dist_info: str, contents: _Contents) -> None:
+    """Every file of the wheel is in RECORD with its true hash and size, and nothing else is."""
+    rows = _parse_record(filename, contents.kept.get(f"{dist_info}/RECORD", b""))
+    unrecorded = {f"{dist_info}/{name}" for name in _UNRECORDED}
+    for name in sorted(contents.files - unrecorded):
+        row = rows.pop(name, None)
+        if row is None:
+            raise _record_problem(filename, f"does not list {shown(name)}")
+        written, hash_field, size = row
+        algorithm, _, encoded = hash_field.partition("=")
+        if algorithm not in _RECORD_ALGORITHMS or not encoded:
+            raise _record_problem(filename, f"has no sha256 (or stronger) hash of {shown(name)}")
+        try:
+            recorded = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            raise _record_problem(filename, f"has a malformed hash of {shown(name)}") from None
+        sha256, actual_size = contents.digests[name]
+        actual = sha256 if algorithm == "sha256" else _member_digest(path, name, algorithm)
+        if not hmac.compare_digest(recorded, actual):
+            raise _record_problem(filename, f"has the wrong hash of {shown(name)}")
+        if size.strip() and size.strip() != str(actual_size):
+            raise _record_problem(filename, f"has the wrong size of {shown(name)}")
+    for name in sorted(rows):
+        if name not in unrecorded:
+            raise _record_problem(filename, f"lists {shown(name)}, which is not in the wheel")
+
+
+def _member_digest(path: Path, name: str, algorithm: str) -> bytes:
+    """A member's digest with another algorithm than sha256 (rare: read it again)."""
+    digest = hashlib.new(algorithm)
+    with zipfile.ZipFile(path) as archive:
+        member = next(m for m in archive.infolist() if _normalized(m.filename) == name)
+        with archive.open(member) as stream:
+            while chunk := stream.read(CHUNK_SIZE):
+                digest.update(chunk)
+    return digest.digest()
+
+
+def _normalized(name: str) -> str:
+    return "/".join(part for part in name.split("/") if part not in ("", "."))
 
 
 def _is_top_level_pkg_info(name: str) -> bool:

@@ -32,6 +32,7 @@ from warehouse.packaging import journal
 from warehouse.packaging.interfaces import IProjectService
 from warehouse.packaging.journal import Action, FileRef
 from warehouse.packaging.models import (
+    ONE_SDIST_PER_RELEASE,
     DependencyKind,
     File,
     FilenameRegistry,
@@ -44,6 +45,7 @@ from warehouse.ratelimit import RateLimiter
 from warehouse.settings import MiB, Settings
 from warehouse.storage.interfaces import IFileStorage
 from warehouse.storage.keys import content_key, content_type_for
+from warehouse.tokens.caveats import UPLOAD
 from warehouse.upload.artifacts import (
     Artifact,
     Digests,
@@ -59,6 +61,12 @@ from warehouse.upload.metadata import UploadForm, render_description
 log = structlog.get_logger(__name__)
 
 HELP = "See https://pypi.org/help/#{} for more information."
+ONE_SDIST_MESSAGE = "Only one sdist may be uploaded per release."
+
+
+def _violated_constraint(exc: sa.exc.IntegrityError) -> str | None:
+    diag = getattr(exc.orig, "diag", None)
+    return getattr(diag, "constraint_name", None)
 
 
 def _metadata_digests(data: bytes) -> Digests:
@@ -212,6 +220,11 @@ class UploadService:
             raise UploadError(
                 "Invalid or non-existent authentication information. "
                 + HELP.format("invalid-auth"),
+                status=403,
+            )
+        if not identity.may(UPLOAD):
+            raise UploadError(
+                "Invalid API Token: this token may not upload (its scope is management only).",
                 status=403,
             )
         user = identity.user
@@ -411,7 +424,7 @@ class UploadService:
             )
         )
         if has_sdist is not None:
-            raise UploadError("Only one sdist may be uploaded per release.")
+            raise UploadError(ONE_SDIST_MESSAGE)
 
     def _add_file(
         self,
@@ -448,8 +461,11 @@ class UploadService:
         project.total_size = Project.total_size + digests.size
         try:
             self.db.flush()
-        except sa.exc.IntegrityError:
-            # Another upload of this filename committed between our checks and now.
+        except sa.exc.IntegrityError as exc:
+            # Another upload committed between our checks and now: an sdist of this release
+            # (held by the database, see File), or this filename.
+            if _violated_constraint(exc) == ONE_SDIST_PER_RELEASE:
+                raise UploadError(ONE_SDIST_MESSAGE) from None
             raise UploadError(
                 f"File already exists ({request.filename!r}). " + HELP.format("file-name-reuse")
             ) from None

@@ -12,6 +12,7 @@ from warehouse.admin.flags import flags_of
 from warehouse.packaging.interfaces import IProjectService
 from warehouse.storage.interfaces import IFileStorage
 from warehouse.upload.errors import UploadError
+from warehouse.upload.limits import cap_request_body
 from warehouse.upload.metadata import parse_upload_form
 from warehouse.upload.services import UploadRequest, UploadService
 
@@ -30,6 +31,7 @@ def error_response(exc: UploadError) -> Response:
 
 
 def _read_form(request):
+    cap_request_body(request)
     post = request.POST
     content = post.get("content")
     if content is None or not hasattr(content, "file"):

@@ -60,7 +60,9 @@ def test_created_token_is_shown_once_and_uploads(site, user, smtp_server, tmp_pa
     post_upload(site, make_sdist(tmp_path, "webpkg", "1.0"), basic_auth("__token__", token))
     # The list shows when it was created and last used; it never expires.
     today = format_date(utcnow())
-    assert f"All projects {today} {today} Never Revoke" in text_of(site.get(TOKEN_PAGE))
+    assert f"All projects upload, manage {today} {today} Never Revoke" in text_of(
+        site.get(TOKEN_PAGE)
+    )
     db_session.rollback()
     assert db_session.scalar(sa.select(APIToken.last_used)) is not None
     event = db_session.scalar(sa.select(Event).where(Event.tag == "account:api_token:added"))

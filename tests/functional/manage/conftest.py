@@ -17,6 +17,7 @@ from tests.functional.accounts.conftest import (
 )
 from tests.support import factories, mail
 from tests.support.fixtures import basic_auth
+from warehouse.settings import Settings
 
 smtp_server_session = mail.smtp_server_session
 smtp_server = mail.smtp_server
@@ -67,7 +68,7 @@ def user_token(db_session):
 
     def make(username: str, **kwargs) -> dict[str, str]:
         user = db_session.scalar(sa.select(User).where(User.username == username))
-        _, secret = DatabaseTokenService(db_session).create(user, **kwargs)
+        _, secret = DatabaseTokenService(db_session, Settings.secret_key).create(user, **kwargs)
         db_session.commit()
         return basic_auth("__token__", secret)
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from tests.functional.manage.conftest import add_role, basic_auth
 from warehouse.events.models import Event
 from warehouse.packaging.models import JournalEntry, Release
+from warehouse.settings import Settings
 from warehouse.tokens.services import DatabaseTokenService
 
 BASE = "/api/projects/demo/releases"
@@ -148,7 +149,7 @@ def test_expired_token(site, project, db_session):
 
     alice = db_session.scalar(sa.select(User).where(User.username == "alice"))
     past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
-    _, secret = DatabaseTokenService(db_session).create(alice, expires=past)
+    _, secret = DatabaseTokenService(db_session, Settings.secret_key).create(alice, expires=past)
     db_session.commit()
     response = site.post(f"{BASE}/1.0/yank", headers=basic_auth("__token__", secret), status=401)
     assert "xpired" in response.json["error"]

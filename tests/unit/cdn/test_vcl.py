@@ -189,6 +189,48 @@ def test_an_oversized_upload_is_refused_before_its_body_is_read(cdn, backends):
     assert backends[1].hits == []
 
 
+def _send_chunked(port: int, total: int, chunk: bytes) -> bytes:
+    """POST a chunked body of `total` bytes to /legacy/; the answer's first bytes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /legacy/ HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        # Read while sending: a refusal comes (and the connection closes) mid-body.
+        answer: list[bytes] = []
+
+        def read() -> None:
+            try:
+                answer.append(sock.recv(200))
+            except OSError:
+                answer.append(b"")
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        sent = 0
+        try:
+            while sent < total and reader.is_alive():
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+            sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass  # the CDN answered and closed before the end: what a refusal looks like
+        reader.join(30)
+        return answer[0] if answer else b""
+
+
+def test_a_chunked_upload_is_capped_at_the_cdn(cdn, backends):
+    chunk = bytes(1024 * 1024)
+    # Varnish cannot answer once it stopped reading a body midway: it closes the connection
+    # (the 413 it logs never leaves), and nothing reaches the app.
+    answer = _send_chunked(cdn.varnish.port, 130 * len(chunk), chunk)
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 413")
+    assert backends[1].hits == []
+    # A chunked body under the cap goes through whole.
+    assert _send_chunked(cdn.varnish.port, 2 * len(chunk), chunk).startswith(b"HTTP/1.1 200")
+    assert backends[1].hits == [("POST", "/legacy/")]
+
+
 def test_responses_that_set_a_cookie_are_not_cached(cdn, backends):
     assert cdn.get("/account/").body == b"account #0"
     assert cdn.get("/account/").body == b"account #1"

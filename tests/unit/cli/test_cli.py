@@ -10,8 +10,9 @@ from warehouse.accounts.models import Email, User
 from warehouse.accounts.services import DatabaseUserService
 from warehouse.cli import main
 from warehouse.packaging.services import DatabaseProjectService
+from warehouse.settings import Settings
 from warehouse.tokens.models import APIToken
-from warehouse.tokens.services import DatabaseTokenService
+from warehouse.tokens.services import DatabaseTokenService, InvalidToken
 
 
 @pytest.fixture
@@ -51,10 +52,37 @@ def test_token_create_prints_only_a_working_token(run, db_session):
     assert result.exit_code == 0, result.output
     secret = result.output.strip()
     assert secret.startswith("pypi-") and "\n" not in secret
-    token = DatabaseTokenService(db_session).verify(secret)
+    token = DatabaseTokenService(db_session, Settings.secret_key).verify(secret)
     assert token.projects == ["some-project"]
     assert token.expires is not None
     assert db_session.scalar(sa.select(sa.func.count()).select_from(APIToken)) == 1
+
+
+def test_token_scopes_list_narrow_and_revoke(run, db_session):
+    run("user", "create", "erin", "--email", "e@example.com", "--password", "long-enough")
+    result = run("token", "create", "erin", "--scope", "upload", "--description", "ci")
+    secret = result.output.strip()
+    tokens = DatabaseTokenService(db_session, Settings.secret_key)
+    token = tokens.verify(secret)
+    assert token.scopes == ["upload"] and not token.restrictions.allows("manage")
+    token_id = str(token.id)
+    db_session.commit()
+
+    listing = run("token", "list", "erin").output
+    assert token_id in listing and "\tupload\tall projects\texpires never" in listing
+    assert secret not in listing
+    narrowed = run("token", "narrow", secret, "--expires", "1").output.strip()
+    assert tokens.verify(narrowed).restrictions.expires is not None
+    db_session.commit()
+
+    assert (
+        run("token", "revoke", str(token.id)).output.strip() == f"revoked token {token.id} of erin"
+    )
+    db_session.expire_all()
+    with pytest.raises(InvalidToken):
+        tokens.verify(secret)
+    assert run("token", "revoke", token_id).exit_code == 1
+    assert "erin has no tokens" in run("token", "list", "erin").output
 
 
 def test_token_scope_must_name_projects_of_the_user(run, db_session, make_user):

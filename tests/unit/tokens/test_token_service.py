@@ -4,13 +4,14 @@ import pytest
 import sqlalchemy as sa
 
 from warehouse.db import utcnow
+from warehouse.settings import Settings
 from warehouse.tokens.models import APIToken
-from warehouse.tokens.services import DatabaseTokenService, InvalidToken
+from warehouse.tokens.services import DatabaseTokenService, InvalidToken, narrow
 
 
 @pytest.fixture
 def tokens(db_session):
-    return DatabaseTokenService(db_session)
+    return DatabaseTokenService(db_session, Settings.secret_key)
 
 
 def test_token_round_trip_stores_only_a_hash(tokens, user, db_session):
@@ -64,3 +65,59 @@ def test_disabled_account_tokens_fail(tokens, user):
     user.is_active = False
     with pytest.raises(InvalidToken, match="disabled"):
         tokens.verify(secret)
+
+
+# --- Macaroon tokens: scopes and caveats ----------------------------------------------------
+
+
+def test_new_tokens_are_macaroons_with_their_scopes(tokens, user):
+    token, secret = tokens.create(user, scopes=["upload"], projects=["Demo"])
+    assert token.macaroon_salt is not None and token.scopes == ["upload"]
+    verified = tokens.verify(secret).restrictions
+    assert verified.allows("upload") and not verified.allows("manage")
+    assert verified.covers("demo") and not verified.covers("other") and not verified.covers(None)
+
+
+def test_a_holder_narrows_but_never_widens(tokens, user):
+    _, secret = tokens.create(user)
+    upload_only = narrow(secret, scopes=["upload"])
+    assert not tokens.verify(upload_only).restrictions.allows("manage")
+    widened = narrow(upload_only, scopes=["upload", "manage"])
+    assert not tokens.verify(widened).restrictions.allows("manage")
+    with pytest.raises(InvalidToken, match="no scope"):
+        tokens.verify(narrow(upload_only, scopes=["manage"]))
+    sooner = utcnow() - datetime.timedelta(seconds=5)
+    with pytest.raises(InvalidToken, match="expired"):
+        tokens.verify(narrow(secret, expires=sooner))
+    # The original is untouched.
+    assert tokens.verify(secret).restrictions.allows("manage")
+
+
+def test_unknown_or_malformed_caveats_refuse_the_token(tokens, user):
+    from pymacaroons import Macaroon
+
+    _, secret = tokens.create(user)
+    for caveat, reason in (
+        ('{"ip": "1.2.3.4"}', "unknown caveat 'ip'"),
+        ("not json", "not JSON"),
+        ('{"scopes": ["delete-everything"]}', "unknown scope"),
+    ):
+        macaroon = Macaroon.deserialize(secret.removeprefix("pypi-"))
+        macaroon.add_first_party_caveat(caveat)
+        with pytest.raises(InvalidToken, match=reason):
+            tokens.verify("pypi-" + macaroon.serialize())
+
+
+def test_a_token_needs_the_secret_key_it_was_made_with(db_session, user):
+    _, secret = DatabaseTokenService(db_session, "one key").create(user)
+    with pytest.raises(InvalidToken, match="Invalid or non-existent"):
+        DatabaseTokenService(db_session, "another key").verify(secret)
+
+
+def test_caveats_cannot_be_forged_without_the_key(tokens, user):
+    from pymacaroons import Macaroon
+
+    token, secret = tokens.create(user, scopes=["upload"])
+    forged = Macaroon(location="warehouse", identifier=token.id.hex, key=b"guess" * 8)
+    with pytest.raises(InvalidToken, match="Invalid or non-existent"):
+        tokens.verify("pypi-" + forged.serialize())

@@ -14,6 +14,7 @@ from tests.support.artifacts import (
     make_sdist,
     make_wheel,
     metadata_text,
+    record_line,
     wheel_filename,
     write_tar_gz,
 )
@@ -51,12 +52,29 @@ def inspection_error(path: Path, **kwargs) -> str:
 
 
 def write_zip(path: Path, members: dict[str, bytes], *, compression=zipfile.ZIP_DEFLATED) -> Path:
+    """The members zipped; an empty ``*.dist-info/RECORD`` is filled in with the others' rows."""
+    members = [
+        (
+            name,
+            _record_of(members, name) if name.endswith(".dist-info/RECORD") and not data else data,
+        )
+        for name, data in members
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # zipfile warns about duplicate names
         with zipfile.ZipFile(path, "w", compression=compression) as archive:
             for name, content in members:
                 archive.writestr(name, content)
     return path
+
+
+def _record_of(members, record_name: str) -> bytes:
+    rows = [
+        record_line(name, data)
+        for name, data in members
+        if name != record_name and not name.endswith("/")
+    ]
+    return ("".join(rows) + f"{record_name},,\n").encode()
 
 
 def wheel_members(extra: list[tuple[str, bytes]] = ()) -> list[tuple[str, bytes]]:
@@ -612,7 +630,9 @@ def test_encrypted_zip_members_are_refused(tmp_path):
             content[start + flag_offset] |= 0x01
             start += 4
     path.write_bytes(bytes(content))
-    assert "it is not a valid zip archive" in inspection_error(path)
+    assert inspection_error(path) == (
+        f"Invalid distribution file '{path.name}': 'example/__init__.py' is encrypted."
+    )
 
 
 # --- unsafe paths and links --------------------------------------------------------------------

@@ -94,6 +94,7 @@ def create_token(request):
         projects=form.chosen_projects,
         expires=form.expires,
         description=form["description"],
+        scopes=form.permissions,
     )
     scope = "all your projects" if token.projects is None else ", ".join(token.projects)
     record_event(
@@ -105,6 +106,7 @@ def create_token(request):
             "token_id": str(token.id),
             "description": token.description,
             "projects": token.projects,
+            "scopes": token.scopes,
             "expires": token.expires.isoformat() if token.expires else None,
         },
     )
