@@ -59,6 +59,7 @@ TASK_MODULES = [
     "warehouse.email.tasks",
     "warehouse.metrics.celery",
     "warehouse.stats.tasks",
+    "warehouse.scanning.tasks",
 ]
 # The queue of store verification tasks: long passes over a whole store.
 VERIFY_QUEUE = "storage-verify"
@@ -70,6 +71,12 @@ TASK_QUEUES = {
     "warehouse.stats.tasks.nightly": "stats",
     "warehouse.storage.tasks.verify_range": VERIFY_QUEUE,
     "warehouse.storage.tasks.verify_slice": VERIFY_QUEUE,
+    # An upload's scan that did not finish in the request: its release waits for it.
+    "warehouse.scanning.tasks.finish_upload_scan": "scanning-uploads",
+    # The global scan's releases, and what plans and sends them.
+    "warehouse.scanning.tasks.scan_release": "scanning",
+    "warehouse.scanning.tasks.fan_out": "scanning",
+    "warehouse.scanning.tasks.rescan_changed_rules": "scanning",
 }
 
 # Errors worth another try later. A task's own permanent failures are not in here.

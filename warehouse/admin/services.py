@@ -292,12 +292,15 @@ def _change_lifecycle(
 
 
 def quarantined_blob_keys(session: orm.Session) -> frozenset[str]:
-    """Every blob key (file and ``.metadata`` sidecar) of every quarantined project."""
+    """Every blob key (file and ``.metadata`` sidecar) of every quarantined project, and of
+    every release a scan holds (warehouse.scanning.holds)."""
+    from warehouse.scanning.holds import held
+
     rows = session.execute(
         sa.select(File.path, File.metadata_sha256)
         .join(Release, File.release_id == Release.id)
         .join(Project, Release.project_id == Project.id)
-        .where(Project.lifecycle_status == LIFECYCLE_QUARANTINED)
+        .where(sa.or_(Project.lifecycle_status == LIFECYCLE_QUARANTINED, held(Release.id)))
     ).all()
     keys = {row.path for row in rows}
     keys.update(f"{row.path}.metadata" for row in rows if row.metadata_sha256)
