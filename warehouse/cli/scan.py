@@ -81,3 +81,44 @@ def scan_mirror(directory: str, as_json: bool, jobs: int, timeout: int) -> None:
             bar.update(1)
     summary = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
     click.echo(f"{len(files)} files: {summary or 'none'}", err=True)
+
+
+# Holds ---------------------------------------------------------------------------------------
+
+
+@scan.command("holds")
+def list_holds() -> None:
+    """List the releases held now (malicious verdicts, scans not finished yet)."""
+    from warehouse.cli.context import session_scope
+    from warehouse.scanning.services import findings_queue
+
+    with session_scope() as session:
+        held = findings_queue(session).held
+        for hold in held:
+            click.echo(
+                f"{hold.id:>6}  {hold.project_name} {hold.version}  {hold.reason}  "
+                f"{hold.created:%Y-%m-%d %H:%M}  {hold.detail}"
+            )
+        if not held:
+            click.echo("no release is held")
+
+
+@scan.command("release")
+@click.argument("project")
+@click.argument("version")
+@click.option("--reason", required=True, help="Why it is safe; kept in the admin log.")
+@click.option("--by", "by", help="Name to record in the admin log (default: cli:$USER).")
+def release_hold(project: str, version: str, reason: str, by: str | None) -> None:
+    """Give a held release of PROJECT back to installers."""
+    from warehouse.cli.admin import cli_actor, run_admin
+    from warehouse.scanning import services
+
+    run_admin(
+        lambda session: services.release_hold(
+            session,
+            cli_actor(by),
+            services.find_active_hold(session, project, version).id,
+            reason,
+        )
+    )
+    click.echo(f"{project} {version} is served again")

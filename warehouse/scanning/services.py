@@ -290,6 +290,21 @@ def release_hold(session: orm.Session, actor: Actor, hold_id: int, reason: str) 
     return hold
 
 
+def find_active_hold(session: orm.Session, project_name: str, version: str) -> ReleaseHold:
+    from packaging.utils import canonicalize_name
+
+    hold = session.scalar(
+        sa.select(ReleaseHold).where(
+            ReleaseHold.project_name == canonicalize_name(project_name),
+            ReleaseHold.version == version,
+            ReleaseHold.lifted.is_(None),
+        )
+    )
+    if hold is None:
+        raise AdminError(f"{project_name} {version} is not held.")
+    return hold
+
+
 def dismiss_finding(
     session: orm.Session, actor: Actor, finding_id: int, reason: str
 ) -> FindingDismissal:
