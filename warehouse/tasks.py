@@ -275,6 +275,11 @@ def beat_schedule(settings: Settings) -> dict:
             "schedule": celery.schedules.crontab(hour=0, minute=30),
             "options": {"expires": 3600},
         },
+        "scan-changed-rules": {
+            "task": "warehouse.scanning.tasks.rescan_changed_rules",
+            "schedule": 3600,
+            "options": {"expires": 3600},
+        },
         "storage-verify-slice": {
             "task": "warehouse.storage.tasks.verify_slice",
             "schedule": 3600,

@@ -72,12 +72,15 @@ def finish_upload_scan(self, file_id: int) -> str | None:
         raise self.retry(exc=exc, countdown=5 * (self.request.retries + 1)) from exc
 
 
-@app.task(name="warehouse.scanning.tasks.scan_release", bind=True)
+@app.task(name="warehouse.scanning.tasks.scan_release", bind=True, max_retries=10)
 def scan_release(self, run_id: int, item_id: int) -> str:
     """One release of a global run: prefetch, scan each file in a child, record; idempotent."""
-    from warehouse.scanning.runs import scan_run_item
+    from warehouse.scanning.runs import RetryLater, scan_run_item
 
-    return scan_run_item(self.ctx, run_id, item_id)
+    try:
+        return scan_run_item(self.ctx, run_id, item_id)
+    except RetryLater as exc:
+        raise self.retry(exc=exc, countdown=10 * (self.request.retries + 1)) from exc
 
 
 @app.task(name="warehouse.scanning.tasks.fan_out", bind=True)
