@@ -201,3 +201,35 @@ def test_status_and_exports_from_the_cli(index, db_session, settings, task_conte
         ).fetchall() == [("py-exec-decoded",)]
 
     assert "there is no scan run 999" in cli("scan", "status", "999", status=1).output
+
+
+def test_admin_pages_queues_and_metrics_show_the_runs(
+    index, db_session, settings, task_context, admin_site
+):
+    from prometheus_client import generate_latest
+
+    from tests.functional.admin.conftest import said
+    from warehouse.metrics import registry_for_scrape
+
+    ctx = task_context(storage_from_settings(settings))
+    with ctx.session() as session:
+        done = runs.plan_run(session, "latest", "test")
+    runs.send_pending(ctx, done.id, lambda r, i: runs.scan_run_item(ctx, r, i))
+    with ctx.session() as session:
+        waiting = runs.plan_run(session, "all-releases", "test")
+
+    page = admin_site.get(f"/admin/scanning/runs/{done.id}/")
+    assert said(page, "3 done, 0 failed, 0 pending of 3 releases")
+    assert said(page, "evil 2.0 malicious")
+    listing = admin_site.get("/admin/scanning/runs/")
+    assert said(listing, f"{waiting.id} all-releases")
+    queues = admin_site.get("/admin/queues/")
+    row = queues.html.find("tr", attrs={"data-kind": "Scan"})
+    assert row is not None and f"/admin/scanning/runs/{waiting.id}/" in str(row)
+    assert said(queues, f"run {done.id} · latest")
+    admin_site.get("/admin/scanning/runs/999/", status=404)
+
+    scrape = generate_latest(registry_for_scrape(lambda: ctx)).decode()
+    assert f'warehouse_scan_run_pending_releases{{run="{waiting.id}"}} 6.0' in scrape
+    assert 'warehouse_scan_files_total{trigger="run",verdict="malicious"}' in scrape
+    assert 'warehouse_scan_seconds_count{trigger="run"}' in scrape
