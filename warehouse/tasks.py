@@ -73,9 +73,8 @@ TASK_QUEUES = {
     "warehouse.storage.tasks.verify_slice": VERIFY_QUEUE,
     # An upload's scan that did not finish in the request: its release waits for it.
     "warehouse.scanning.tasks.finish_upload_scan": "scanning-uploads",
-    # The global scan's releases, and what plans and sends them.
+    # The global scan's releases, and beat's check for new rules.
     "warehouse.scanning.tasks.scan_release": "scanning",
-    "warehouse.scanning.tasks.fan_out": "scanning",
     "warehouse.scanning.tasks.rescan_changed_rules": "scanning",
 }
 

@@ -83,14 +83,6 @@ def scan_release(self, run_id: int, item_id: int) -> str:
         raise self.retry(exc=exc, countdown=10 * (self.request.retries + 1)) from exc
 
 
-@app.task(name="warehouse.scanning.tasks.fan_out", bind=True)
-def fan_out(self, run_id: int) -> int:
-    """Send one ``scan_release`` task per pending item of a run (resuming sends the rest)."""
-    from warehouse.scanning.runs import send_pending
-
-    return send_pending(self.ctx, run_id)
-
-
 @app.task(name="warehouse.scanning.tasks.rescan_changed_rules", bind=True)
 def rescan_changed_rules(self) -> int | None:
     """Beat: start a ``changed-rules`` run when the rules' version moved since the last run."""

@@ -5,6 +5,7 @@ release scanned exactly once. Then its status and its exports."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -233,3 +234,34 @@ def test_admin_pages_queues_and_metrics_show_the_runs(
     assert f'warehouse_scan_run_pending_releases{{run="{waiting.id}"}} 6.0' in scrape
     assert 'warehouse_scan_files_total{trigger="run",verdict="malicious"}' in scrape
     assert 'warehouse_scan_seconds_count{trigger="run"}' in scrape
+
+
+def test_a_run_from_the_cli_is_scanned_by_a_real_worker(
+    index, db_session, settings, task_context, cli
+):
+    from tests.support.celery_worker import celery_app_for, embedded_worker
+    from tests.support.waiting import wait_for
+    from warehouse import tasks as celery_tasks
+
+    ctx = task_context(storage_from_settings(settings))
+    celery_tasks.set_context(ctx)
+    try:
+        with celery_app_for(settings):
+            output = cli("scan", "run", "--latest").output
+            assert "3 releases, 3 tasks sent" in output
+            run_id = int(re.search(r"scan run (\d+) started", output).group(1))
+            with embedded_worker():
+                wait_for(
+                    lambda: (
+                        db_session.rollback()
+                        or db_session.get(ScanRun, run_id).finished is not None
+                    ),
+                    timeout=60,
+                    message="the worker never finished the run",
+                )
+            # Resuming a finished run sends nothing.
+            assert "0 tasks sent" in cli("scan", "run", "--resume", str(run_id)).output
+    finally:
+        celery_tasks.set_context(None)
+    counts = results_by_file(db_session, run_id)
+    assert len(counts) == 6 and set(counts.values()) == {1}
