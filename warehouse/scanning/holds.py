@@ -35,6 +35,15 @@ def served(release_id_column) -> sa.ColumnElement[bool]:
     return ~held(release_id_column)
 
 
+def held_files_query():
+    """SELECT path, metadata_sha256 of every file of every held release."""
+    return (
+        sa.select(File.path, File.metadata_sha256)
+        .join(ReleaseHold, ReleaseHold.release_id == File.release_id)
+        .where(ReleaseHold.lifted.is_(None))
+    )
+
+
 def active_hold(session: orm.Session, release_id: int) -> ReleaseHold | None:
     return session.scalar(
         sa.select(ReleaseHold).where(

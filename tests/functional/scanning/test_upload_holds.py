@@ -59,6 +59,9 @@ def test_a_malicious_upload_holds_its_release_and_tells_the_owners(
         "api": ["1.0"],
     }
     assert site.get("/pypi/evilpkg/2.0/json", expect_errors=True).status_int == 404
+    # The website shows the project at 1.0, and has no page for 2.0.
+    assert "evilpkg 1.0" in " ".join(site.get("/project/evilpkg/").html.h1.text.split())
+    assert site.get("/project/evilpkg/2.0/", expect_errors=True).status_int == 404
     assert status_of(site, db_session, bad.name) == 404
     assert status_of(site, db_session, good.name) == 200
 
