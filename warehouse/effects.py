@@ -13,7 +13,8 @@ the one before:
 
 1. the read caches forget the projects' serials, so the next read renders the new state;
 2. OpenSearch gets its reindex tasks (the PostgreSQL index was rewritten in the transaction);
-3. a quarantine entered or left makes every web process reload its blocklist of files;
+3. a quarantine entered or left, or a release held or given back by a scan, makes every web
+   process reload its blocklist of files;
 4. the CDN is purged, after steps 1 and 3, so what it fetches again is already new;
 5. new files are copied to the cache store;
 6. removed files' blobs are deleted from the archive and the cache store (nothing points at
@@ -123,7 +124,15 @@ def reload_quarantine_blocklists(change: Committed) -> None:
         )
 
 
-_QUARANTINE_ACTIONS = frozenset({Action.QUARANTINE_ENTER, Action.QUARANTINE_EXIT})
+# Entries that hide files or show them again: a quarantine, and a scan's hold on a release.
+_QUARANTINE_ACTIONS = frozenset(
+    {
+        Action.QUARANTINE_ENTER,
+        Action.QUARANTINE_EXIT,
+        Action.HOLD_RELEASE,
+        Action.UNHOLD_RELEASE,
+    }
+)
 
 
 def purge_cdn(change: Committed) -> None:

@@ -8,6 +8,7 @@ MODEL_MODULES = (
     "warehouse.events.models",
     "warehouse.manage.models",
     "warehouse.packaging.models",
+    "warehouse.scanning.models",
     "warehouse.search.models",
     "warehouse.stats.models",
     "warehouse.storage.models",

@@ -176,6 +176,17 @@ class Settings:
     # aggregates are exported as a dataset under this prefix of the archive each night.
     stats_logs_retention_days: int = 400
     stats_dataset_prefix: str = "datasets/downloads/"
+    # Package scanning (warehouse.scanning). Every upload is scanned before its transaction
+    # commits, in the uploads worker, for at most scan_upload_budget_seconds; a file not
+    # finished by then holds its release until a worker scans it in a child process (limits
+    # below). The global runs' children have the same limits; a release is retried up to
+    # scan_max_attempts times. scan_workdir: where workers prefetch files (empty: a temp dir).
+    scan_uploads: bool = True
+    scan_upload_budget_seconds: float = 2.0
+    scan_child_cpu_seconds: int = 60
+    scan_child_memory_mb: int = 1536
+    scan_max_attempts: int = 3
+    scan_workdir: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -277,6 +288,12 @@ class Settings:
         take("WAREHOUSE_STATS_DISCOVER_SECONDS", "stats_discover_seconds", int)
         take("WAREHOUSE_STATS_LOGS_RETENTION_DAYS", "stats_logs_retention_days", int)
         take("WAREHOUSE_STATS_DATASET_PREFIX", "stats_dataset_prefix")
+        take("WAREHOUSE_SCAN_UPLOADS", "scan_uploads", _bool)
+        take("WAREHOUSE_SCAN_UPLOAD_BUDGET_SECONDS", "scan_upload_budget_seconds", float)
+        take("WAREHOUSE_SCAN_CHILD_CPU_SECONDS", "scan_child_cpu_seconds", int)
+        take("WAREHOUSE_SCAN_CHILD_MEMORY_MB", "scan_child_memory_mb", int)
+        take("WAREHOUSE_SCAN_MAX_ATTEMPTS", "scan_max_attempts", int)
+        take("WAREHOUSE_SCAN_WORKDIR", "scan_workdir")
         take("WAREHOUSE_EMAIL_VIA_WORKER", "email_via_worker", _bool)
         take("WAREHOUSE_SESSION_COOKIE_SECURE", "session_cookie_secure", _auto_bool)
 
@@ -328,6 +345,11 @@ class Settings:
         if self.verify_full_pass_days < 1 or self.verify_page_size < 1:
             raise SettingsError(
                 "WAREHOUSE_VERIFY_FULL_PASS_DAYS and WAREHOUSE_VERIFY_PAGE_SIZE must be positive"
+            )
+        if self.scan_upload_budget_seconds <= 0 or self.scan_child_cpu_seconds <= 0:
+            raise SettingsError(
+                "WAREHOUSE_SCAN_UPLOAD_BUDGET_SECONDS and WAREHOUSE_SCAN_CHILD_CPU_SECONDS must "
+                "be positive"
             )
         if self.env == "production" and self.secret_key == Settings.secret_key:
             raise SettingsError("WAREHOUSE_SECRET_KEY must be set in production")

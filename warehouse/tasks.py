@@ -59,6 +59,7 @@ TASK_MODULES = [
     "warehouse.email.tasks",
     "warehouse.metrics.celery",
     "warehouse.stats.tasks",
+    "warehouse.scanning.tasks",
 ]
 # The queue of store verification tasks: long passes over a whole store.
 VERIFY_QUEUE = "storage-verify"
@@ -71,6 +72,11 @@ TASK_QUEUES = {
     "warehouse.stats.tasks.nightly": "stats",
     "warehouse.storage.tasks.verify_range": VERIFY_QUEUE,
     "warehouse.storage.tasks.verify_slice": VERIFY_QUEUE,
+    # An upload's scan that did not finish in the request: its release waits for it.
+    "warehouse.scanning.tasks.finish_upload_scan": "scanning-uploads",
+    # The global scan's releases, and beat's check for new rules.
+    "warehouse.scanning.tasks.scan_release": "scanning",
+    "warehouse.scanning.tasks.rescan_changed_rules": "scanning",
 }
 
 # Errors worth another try later. A task's own permanent failures are not in here.
@@ -273,6 +279,11 @@ def beat_schedule(settings: Settings) -> dict:
         "stats-nightly": {
             "task": "warehouse.stats.tasks.nightly",
             "schedule": celery.schedules.crontab(hour=0, minute=30),
+            "options": {"expires": 3600},
+        },
+        "scan-changed-rules": {
+            "task": "warehouse.scanning.tasks.rescan_changed_rules",
+            "schedule": 3600,
             "options": {"expires": 3600},
         },
         "storage-verify-slice": {

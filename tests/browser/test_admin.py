@@ -2,7 +2,8 @@
 
 A user reports a project from its page; an admin (who must first turn on two-factor) finds
 the report in the queue and quarantines the project with one form; the project's page is
-gone for everyone else.
+gone for everyone else. A malicious upload is held; the admin reads its finding in the
+scanning queue and releases it with one click.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 import pyotp
 import pytest
 
+from tests.functional.scanning.conftest import malicious_wheel
 from tests.interop.builder import build_project
 from tests.interop.clients import Clients
 
@@ -86,6 +88,18 @@ def test_report_then_quarantine_from_the_admin_pages(browser_site, browser, tmp_
     page.goto(site + "/admin/log/")
     log = page.locator("table.admin-log").inner_text()
     assert "overseer" in log and "quarantine" in log and "127.0.0.1" in log
+
+    # A malicious upload is held: the scanning queue shows it; one click gives it back.
+    shady_token = browser_site.create_token("shady")
+    clients.twine_upload(shady_token, [malicious_wheel(tmp_path, "shady-two", "1.0")])
+    page.get_by_role("navigation", name="Admin").get_by_role("link", name="Scanning").click()
+    page.wait_for_url(re.compile(r"/admin/scanning/"))
+    held = page.locator("tr", has_text="shady-two")
+    assert "py-exec-decoded" in held.inner_text()
+    held.get_by_role("button", name="Release 1.0").click()
+    page.wait_for_load_state()
+    assert "shady-two 1.0 is served again." in page.content()
+    assert "No release is held." in page.content()
 
     # The other pages, each from the admin navigation, each with its one-form action.
     nav = page.get_by_role("navigation", name="Admin")

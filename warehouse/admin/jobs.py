@@ -87,7 +87,26 @@ def storage_verify(session) -> Iterable[JobRun]:
         )
 
 
-SOURCES: list[Callable[..., Iterable[JobRun]]] = [log_ingest, storage_verify]
+def scan_runs(session) -> Iterable[JobRun]:
+    from warehouse.scanning.runs import recent_runs
+
+    for p in recent_runs(session, RECENT_RUNS):
+        verdicts = ", ".join(f"{n} {v}" for v, n in sorted(p.by_verdict.items()))
+        yield JobRun(
+            kind="Scan",
+            name=f"run {p.run.id} · {p.run.scope}",
+            state=p.state,
+            done=p.done + p.failed,
+            total=p.run.total,
+            started=p.run.created,
+            updated=p.run.finished or p.updated,
+            detail=f"rules {p.run.rules_version}; {verdicts or 'no verdict yet'}"
+            f"{f'; {p.failed} failed' if p.failed else ''}",
+            url=f"/admin/scanning/runs/{p.run.id}/",
+        )
+
+
+SOURCES: list[Callable[..., Iterable[JobRun]]] = [log_ingest, storage_verify, scan_runs]
 
 
 def recent_runs(session) -> tuple[list[JobRun], list[str]]:

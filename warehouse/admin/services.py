@@ -292,13 +292,18 @@ def _change_lifecycle(
 
 
 def quarantined_blob_keys(session: orm.Session) -> frozenset[str]:
-    """Every blob key (file and ``.metadata`` sidecar) of every quarantined project."""
-    rows = session.execute(
+    """Every blob key (file and ``.metadata`` sidecar) of every quarantined project, and of
+    every release a scan holds (warehouse.scanning.holds)."""
+    from warehouse.scanning.holds import held_files_query
+
+    # Two selective queries, not one OR (which would read every file of the index).
+    quarantined = (
         sa.select(File.path, File.metadata_sha256)
         .join(Release, File.release_id == Release.id)
         .join(Project, Release.project_id == Project.id)
         .where(Project.lifecycle_status == LIFECYCLE_QUARANTINED)
-    ).all()
+    )
+    rows = session.execute(sa.union(quarantined, held_files_query())).all()
     keys = {row.path for row in rows}
     keys.update(f"{row.path}.metadata" for row in rows if row.metadata_sha256)
     return frozenset(keys)

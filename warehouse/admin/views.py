@@ -22,6 +22,7 @@ from warehouse.admin.models import OBSERVATION_LABELS, AdminLogEntry, Observatio
 from warehouse.events import EventSource, events_for
 from warehouse.packaging.management import ProjectManagement
 from warehouse.packaging.models import JournalEntry, Project, Release, Role
+from warehouse.scanning.services import project_scans
 from warehouse.settings import MiB
 from warehouse.tokens.models import APIToken
 
@@ -133,6 +134,8 @@ def project_detail(request):
             )
         ),
         "log": services.recent_log(db, PAGE_SIZE, target=project.normalized_name),
+        # Results, findings and holds (warehouse.scanning), rendered by its own template.
+        "scans": project_scans(db, project.normalized_name),
         "mib": MiB,
         "settings": request.registry.settings["warehouse"],
     }

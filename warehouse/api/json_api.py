@@ -32,6 +32,7 @@ from warehouse.api.common import (
 )
 from warehouse.cdn.keys import JSON_FAMILY, project_key, stats_key
 from warehouse.packaging.models import PROJECT_NAME_RE, DependencyKind, Project, Release
+from warehouse.scanning.holds import served
 
 CORS_HEADERS = [
     ("Access-Control-Allow-Origin", "*"),
@@ -82,8 +83,11 @@ def _latest(releases: list[Release]) -> Release:
 
 
 def _find_version(session, project_id: int, version: str) -> Release | _RedirectTo | None:
+    # A release a scan holds reads as missing (warehouse.scanning.holds).
     release = session.scalar(
-        sa.select(Release).where(Release.project_id == project_id, Release.version == version)
+        sa.select(Release).where(
+            Release.project_id == project_id, Release.version == version, served(Release.id)
+        )
     )
     if release is not None:
         return release
@@ -94,7 +98,9 @@ def _find_version(session, project_id: int, version: str) -> Release | _Redirect
         return None
     published = session.scalar(
         sa.select(Release.version).where(
-            Release.project_id == project_id, Release.canonical_version == canonical
+            Release.project_id == project_id,
+            Release.canonical_version == canonical,
+            served(Release.id),
         )
     )
     return _RedirectTo(published) if published is not None else None
@@ -179,7 +185,7 @@ def _renderer(normalized: str, version: str | None, base: str, app_url: str):
         if version is None:
             releases = session.scalars(
                 sa.select(Release)
-                .where(Release.project_id == project.id)
+                .where(Release.project_id == project.id, served(Release.id))
                 .options(orm.selectinload(Release.files), orm.defer(Release.description_html))
                 .order_by(Release.sort_order)
             ).all()

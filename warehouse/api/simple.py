@@ -37,6 +37,7 @@ from warehouse.api.common import (
 from warehouse.cdn.keys import SIMPLE_FAMILY, SIMPLE_INDEX, project_key
 from warehouse.packaging import journal
 from warehouse.packaging.models import PROJECT_NAME_RE, File, Project, Release
+from warehouse.scanning.holds import served
 
 API_VERSION = "1.3"
 
@@ -70,7 +71,8 @@ def _project_files(session, project_id: int) -> list[SimpleFile]:
             Release.yanked_reason,
         )
         .join(Release, File.release_id == Release.id)
-        .where(Release.project_id == project_id)
+        # A release a scan holds is not offered (warehouse.scanning.holds).
+        .where(Release.project_id == project_id, served(Release.id))
         .order_by(Release.sort_order, File.filename)
     )
     return [SimpleFile(*row) for row in rows]
@@ -85,7 +87,7 @@ def _project_renderer(normalized: str, fmt: str, base: str):
         if fmt == "json":
             versions = session.scalars(
                 sa.select(Release.version)
-                .where(Release.project_id == project_id)
+                .where(Release.project_id == project_id, served(Release.id))
                 .order_by(Release.sort_order)
             ).all()
             return render_project_json(normalized, serial, versions, files, base)

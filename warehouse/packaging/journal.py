@@ -53,6 +53,10 @@ class Action(enum.Enum):
     # The project leaves every listing, or comes back (warehouse.admin).
     QUARANTINE_ENTER = "quarantine enter"
     QUARANTINE_EXIT = "quarantine exit"
+    # A release withheld from installers while a scan's verdict stands, and given back
+    # (warehouse.scanning); the entry carries the release's files, which are hidden too.
+    HOLD_RELEASE = "hold release"
+    UNHOLD_RELEASE = "unhold release"
 
     @property
     def changes_index(self) -> bool:

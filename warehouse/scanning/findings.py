@@ -30,15 +30,21 @@ class Finding:
     score: int
     message: str
     location: Location
+    # The lines around ``location.line`` as the file has them (see scanner.excerpt_of).
+    excerpt: str | None = None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
+    def as_dict(self, excerpt: bool = False) -> dict[str, Any]:
+        """The finding as ``scan file --json`` prints it (``excerpt``: with the lines too)."""
+        found = {
             "rule": self.rule,
             "severity": self.severity,
             "score": self.score,
             "message": self.message,
             "location": self.location.as_dict(),
         }
+        if excerpt:
+            found["excerpt"] = self.excerpt
+        return found
 
 
 @dataclasses.dataclass(slots=True)

@@ -28,7 +28,9 @@ class ChildLimits:
     memory_bytes: int = 1536 * 1024 * 1024
 
 
-def _child(connection, path: str, child_limits: ChildLimits, limits: Limits) -> None:
+def _child(
+    connection, path: str, child_limits: ChildLimits, limits: Limits, filename: str | None
+) -> None:
     try:
         resource.setrlimit(
             resource.RLIMIT_AS, (child_limits.memory_bytes, child_limits.memory_bytes)
@@ -36,7 +38,7 @@ def _child(connection, path: str, child_limits: ChildLimits, limits: Limits) -> 
         resource.setrlimit(
             resource.RLIMIT_CPU, (child_limits.cpu_seconds, child_limits.cpu_seconds + 1)
         )
-        connection.send(("ok", scan_file(path, limits=limits)))
+        connection.send(("ok", scan_file(path, limits=limits, filename=filename)))
     except MemoryError:
         connection.send(("error", "memory limit reached"))
     except BaseException as exc:  # the parent records it; nothing may escape the child
@@ -57,12 +59,17 @@ def scan_file_isolated(
     path: str,
     child_limits: ChildLimits = ChildLimits(),
     limits: Limits = Limits(),
+    filename: str | None = None,
 ) -> ScanResult:
-    """:func:`scan_file` in a forked child with its own limits; never raises for a bad file."""
+    """:func:`scan_file` in a forked child with its own limits; never raises for a bad file.
+
+    ``filename``: the distribution's name when ``path`` does not end with it."""
     _ = load_rules().yara  # compile once in the parent: every forked child inherits it
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(sender, str(path), child_limits, limits))
+    process = context.Process(
+        target=_child, args=(sender, str(path), child_limits, limits, filename)
+    )
     process.start()
     sender.close()
     try:
@@ -82,4 +89,4 @@ def scan_file_isolated(
         return payload
     if process.exitcode and process.exitcode < 0 and "died" in payload:
         payload = f"child killed by signal {-process.exitcode} (CPU or memory limit)"
-    return failed_result(str(path), payload)
+    return failed_result(filename or str(path), payload)

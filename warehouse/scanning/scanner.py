@@ -8,6 +8,7 @@ the first bytes of members that might be compiled code. Everything else is passe
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import posixpath
@@ -41,6 +42,47 @@ _DOCUMENTS = ("metadata", "pkg-info", "readme", "license", "licence", "copying",
               "changelog", "changes", "notice", "record", "wheel", "top_level", "installer",
               "requested", "contributors", "history", "news", "todo", "makefile")  # fmt: skip
 _CONFIG_MAX = 512 * 1024
+# An excerpt: the matched line and one on each side, each cut to a readable length.
+EXCERPT_CONTEXT = 1
+EXCERPT_LINE_MAX = 200
+
+
+class ScanTimeout(Exception):
+    """The scan went past its deadline (an upload's time budget); it is not a verdict."""
+
+
+def excerpt_of(data: bytes, line: int) -> str | None:
+    """The lines ``line - 1 .. line + 1`` of ``data`` as text, each at most
+    ``EXCERPT_LINE_MAX`` characters, prefixed with their numbers; None if out of range."""
+    first = max(1, line - EXCERPT_CONTEXT)
+    start = 0
+    for _ in range(first - 1):
+        start = data.find(b"\n", start) + 1
+        if start == 0:
+            return None
+    shown = []
+    for number in range(first, line + EXCERPT_CONTEXT + 1):
+        if start >= len(data) and number > line:
+            break
+        end = data.find(b"\n", start)
+        raw = data[start : end if end >= 0 else len(data)]
+        text = raw[: EXCERPT_LINE_MAX * 4].decode("utf-8", "replace").rstrip("\r")
+        if len(text) > EXCERPT_LINE_MAX:
+            text = text[:EXCERPT_LINE_MAX] + "…"
+        shown.append(f"{number:>5} | {text}")
+        if end < 0:
+            break
+        start = end + 1
+    return "\n".join(shown) or None
+
+
+def with_excerpts(findings: list[Finding], data: bytes) -> list[Finding]:
+    return [
+        dataclasses.replace(f, excerpt=excerpt_of(data, f.location.line))
+        if f.location.line and f.excerpt is None
+        else f
+        for f in findings
+    ]
 
 
 def project_name(filename: str) -> str | None:
@@ -55,10 +97,17 @@ def project_name(filename: str) -> str | None:
 
 
 class _FileScan:
-    def __init__(self, filename: str, rules: RuleSet, limits: archive.Limits) -> None:
+    def __init__(
+        self,
+        filename: str,
+        rules: RuleSet,
+        limits: archive.Limits,
+        deadline: float | None = None,
+    ) -> None:
         self.filename = filename
         self.rules = rules
         self.limits = limits
+        self.deadline = deadline
         self.is_sdist = not filename.endswith((".whl", ".egg"))
         self.findings: list[Finding] = []
         self.members = 0
@@ -66,7 +115,12 @@ class _FileScan:
     def report(self, rule: str, member: str | None, detail: str) -> None:
         self.findings.append(self.rules.finding(rule, member, None, detail))
 
+    def check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise ScanTimeout(f"{self.filename}: not finished within the time budget")
+
     def wanted(self, name: str, size: int) -> int:
+        self.check_deadline()
         self.members += 1
         lowered = name.lower()
         base = posixpath.basename(lowered)
@@ -88,6 +142,13 @@ class _FileScan:
         return archive.SKIP
 
     def analyze(self, member: archive.Member) -> None:
+        self.check_deadline()
+        found_before = len(self.findings)
+        self._analyze(member)
+        if len(self.findings) > found_before:
+            self.findings[found_before:] = with_excerpts(self.findings[found_before:], member.data)
+
+    def _analyze(self, member: archive.Member) -> None:
         lowered = member.name.lower()
         data = member.data
         path = member.path
@@ -148,33 +209,47 @@ def scan_bytes(
     filename: str,
     rules: RuleSet | None = None,
     limits: archive.Limits = archive.Limits(),
+    deadline: float | None = None,
 ) -> ScanResult:
-    return _scan(io.BytesIO(data), filename, rules, limits)
+    return _scan(io.BytesIO(data), filename, rules, limits, deadline)
 
 
 def scan_file(
     path: str | Path,
     rules: RuleSet | None = None,
     limits: archive.Limits = archive.Limits(),
+    deadline: float | None = None,
+    filename: str | None = None,
 ) -> ScanResult:
-    """Scan one distribution file (or a lone ``.py``/``.pth`` file) on disk."""
+    """Scan one distribution file (or a lone ``.py``/``.pth`` file) on disk.
+
+    ``deadline`` (a ``time.monotonic()`` value): raise :class:`ScanTimeout` once it has
+    passed, checked between archive members. ``filename``: the distribution's name when the
+    path does not end with it (an upload's scratch file, a prefetched blob).
+    """
     path = Path(path)
     with path.open("rb") as fileobj:
-        return _scan(fileobj, str(path), rules, limits)
+        return _scan(fileobj, filename or str(path), rules, limits, deadline)
 
 
-def _scan(fileobj, filename: str, rules: RuleSet | None, limits: archive.Limits) -> ScanResult:
+def _scan(
+    fileobj,
+    filename: str,
+    rules: RuleSet | None,
+    limits: archive.Limits,
+    deadline: float | None = None,
+) -> ScanResult:
     rules = rules or load_rules()
     started = time.perf_counter()
     base = os.path.basename(filename)
-    scan = _FileScan(base, rules, limits)
+    scan = _FileScan(base, rules, limits, deadline)
     lowered = base.lower()
     if lowered.endswith((".py", ".pyw")):
-        scan.findings.extend(
-            analyze_python(fileobj.read(limits.max_member_size), base, "runtime", rules)
-        )
+        data = fileobj.read(limits.max_member_size)
+        scan.findings.extend(with_excerpts(analyze_python(data, base, "runtime", rules), data))
     elif lowered.endswith(".pth"):
-        scan.findings.extend(content.analyze_pth(fileobj.read(limits.max_member_size), base, rules))
+        data = fileobj.read(limits.max_member_size)
+        scan.findings.extend(with_excerpts(content.analyze_pth(data, base, rules), data))
     else:
         scan.run(fileobj)
     score, verdict = verdict_of(scan.findings, rules)

@@ -158,6 +158,7 @@ class UploadService:
         upload_limiter: RateLimiter,
         new_project_limiter: RateLimiter,
         refusal: Callable[[Flag], str | None] | None = None,
+        scan: Callable[[Project, Release, File, Path], None] | None = None,
     ):
         self.db = session
         # The message of an admin flag that is on (warehouse.admin.flags), else None.
@@ -167,6 +168,9 @@ class UploadService:
         self.projects = projects
         self.upload_limiter = upload_limiter
         self.new_project_limiter = new_project_limiter
+        # Scans the stored file before the commit and holds its release if it is malicious
+        # (warehouse.scanning.uploads); None: uploads are not scanned.
+        self.scan = scan
 
     # The pipeline --------------------------------------------------------------------
 
@@ -203,6 +207,8 @@ class UploadService:
                 self._check_one_sdist(release, form)
             file = self._add_file(project, release, form, request, digests, artifact, identity)
             self._store_blobs(file, artifact_path, artifact)
+            if self.scan is not None:
+                self.scan(project, release, file, artifact_path)
         log.info(
             "upload accepted",
             project=project.name,

@@ -10,6 +10,7 @@ from pyramid.view import view_config
 from warehouse.accounts.security import AuthenticationFailed
 from warehouse.admin.flags import flags_of
 from warehouse.packaging.interfaces import IProjectService
+from warehouse.scanning.uploads import upload_scanner
 from warehouse.storage.interfaces import IFileStorage
 from warehouse.upload.errors import UploadError
 from warehouse.upload.limits import cap_request_body
@@ -93,6 +94,7 @@ def upload_service_factory(context, request) -> UploadService:
         request.ratelimiter("upload"),
         request.ratelimiter("new-project"),
         refusal=flags_of(request.registry).refusal,
+        scan=upload_scanner(request),
     )
 
 

@@ -77,11 +77,14 @@ def newest_releases(session: orm.Session, limit: int = 10) -> list[NewRelease]:
 
 
 def find_project(session: orm.Session, name: str) -> Project | None:
-    """The project ``name`` refers to (any spelling), with its releases loaded."""
+    """The project ``name`` refers to (any spelling), with its releases loaded; releases a
+    scan holds are left out (warehouse.scanning.holds), as on the simple pages."""
+    from warehouse.scanning.holds import served
+
     return session.scalar(
         sa.select(Project)
         .where(Project.normalized_name == canonicalize_name(name))
-        .options(orm.selectinload(Project.releases))
+        .options(orm.selectinload(Project.releases.and_(served(Release.id))))
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 
 from packaging.utils import canonicalize_name
@@ -39,22 +40,39 @@ def within_one_edit(a: str, b: str) -> bool:
     return a[i:] == b[i + 1 :]
 
 
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+@functools.lru_cache(maxsize=4)
+def _popular_index(popular: frozenset[str], min_length: int):
+    """Lookups that answer :func:`squatted` without comparing against every popular name:
+    each name and its one-deletion variants (any name within one edit shares a key with it),
+    its dash-less spelling, and its affixed forms."""
+    near: dict[str, set[str]] = {}
+    exact: dict[str, set[str]] = {}
+    for name in popular:
+        if len(name) < min_length:
+            continue
+        for key in {name} | _deletions(name):
+            near.setdefault(key, set()).add(name)
+        forms = {name.replace("-", "")}
+        forms.update(prefix + name for prefix in _PREFIXES)
+        forms.update(name + suffix for suffix in _SUFFIXES)
+        for form in forms:
+            exact.setdefault(form, set()).add(name)
+    return near, exact
+
+
 def squatted(name: str, rules: RuleSet) -> str | None:
-    """The popular project ``name`` imitates, or None."""
+    """The popular project ``name`` imitates, or None (the first by name if several)."""
     if name in rules.popular or len(name) < rules.typosquat_min_length:
         return None
-    for popular in rules.popular:
-        if len(popular) < rules.typosquat_min_length:
-            continue
-        if within_one_edit(name, popular):
-            return popular
-        if name.replace("-", "") == popular.replace("-", ""):
-            return popular
-        if any(name == prefix + popular for prefix in _PREFIXES) or any(
-            name == popular + suffix for suffix in _SUFFIXES
-        ):
-            return popular
-    return None
+    near, exact = _popular_index(rules.popular, rules.typosquat_min_length)
+    found = set(exact.get(name, ())) | set(exact.get(name.replace("-", ""), ()))
+    for key in {name} | _deletions(name):
+        found.update(p for p in near.get(key, ()) if within_one_edit(name, p))
+    return min(found) if found else None
 
 
 def analyze_project_name(raw_name: str, rules: RuleSet) -> list[Finding]:
