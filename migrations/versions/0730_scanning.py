@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0730_scanning"
-down_revision = "0720_storage_verify"
+down_revision = "0730_hardening"
 branch_labels = None
 depends_on = None
 
