@@ -50,6 +50,7 @@ def configure(settings: Settings | None = None, **registry_extras) -> Configurat
     config.include("warehouse.web")
     config.include("warehouse.manage")
     config.include("warehouse.admin")
+    config.include("warehouse.upstreams")
     return config
 
 

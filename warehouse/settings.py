@@ -176,6 +176,10 @@ class Settings:
     # aggregates are exported as a dataset under this prefix of the archive each night.
     stats_logs_retention_days: int = 400
     stats_dataset_prefix: str = "datasets/downloads/"
+    # Upstream indexes (warehouse.upstreams): the Fernet key that encrypts their credentials
+    # (empty: derived from secret_key), and how often beat looks for upstream changes.
+    upstream_credentials_key: str = ""
+    upstream_sync_seconds: int = 300
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -278,6 +282,8 @@ class Settings:
         take("WAREHOUSE_STATS_LOGS_RETENTION_DAYS", "stats_logs_retention_days", int)
         take("WAREHOUSE_STATS_DATASET_PREFIX", "stats_dataset_prefix")
         take("WAREHOUSE_EMAIL_VIA_WORKER", "email_via_worker", _bool)
+        take("WAREHOUSE_UPSTREAM_CREDENTIALS_KEY", "upstream_credentials_key")
+        take("WAREHOUSE_UPSTREAM_SYNC_SECONDS", "upstream_sync_seconds", int)
         take("WAREHOUSE_SESSION_COOKIE_SECURE", "session_cookie_secure", _auto_bool)
 
         settings = cls(**values)  # type: ignore[arg-type]

@@ -59,6 +59,7 @@ TASK_MODULES = [
     "warehouse.email.tasks",
     "warehouse.metrics.celery",
     "warehouse.stats.tasks",
+    "warehouse.upstreams.tasks",
 ]
 # The queue of store verification tasks: long passes over a whole store.
 VERIFY_QUEUE = "storage-verify"
@@ -70,6 +71,9 @@ TASK_QUEUES = {
     "warehouse.stats.tasks.nightly": "stats",
     "warehouse.storage.tasks.verify_range": VERIFY_QUEUE,
     "warehouse.storage.tasks.verify_slice": VERIFY_QUEUE,
+    "warehouse.upstreams.tasks.sync_all": "upstreams",
+    "warehouse.upstreams.tasks.sync_project": "upstreams",
+    "warehouse.upstreams.tasks.fetch_file": "upstreams",
 }
 
 # Errors worth another try later. A task's own permanent failures are not in here.
@@ -267,6 +271,11 @@ def beat_schedule(settings: Settings) -> dict:
             "task": "warehouse.stats.tasks.nightly",
             "schedule": celery.schedules.crontab(hour=0, minute=30),
             "options": {"expires": 3600},
+        },
+        "upstreams-sync": {
+            "task": "warehouse.upstreams.tasks.sync_all",
+            "schedule": settings.upstream_sync_seconds,
+            "options": {"expires": settings.upstream_sync_seconds},
         },
         "storage-verify-slice": {
             "task": "warehouse.storage.tasks.verify_slice",

@@ -122,7 +122,7 @@ def upgrade() -> None:
     )
     # A mirrored file's BLAKE2 digest is unknown until it is fetched when the upstream gives
     # only SHA-256 (a plain PEP 503 folder).
-    op.drop_constraint("release_files_valid_blake2_256_check", "release_files", type_="check")
+    op.drop_constraint(op.f("release_files_valid_blake2_256_check"), "release_files", type_="check")
     op.create_check_constraint(
         "valid_blake2_256",
         "release_files",
@@ -131,7 +131,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_constraint("release_files_valid_blake2_256_check", "release_files", type_="check")
+    op.drop_constraint(op.f("release_files_valid_blake2_256_check"), "release_files", type_="check")
     op.create_check_constraint(
         "valid_blake2_256", "release_files", "blake2_256_digest ~* '^[a-f0-9]{64}$'"
     )

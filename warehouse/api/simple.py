@@ -15,6 +15,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from packaging.utils import canonicalize_name
 
+from warehouse import nonblocking
 from warehouse.api import negotiation
 from warehouse.api.cache import INDEX_SERIAL_KEY, project_serial_key
 from warehouse.api.common import (
@@ -241,18 +242,33 @@ def project_response(request, name: str):
         return refusal
     base = files_base(request)
     serial_key = project_serial_key(normalized)
-    found = pages(request).get(
-        serial_key,
-        f"simple:{normalized}:{choice.fmt}:{base_tag(base)}",
-        project_serial(normalized),
-        _project_renderer(normalized, choice.fmt, base),
-    )
+
+    def find():
+        return pages(request).get(
+            serial_key,
+            f"simple:{normalized}:{choice.fmt}:{base_tag(base)}",
+            project_serial(normalized),
+            _project_renderer(normalized, choice.fmt, base),
+        )
+
+    found = find()
     surrogate_key = f"{SIMPLE_FAMILY} {project_key(normalized)}"
+    if found.serial is None and _fetched_from_upstream(request, normalized):
+        found = find()
     if found.serial is None:
         return _not_found(request, choice, surrogate_key)
     headers = _headers(request, choice, found.serial, surrogate_key)
     response = page_response(request, found.body, headers, f'"{choice.fmt}-{found.serial}"')
     return still_current_while_serial(request, response, serial_key, found.serial)
+
+
+def _fetched_from_upstream(request, normalized: str) -> bool:
+    """A name not here may be an upstream's without serials (fetched on first request)."""
+    on_demand = request.registry.get("upstreams.on_demand")
+    if on_demand is None:
+        return False
+    nonblocking.check()  # the upstream is far away: on a thread, not the event loop
+    return on_demand.fetch(normalized)
 
 
 def _not_found(request, choice, surrogate_key: str):

@@ -15,6 +15,7 @@ from warehouse.cli.scan import scan as scan_group
 from warehouse.cli.search import search as search_group
 from warehouse.cli.stats import stats as stats_group
 from warehouse.cli.storage import storage as storage_group
+from warehouse.cli.upstream import upstream as upstream_group
 from warehouse.cli.users import shell, token, user
 
 
@@ -36,3 +37,4 @@ main.add_command(admin)
 main.add_command(names)
 main.add_command(storage_group)
 main.add_command(mirror_verify)
+main.add_command(upstream_group)

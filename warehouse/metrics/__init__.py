@@ -103,8 +103,9 @@ def registry_for_scrape(context_getter=None) -> CollectorRegistry:
         for collector in (REQUESTS, REQUEST_SECONDS, LOOP_READS, TASKS, TASKS_SENT, TASK_SECONDS):
             registry.register(collector)
         from warehouse.stats.metrics import LINES, OBJECT_SECONDS, OBJECTS
+        from warehouse.upstreams.metrics import COUNTERS as UPSTREAM_COUNTERS
 
-        for collector in (LINES, OBJECTS, OBJECT_SECONDS, *VERIFY_COUNTERS):
+        for collector in (LINES, OBJECTS, OBJECT_SECONDS, *VERIFY_COUNTERS, *UPSTREAM_COUNTERS):
             registry.register(collector)
     if context_getter is not None:
         from warehouse.stats.metrics import LagCollector
@@ -113,6 +114,9 @@ def registry_for_scrape(context_getter=None) -> CollectorRegistry:
         registry.register(LiveCollector(context_getter))
         registry.register(LagCollector(context_getter))
         registry.register(VerifyCollector(context_getter))
+        from warehouse.upstreams.metrics import LagCollector as UpstreamLagCollector
+
+        registry.register(UpstreamLagCollector(context_getter))
     return registry
 
 
