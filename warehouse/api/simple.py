@@ -83,16 +83,35 @@ def _project_renderer(normalized: str, fmt: str, base: str):
             sa.select(Project.id, Project.name).where(Project.normalized_name == normalized)
         ).one()
         files = _project_files(session, project_id)
+        locations = _locations(session, project_id, normalized, base)
         if fmt == "json":
             versions = session.scalars(
                 sa.select(Release.version)
                 .where(Release.project_id == project_id)
                 .order_by(Release.sort_order)
             ).all()
-            return render_project_json(normalized, serial, versions, files, base)
-        return render_project_html(name, files, base)
+            return render_project_json(normalized, serial, versions, files, base, locations)
+        return render_project_html(name, files, base, locations)
 
     return render
+
+
+class Locations(NamedTuple):
+    """PEP 708: the repositories this project tracks, and every place it lives."""
+
+    tracks: list[str]
+    alternates: list[str]
+
+
+def _locations(session, project_id: int, normalized: str, base: str) -> Locations | None:
+    # One primary-key lookup per render (not per request): pages are cached by serial.
+    from warehouse.upstreams.pages import shared_with_upstream
+
+    upstream_url = shared_with_upstream(session, project_id)
+    if upstream_url is None:
+        return None
+    theirs = f"{upstream_url}{normalized}/"
+    return Locations([theirs], [f"{base}/simple/{normalized}/", theirs])
 
 
 def _render_index(fmt: str):
@@ -138,9 +157,19 @@ def render_index_json(serial: int, projects) -> bytes:
     )
 
 
-def render_project_html(name: str, files: list[SimpleFile], base: str) -> bytes:
+def render_project_html(
+    name: str, files: list[SimpleFile], base: str, locations: Locations | None = None
+) -> bytes:
     title = escape(f"Links for {name}")
-    parts = [_HTML_HEAD.format(title=title), f"    <h1>{title}</h1>\n"]
+    head = _HTML_HEAD.format(title=title)
+    if locations is not None:
+        metas = [f'    <meta name="pypi:tracks" content="{escape(u)}">\n' for u in locations.tracks]
+        metas += [
+            f'    <meta name="pypi:alternate-locations" content="{escape(u)}">\n'
+            for u in locations.alternates
+        ]
+        head = head.replace("    <title>", "".join(metas) + "    <title>", 1)
+    parts = [head, f"    <h1>{title}</h1>\n"]
     for f in files:
         attrs = f'href="{escape(file_url(base, f.path))}#sha256={f.sha256}"'
         if f.requires_python:
@@ -159,7 +188,12 @@ def render_project_html(name: str, files: list[SimpleFile], base: str) -> bytes:
 
 
 def render_project_json(
-    normalized: str, serial: int, versions: list[str], files: list[SimpleFile], base: str
+    normalized: str,
+    serial: int,
+    versions: list[str],
+    files: list[SimpleFile],
+    base: str,
+    locations: Locations | None = None,
 ) -> bytes:
     def describe(f: SimpleFile) -> dict:
         metadata = {"sha256": f.metadata_sha256} if f.metadata_sha256 else False
@@ -176,14 +210,16 @@ def render_project_json(
             "upload-time": iso_utc(f.upload_time),
         }
 
-    return dump_json(
-        {
-            "meta": {"api-version": API_VERSION, "_last-serial": serial},
-            "name": normalized,
-            "versions": versions,
-            "files": [describe(f) for f in files],
-        }
-    )
+    document = {
+        "meta": {"api-version": API_VERSION, "_last-serial": serial},
+        "name": normalized,
+        "versions": versions,
+        "files": [describe(f) for f in files],
+    }
+    if locations is not None:
+        document["tracks"] = locations.tracks
+        document["alternate-locations"] = locations.alternates
+    return dump_json(document)
 
 
 # Responses -------------------------------------------------------------------------------
