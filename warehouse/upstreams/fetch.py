@@ -58,17 +58,22 @@ class FileFetcher:
         if ctx is None:
             return None
         distribution_key = key.removesuffix(METADATA_SUFFIX)
-        with ctx.session() as session:
-            row = session.execute(
-                sa.select(UpstreamFile, File, Upstream)
-                .join(File, File.id == UpstreamFile.file_id)
-                .join(Upstream, Upstream.id == UpstreamFile.upstream_id)
-                .where(UpstreamFile.path == distribution_key)
-            ).one_or_none()
-            if row is None:
-                return None
-            mirrored, file, upstream = row
-            session.expunge_all()
+        try:
+            with ctx.session() as session:
+                row = session.execute(
+                    sa.select(UpstreamFile, File, Upstream)
+                    .join(File, File.id == UpstreamFile.file_id)
+                    .join(Upstream, Upstream.id == UpstreamFile.upstream_id)
+                    .where(UpstreamFile.path == distribution_key)
+                ).one_or_none()
+                if row is None:
+                    return None
+                mirrored, file, upstream = row
+                session.expunge_all()
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            # Stored files are served without the database; a missing one stays a 404.
+            log.warning("upstream.lookup_failed", key=key, error=str(exc))
+            return None
         if key.endswith(METADATA_SUFFIX) and not file.metadata_sha256:
             return None
         if upstream.policy == Policy.streamed.value:

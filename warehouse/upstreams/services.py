@@ -118,3 +118,78 @@ def upstream_claiming(session: orm.Session, normalized: str) -> Upstream | None:
         .join(Project, Project.id == UpstreamProject.project_id)
         .where(Project.normalized_name == normalized)
     )
+
+
+# Uploads and upstream names (dependency confusion) -------------------------------------------
+
+
+class UpstreamNameRefused(UpstreamError):
+    pass
+
+
+def _refusal(name: str, upstream: Upstream) -> UpstreamNameRefused:
+    return UpstreamNameRefused(
+        f"The name {name!r} comes from the upstream index {upstream.name!r}: uploading it here "
+        "needs an administrator to allow it for that upstream first "
+        f"('warehouse upstream allow {upstream.name} {canonicalize_name(name)}')."
+    )
+
+
+def claim_mirrored_project(session: orm.Session, project: Project, user) -> str | None:
+    """For an upload by ``user`` (who has no role) to an existing ``project``: None if the
+    project is not mirrored; the role granted when an allowance lets the upload in; raises
+    :class:`UpstreamNameRefused` otherwise."""
+    from warehouse.packaging import journal
+    from warehouse.packaging.journal import Action
+    from warehouse.packaging.models import Role, RoleName
+
+    link = session.get(UpstreamProject, project.id)
+    if link is None:
+        return None
+    upstream = session.get(Upstream, link.upstream_id)
+    if (
+        link.shared
+        or session.get(UpstreamAllowance, (upstream.id, project.normalized_name)) is None
+    ):
+        # A shared project has owners of its own: only they upload to it.
+        if link.shared:
+            return None
+        raise _refusal(project.name, upstream)
+    link.shared = True
+    session.add(Role(user_id=user.id, project_id=project.id, role_name=RoleName.owner))
+    journal.record(
+        session,
+        project.name,
+        Action.ADD_ROLE,
+        submitted_by=user.username,
+        role=RoleName.owner,
+        username=user.username,
+    )
+    session.flush()
+    return RoleName.owner.value
+
+
+def check_new_name_upstream(session: orm.Session, settings, name: str) -> None:
+    """Refuse a new local project whose name an upstream without serials has (its pages are
+    only fetched on demand, so the name may not be mirrored here yet)."""
+    from warehouse.upstreams.client import UpstreamUnavailable
+    from warehouse.upstreams.sync import client_for
+
+    normalized = canonicalize_name(name)
+    upstreams = session.scalars(
+        sa.select(Upstream).where(Upstream.has_serials.is_not(True)).order_by(Upstream.id)
+    ).all()
+    for upstream in upstreams:
+        if session.get(UpstreamAllowance, (upstream.id, normalized)) is not None:
+            continue
+        client = client_for(settings, upstream)
+        try:
+            exists = client.project(normalized, with_json_api=False) is not None
+        except UpstreamUnavailable:
+            # An unreachable upstream must not stop every new project; the sync keeps local
+            # names anyway, so nothing is ever served from it under this name unasked.
+            continue
+        finally:
+            client.close()
+        if exists:
+            raise _refusal(name, upstream)

@@ -83,3 +83,32 @@ def test_filters_apply_to_pages_on_demand(webapp, db_session, settings, static_f
     )
     _add(db_session, settings, static_folder.simple_url, bandersnatch_config=config)
     webapp.get("/simple/blocked-one/", status=404)
+
+
+def test_uploading_an_upstream_name_needs_an_allowance(
+    webapp, db_session, settings, static_folder, tmp_path, auth_headers
+):
+    from tests.functional.test_upload import post_upload
+    from warehouse.upstreams.models import UpstreamProject
+    from warehouse.upstreams.services import allow
+
+    (tmp_path / "up").mkdir()
+    static_folder.add("taken", make_sdist(tmp_path / "up", "taken", "1.0"))
+    _add(db_session, settings, static_folder.simple_url)
+    mine = make_sdist(tmp_path, "taken", "2.0")
+    # Not mirrored here yet, but the upstream has it: refused.
+    refused = post_upload(webapp, mine, auth_headers, status=403)
+    assert "comes from the upstream index 'static'" in refused.text
+    assert "warehouse upstream allow static taken" in refused.text
+    # Mirrored now (a client asked for it): still refused.
+    webapp.get("/simple/taken/", headers=JSON)
+    refused = post_upload(webapp, mine, auth_headers, status=403)
+    assert "needs an administrator to allow it" in refused.text
+
+    allow(db_session, "static", "taken")
+    db_session.commit()
+    post_upload(webapp, mine, auth_headers)
+    assert db_session.scalar(sa.select(UpstreamProject.shared)) is True
+    page = webapp.get("/simple/taken/", headers=JSON).json
+    assert {f["filename"] for f in page["files"]} == {"taken-1.0.tar.gz", "taken-2.0.tar.gz"}
+    assert page["tracks"] == [static_folder.simple_url + "taken/"]
