@@ -59,8 +59,14 @@ def instance_upstream(live_server, tmp_path_factory) -> InstanceUpstream:
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
+    hits: dict[str, int]
+
     def log_message(self, format, *args):  # noqa: A002
         pass
+
+    def do_GET(self):  # noqa: N802 - the base class's name
+        self.hits[self.path] = self.hits.get(self.path, 0) + 1
+        super().do_GET()
 
 
 class StaticFolder:
@@ -73,9 +79,11 @@ class StaticFolder:
         self.server = None
         self.port = 0
         self.projects: dict[str, list[str]] = {}
+        self.hits: dict[str, int] = {}  # requests per path
 
     def start(self) -> StaticFolder:
-        handler = functools.partial(_Quiet, directory=str(self.root))
+        handler_class = type("Handler", (_Quiet,), {"hits": self.hits})
+        handler = functools.partial(handler_class, directory=str(self.root))
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

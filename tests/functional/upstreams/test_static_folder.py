@@ -112,3 +112,33 @@ def test_uploading_an_upstream_name_needs_an_allowance(
     page = webapp.get("/simple/taken/", headers=JSON).json
     assert {f["filename"] for f in page["files"]} == {"taken-1.0.tar.gz", "taken-2.0.tar.gz"}
     assert page["tracks"] == [static_folder.simple_url + "taken/"]
+
+
+def test_concurrent_first_requests_fetch_once(
+    webapp, db_session, settings, static_folder, tmp_path
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    sdist = make_sdist(tmp_path, "crowded", "1.0")
+    static_folder.add("crowded", sdist)
+    _add(db_session, settings, static_folder.simple_url)
+    url = webapp.get("/simple/crowded/", headers=JSON).json["files"][0]["url"]
+    path = url.removeprefix("http://localhost")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        bodies = list(pool.map(lambda _: webapp.get(path).body, range(4)))
+    assert bodies == [sdist.read_bytes()] * 4
+    assert static_folder.hits[f"/files/{sdist.name}"] == 1
+
+
+def test_streamed_policy_passes_files_through_and_keeps_none(
+    webapp, db_session, settings, static_folder, tmp_path, app_config
+):
+    sdist = make_sdist(tmp_path, "passing", "1.0")
+    static_folder.add("passing", sdist)
+    _add(db_session, settings, static_folder.simple_url, policy="streamed")
+    url = webapp.get("/simple/passing/", headers=JSON).json["files"][0]["url"]
+    path = url.removeprefix("http://localhost")
+    assert webapp.get(path).body == sdist.read_bytes()
+    assert webapp.get(path).body == sdist.read_bytes()
+    assert static_folder.hits[f"/files/{sdist.name}"] == 2
+    assert not app_config.registry["storage.instance"].exists(path.removeprefix("/packages/"))
