@@ -87,7 +87,13 @@ def storage_verify(session) -> Iterable[JobRun]:
         )
 
 
-SOURCES: list[Callable[..., Iterable[JobRun]]] = [log_ingest, storage_verify]
+def upstream_syncs(session) -> Iterable[JobRun]:
+    from warehouse.upstreams.status import job_runs
+
+    yield from job_runs(session)
+
+
+SOURCES: list[Callable[..., Iterable[JobRun]]] = [log_ingest, storage_verify, upstream_syncs]
 
 
 def recent_runs(session) -> tuple[list[JobRun], list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from warehouse.admin.jobs import recent_runs
 from warehouse.packaging.models import JournalEntry, Project
 from warehouse.storage.local import LocalFileStorage
 from warehouse.upstreams import sync
@@ -116,6 +117,12 @@ def test_a_killed_pass_resumes_with_what_it_had_not_applied(ctx, instance_upstre
     with ctx.session() as session:
         assert sync.queued_names(session, upstream_id) == ["inst-k2", "inst-k3"]
         assert session.get(Upstream, upstream_id).state == "syncing"
+        # The admin queues page shows the pass as running, with what is left.
+        runs, errors = recent_runs(session)
+        (run,) = [r for r in runs if r.kind == "Upstream sync"]
+        assert not errors
+        assert (run.name, run.state, run.done, run.total) == ("inst", "running", 1, 3)
+        assert "2 queued" in run.detail
     # The next pass finds nothing new upstream, and finishes the queue it left.
     applied = _sync_all(ctx, upstream_id)
     assert [a.created for a in applied] == [True, True]
