@@ -201,3 +201,28 @@ def test_a_project_removed_upstream_is_removed_here(ctx, instance_upstream):
             .order_by(JournalEntry.id.desc())
         ).all()
     assert actions[0] == "remove project"
+
+
+def test_the_beat_pass_sends_one_task_per_queued_project_on_its_queue(
+    ctx, instance_upstream, monkeypatch
+):
+    from warehouse import tasks
+    from warehouse.settings import Settings
+    from warehouse.upstreams import tasks as upstream_tasks
+
+    instance_upstream.publish("inst-beat", "1.0", "s")
+    upstream_id = _upstream(
+        ctx, instance_upstream.simple_url, bandersnatch_config=_only(["inst-beat"])
+    )
+    sent = []
+    monkeypatch.setattr(upstream_tasks.sync_project, "delay", lambda *args: sent.append(args))
+    previous = tasks._context
+    tasks.set_context(ctx)
+    try:
+        assert upstream_tasks.sync_all.apply().get() == {"inst": 1}
+    finally:
+        tasks.set_context(previous)
+    assert sent == [(upstream_id, "inst-beat")]
+    config = tasks.celery_config(Settings(upstream_sync_seconds=120))
+    assert config["task_routes"]["warehouse.upstreams.tasks.sync_project"] == {"queue": "upstreams"}
+    assert config["beat_schedule"]["upstreams-sync"]["schedule"] == 120
