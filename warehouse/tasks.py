@@ -74,6 +74,7 @@ TASK_QUEUES = {
     "warehouse.upstreams.tasks.sync_all": "upstreams",
     "warehouse.upstreams.tasks.sync_project": "upstreams",
     "warehouse.upstreams.tasks.fetch_file": "upstreams",
+    "warehouse.upstreams.tasks.sync_upstream": "upstreams",
 }
 
 # Errors worth another try later. A task's own permanent failures are not in here.

@@ -22,3 +22,4 @@ def includeme(config) -> None:
     # Read by the download view and the simple API only when they would answer 404.
     registry["upstreams.fetcher"] = FileFetcher(registry)
     registry["upstreams.on_demand"] = OnDemandPages(registry)
+    config.include("warehouse.upstreams.views")

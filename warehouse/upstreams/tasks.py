@@ -84,3 +84,13 @@ def fetch_file(self, file_id: int) -> str:
     from warehouse.upstreams.fetch import fetch_into_archive
 
     return fetch_into_archive(self.ctx, file_id)
+
+
+@app.task(name="warehouse.upstreams.tasks.sync_upstream", bind=True)
+def sync_upstream(self, upstream_id: int) -> int:
+    """One upstream's pass, asked for from the admin pages."""
+    try:
+        return start_pass(self.ctx, upstream_id)
+    except UpstreamUnavailable as exc:
+        _mark_failed(self.ctx, upstream_id, str(exc))
+        raise
