@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import html.parser
+import xmlrpc.client
 from urllib.parse import urldefrag, urljoin
 
 import requests
@@ -93,6 +94,40 @@ class UpstreamClient:
             )
         links = _Links.parse(response.text)
         return Index(_header_serial(response), {text.strip(): None for _, text, _ in links})
+
+    # The change log (XML-RPC) ----------------------------------------------------------------
+
+    CHANGELOG_BATCHES = 1000
+
+    def changelog_since(self, serial: int) -> tuple[int, dict[str, int]] | None:
+        """``(newest serial, {name: newest serial})`` of the changes after ``serial``, from
+        XML-RPC ``changelog_since_serial``; None when the upstream has no such method (then
+        the caller diffs the index instead)."""
+        if not self.index_url.endswith("/simple/"):
+            return None
+        url = self.index_url[: -len("simple/")] + "pypi"
+        changed: dict[str, int] = {}
+        for _ in range(self.CHANGELOG_BATCHES):
+            body = xmlrpc.client.dumps((serial,), "changelog_since_serial").encode()
+            try:
+                response = self.session.post(
+                    url, data=body, headers={"Content-Type": "text/xml"}, timeout=TIMEOUT
+                )
+            except requests.RequestException as exc:
+                raise UpstreamUnavailable(f"{url}: {exc.__class__.__name__}") from exc
+            if response.status_code != 200:
+                return None
+            metrics.PAGES_FETCHED.labels(kind="changelog").inc()
+            try:
+                (entries,), _ = xmlrpc.client.loads(response.content)
+            except (xmlrpc.client.Fault, xmlrpc.client.ResponseError, ValueError):
+                return None
+            if not entries:
+                break
+            for name, _version, _when, _action, entry_serial in entries:
+                changed[name] = max(changed.get(name, 0), entry_serial)
+                serial = max(serial, entry_serial)
+        return serial, changed
 
     # One project ---------------------------------------------------------------------------
 

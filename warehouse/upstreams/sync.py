@@ -41,6 +41,7 @@ from warehouse.packaging.services import DatabaseProjectService
 from warehouse.storage.keys import content_key
 from warehouse.upstreams import metrics, secrets
 from warehouse.upstreams.client import (
+    Index,
     ProjectPage,
     StalePage,
     UpstreamClient,
@@ -101,6 +102,7 @@ def discover(ctx, upstream_id: int, *, force: bool = False) -> int:
         filters = Filters.from_config(upstream.bandersnatch_config)
         client = client_for(ctx.settings, upstream)
         since = upstream.last_serial
+        has_serials = upstream.has_serials
         mirrored = dict(
             session.execute(
                 sa.select(Project.normalized_name, UpstreamProject.serial)
@@ -109,11 +111,21 @@ def discover(ctx, upstream_id: int, *, force: bool = False) -> int:
             ).all()
         )
     try:
-        index = client.index()
+        changelog = None
+        if has_serials and since > 0 and not force:
+            # Only the changes since the last pass: PyPI's whole index is megabytes.
+            changelog = client.changelog_since(since)
+        index = None if changelog is not None else client.index()
     finally:
         client.close()
     queue: dict[str, int] = {}
-    if index.serial is None:
+    if changelog is not None:
+        newest, changed = changelog
+        index = Index(newest, {})
+        for name, serial in changed.items():
+            if filters.project_allowed(name):
+                queue[canonicalize_name(name)] = serial
+    elif index.serial is None:
         # No serials: only what is already mirrored is refreshed (the rest is on demand).
         if force:
             queue = dict.fromkeys(mirrored, 0)

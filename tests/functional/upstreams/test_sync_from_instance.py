@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from warehouse.admin.jobs import recent_runs
 from warehouse.packaging.models import JournalEntry, Project
 from warehouse.storage.local import LocalFileStorage
-from warehouse.upstreams import sync
+from warehouse.upstreams import metrics, sync
 from warehouse.upstreams.client import StalePage
 from warehouse.upstreams.fetch import fetch_into_archive
 from warehouse.upstreams.models import Upstream, UpstreamQueueItem
@@ -74,10 +74,17 @@ def test_incremental_sync_by_serial(ctx, instance_upstream, webapp):
     upstream_copy = instance_upstream.workdir / "inst-alpha-1.0" / wheel["filename"]
     assert body == upstream_copy.read_bytes()
 
-    # A new release upstream: only that project is queued and synced.
+    # A new release upstream: only that project is queued and synced, found through the
+    # upstream's change log (XML-RPC) rather than its whole index.
     instance_upstream.publish("inst-alpha", "1.1", "s")
+    pages = metrics.PAGES_FETCHED
+    index_reads, changelog_reads = (
+        pages.labels(kind=k)._value.get() for k in ("index", "changelog")
+    )
     applied = _sync_all(ctx, upstream_id)
     assert len(applied) == 1 and len(applied[0].new_file_ids) == 1
+    assert pages.labels(kind="index")._value.get() == index_reads
+    assert pages.labels(kind="changelog")._value.get() > changelog_reads
     with ctx.session() as session:
         assert session.get(Upstream, upstream_id).last_serial > first_serial
     versions = webapp.get("/simple/inst-alpha/", headers=JSON).json["versions"]
