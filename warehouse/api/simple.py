@@ -38,6 +38,7 @@ from warehouse.api.common import (
 from warehouse.cdn.keys import SIMPLE_FAMILY, SIMPLE_INDEX, project_key
 from warehouse.packaging import journal
 from warehouse.packaging.models import File, Project, Release
+from warehouse.upstreams.pages import upstream_of
 
 API_VERSION = "1.3"
 
@@ -97,21 +98,23 @@ def _project_renderer(normalized: str, fmt: str, base: str):
 
 
 class Locations(NamedTuple):
-    """PEP 708: the repositories this project tracks, and every place it lives."""
+    """The upstream a mirrored project comes from; for a project both local and allowed
+    from an upstream, PEP 708's tracked and alternate locations."""
 
+    upstream: str
     tracks: list[str]
     alternates: list[str]
 
 
 def _locations(session, project_id: int, normalized: str, base: str) -> Locations | None:
     # One primary-key lookup per render (not per request): pages are cached by serial.
-    from warehouse.upstreams.pages import shared_with_upstream
-
-    upstream_url = shared_with_upstream(session, project_id)
-    if upstream_url is None:
+    origin = upstream_of(session, project_id)
+    if origin is None:
         return None
-    theirs = f"{upstream_url}{normalized}/"
-    return Locations([theirs], [f"{base}/simple/{normalized}/", theirs])
+    if not origin.shared:
+        return Locations(origin.name, [], [])
+    theirs = f"{origin.url}{normalized}/"
+    return Locations(origin.name, [theirs], [f"{base}/simple/{normalized}/", theirs])
 
 
 def _render_index(fmt: str):
@@ -163,7 +166,10 @@ def render_project_html(
     title = escape(f"Links for {name}")
     head = _HTML_HEAD.format(title=title)
     if locations is not None:
-        metas = [f'    <meta name="pypi:tracks" content="{escape(u)}">\n' for u in locations.tracks]
+        metas = [f'    <meta name="warehouse:upstream" content="{escape(locations.upstream)}">\n']
+        metas += [
+            f'    <meta name="pypi:tracks" content="{escape(u)}">\n' for u in locations.tracks
+        ]
         metas += [
             f'    <meta name="pypi:alternate-locations" content="{escape(u)}">\n'
             for u in locations.alternates
@@ -217,8 +223,11 @@ def render_project_json(
         "files": [describe(f) for f in files],
     }
     if locations is not None:
-        document["tracks"] = locations.tracks
-        document["alternate-locations"] = locations.alternates
+        # PEP 691 leaves keys starting with "_" to the index.
+        document["_upstream"] = locations.upstream
+        if locations.tracks:
+            document["tracks"] = locations.tracks
+            document["alternate-locations"] = locations.alternates
     return dump_json(document)
 
 

@@ -65,8 +65,11 @@ def test_incremental_sync_by_serial(ctx, instance_upstream, webapp):
         "inst_alpha-1.0.tar.gz",
     }
     # The JSON API serves the upstream's metadata, with our file URLs.
+    assert page["_upstream"] == "inst" and "tracks" not in page
+    assert '<meta name="warehouse:upstream" content="inst">' in webapp.get("/simple/inst-alpha/")
     info = webapp.get("/pypi/inst-alpha/json").json
     assert info["info"]["summary"] == "An example project"
+    assert info["info"]["_upstream"] == "inst"
     assert all(u["url"].startswith("http://localhost/packages/") for u in info["urls"])
     # The first download fetches from the upstream; the bytes are the upstream's.
     wheel = next(f for f in page["files"] if f["filename"].endswith(".whl"))
