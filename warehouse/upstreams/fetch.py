@@ -27,9 +27,11 @@ import requests
 import sqlalchemy as sa
 import structlog
 from pyramid.response import Response
+from sqlalchemy import orm
 
 from warehouse.db import utcnow
-from warehouse.packaging.models import File
+from warehouse.packaging.models import File, Project, Release
+from warehouse.stats import origin as stats_origin
 from warehouse.storage.keys import METADATA_SUFFIX, content_type_for
 from warehouse.upstreams import metrics
 from warehouse.upstreams.client import TIMEOUT, UpstreamUnavailable
@@ -58,36 +60,35 @@ class FileFetcher:
         if ctx is None:
             return None
         distribution_key = key.removesuffix(METADATA_SUFFIX)
+        # One connection for the lookup, the lock and the bookkeeping: each checkout costs a
+        # round trip of its own on the first request's path.
         try:
-            with ctx.session() as session:
-                row = session.execute(
-                    sa.select(UpstreamFile, File, Upstream)
-                    .join(File, File.id == UpstreamFile.file_id)
-                    .join(Upstream, Upstream.id == UpstreamFile.upstream_id)
-                    .where(UpstreamFile.path == distribution_key)
-                ).one_or_none()
-                if row is None:
-                    return None
-                mirrored, file, upstream = row
-                session.expunge_all()
+            connection = ctx.engine.connect()
+            found = _look_up(connection, UpstreamFile.path == distribution_key)
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             # Stored files are served without the database; a missing one stays a 404.
             log.warning("upstream.lookup_failed", key=key, error=str(exc))
             return None
-        if key.endswith(METADATA_SUFFIX) and not file.metadata_sha256:
-            return None
-        if upstream.policy == Policy.streamed.value:
-            return self._pass_through(ctx, request, key, mirrored, file, upstream)
-        with _fetch_lock(ctx.engine, file.id):
-            if not _stored(ctx.archive, key):
-                failure = self._fetch_and_store(ctx, mirrored, file, upstream)
-                if failure is not None:
-                    return failure
+        with connection:
+            if found is None:
+                return None
+            mirrored, file, upstream, facts = found
+            if key.endswith(METADATA_SUFFIX) and not file.metadata_sha256:
+                return None
+            if upstream.policy == Policy.streamed.value:
+                return self._pass_through(ctx, request, key, mirrored, file, upstream)
+            with _fetch_lock(connection, file.id):
+                if not _stored(ctx.archive, key):
+                    failure = self._fetch_and_store(ctx, mirrored, file, upstream, connection)
+                    if failure is not None:
+                        return failure
+        # The download view tags the response for statistics from these (no second query).
+        stats_origin.remember(file.path, stats_origin.FileFacts(*facts))
         return serve_stored()
 
     # Keeping -----------------------------------------------------------------------------
 
-    def _fetch_and_store(self, ctx, mirrored, file, upstream):
+    def _fetch_and_store(self, ctx, mirrored, file, upstream, connection):
         wanted = [(file.path, mirrored.url, file.sha256_digest)]
         if file.metadata_sha256 and mirrored.metadata_url:
             wanted.append(
@@ -122,18 +123,18 @@ class FileFetcher:
         finally:
             for _, path, _ in fetched:
                 path.unlink(missing_ok=True)
-        self._record_stored(ctx, file, fetched)
+        self._record_stored(ctx, file, fetched, connection)
         metrics.FILES_FETCHED.labels(outcome="stored").inc()
         return None
 
-    def _record_stored(self, ctx, file, fetched) -> None:
+    def _record_stored(self, ctx, file, fetched, connection) -> None:
         from warehouse.storage import replication
         from warehouse.storage.tasks import send_copies
 
         by_key = {key: digests for key, _, digests in fetched}
         distribution = by_key[file.path]
         metadata = by_key.get(file.path + METADATA_SUFFIX)
-        with ctx.session() as session:
+        with orm.Session(bind=connection) as session:
             values = {}
             if not file.blake2_256_digest:
                 values["blake2_256_digest"] = distribution["blake2"]
@@ -150,6 +151,7 @@ class FileFetcher:
             )
             if ctx.has_separate_cache:
                 replication.mark_pending(session, [file.id])
+            session.commit()
         if ctx.has_separate_cache:
             send_copies([file.id])
 
@@ -250,32 +252,48 @@ def _download(ctx, upstream: Upstream, url: str, sha256: str) -> tuple[Path, dic
 
 
 class _fetch_lock:
-    """A session-level advisory lock on one file, on a connection of its own."""
+    """A session-level advisory lock on one file, held on ``connection``."""
 
-    def __init__(self, engine, file_id: int):
-        self.engine, self.file_id = engine, file_id
+    def __init__(self, connection, file_id: int):
+        self.connection, self.file_id = connection, file_id
 
     def __enter__(self):
-        self.connection = self.engine.connect()
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         statement = sa.select(sa.func.pg_try_advisory_lock(FETCH_LOCK_CLASS, self.file_id))
         while not self.connection.execute(statement).scalar():
             self.connection.rollback()
             if time.monotonic() > deadline:
-                self.connection.close()
                 raise UpstreamUnavailable("another request is still fetching this file")
             time.sleep(0.05)
         self.connection.commit()
         return self
 
     def __exit__(self, *exc_info):
-        try:
-            self.connection.execute(
-                sa.select(sa.func.pg_advisory_unlock(FETCH_LOCK_CLASS, self.file_id))
-            )
-            self.connection.commit()
-        finally:
-            self.connection.close()
+        self.connection.rollback()
+        self.connection.execute(
+            sa.select(sa.func.pg_advisory_unlock(FETCH_LOCK_CLASS, self.file_id))
+        )
+        self.connection.commit()
+
+
+def _look_up(connection, where):
+    """(UpstreamFile, File, Upstream, (project, version, package type)) or None."""
+    with orm.Session(bind=connection) as session:
+        row = session.execute(
+            sa.select(UpstreamFile, File, Upstream, Project.normalized_name, Release.version)
+            .join(File, File.id == UpstreamFile.file_id)
+            .join(Upstream, Upstream.id == UpstreamFile.upstream_id)
+            .join(Release, Release.id == File.release_id)
+            .join(Project, Project.id == Release.project_id)
+            .where(where)
+        ).one_or_none()
+        if row is None:
+            connection.rollback()
+            return None
+        mirrored, file, upstream, project, version = row
+        session.expunge_all()
+    connection.rollback()
+    return mirrored, file, upstream, (project, version, file.packagetype)
 
 
 def _text(status: int, message: str, headers=()) -> Response:
@@ -303,21 +321,15 @@ def _unavailable(upstream: Upstream, file: File) -> Response:
 
 def fetch_into_archive(ctx, file_id: int) -> str:
     """Fetch and keep one mirrored file now (``immediate`` upstreams); its outcome."""
-    with ctx.session() as session:
-        row = session.execute(
-            sa.select(UpstreamFile, File, Upstream)
-            .join(File, File.id == UpstreamFile.file_id)
-            .join(Upstream, Upstream.id == UpstreamFile.upstream_id)
-            .where(UpstreamFile.file_id == file_id)
-        ).one_or_none()
-        if row is None:
+    with ctx.engine.connect() as connection:
+        found = _look_up(connection, UpstreamFile.file_id == file_id)
+        if found is None:
             return "gone"
-        mirrored, file, upstream = row
-        session.expunge_all()
-    with _fetch_lock(ctx.engine, file.id):
-        if _stored(ctx.archive, file.path):
-            return "stored already"
-        failure = FileFetcher(None)._fetch_and_store(ctx, mirrored, file, upstream)
+        mirrored, file, upstream, _ = found
+        with _fetch_lock(connection, file.id):
+            if _stored(ctx.archive, file.path):
+                return "stored already"
+            failure = FileFetcher(None)._fetch_and_store(ctx, mirrored, file, upstream, connection)
     if failure is not None:
         if failure.status_code == 503:
             raise UpstreamUnavailable(f"{file.filename}: upstream {upstream.name} unreachable")
