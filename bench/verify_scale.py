@@ -9,7 +9,8 @@ deleted, one in a thousand rows without a blob's owner: planted problems), then 
 
 * the bare paging rate: ``list_objects_v2`` with MaxKeys=1000 over the whole bucket,
   following the last key, and nothing else (the physical limit of a listing pass);
-* ``warehouse storage verify --store archive`` (no --deep), in a subprocess: its rate (keys
+* ``warehouse storage verify --store archive`` (no --deep; with ``--deep`` a second, hashing
+  run after it), in a subprocess: its rate (keys
   over the run's own start-to-finish time, so the interpreter's start is not counted), its
   wall time, and its peak RSS (VmHWM, read from /proc while it runs);
 * with ``--kills K``: the same run killed with SIGKILL K times at random moments, resumed
@@ -178,6 +179,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=16, help="threads writing blobs")
     parser.add_argument("--kills", type=int, default=0)
     parser.add_argument("--range-digits", type=int, default=1)
+    parser.add_argument(
+        "--deep", action="store_true", help="then time a --deep run (reads and hashes every blob)"
+    )
     options = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="verify-bench-"))
@@ -244,6 +248,21 @@ def main() -> None:
             same = "the same" if killed_totals == totals else "DIFFERENT"
             print(f"  resumed after {options.kills} kills: exit {status}; totals {same}")
             print(f"  totals: {killed_totals}")
+        if options.deep:
+            status, peak_d, _ = run_cli(argv + ["--deep"], env)
+            with engine.connect() as connection:
+                deep_id = connection.scalar(sa.text("SELECT max(id) FROM storage_verify_runs"))
+                stored = int(
+                    connection.scalar(sa.text("SELECT coalesce(sum(size), 0) FROM release_files"))
+                )
+            deep_totals, deep_seconds = run_figures(engine, deep_id)
+            print(
+                f"verify --deep: exit {status}, {deep_totals['keys']} keys in {deep_seconds:.1f} s"
+                f" = {deep_totals['keys'] / deep_seconds:.0f} keys/s,"
+                f" {stored / deep_seconds / 1e6:.1f} MB/s of distribution bytes;"
+                f" peak RSS {peak_d / 1024:.0f} MiB"
+            )
+            print(f"  totals: {deep_totals}")
         engine.dispose()
     finally:
         postgres.stop()

@@ -201,7 +201,7 @@ class _AnswerMemo:
         method = scope["method"]
         if method != "GET" and method != "HEAD":
             return None
-        host = accept = None
+        host = accept = encoding = None
         for name, value in scope["headers"]:
             if name == b"host":
                 if host is not None:
@@ -212,6 +212,11 @@ class _AnswerMemo:
                 if accept is not None:
                     return None
                 accept = value
+            elif name == b"accept-encoding":
+                # gzip or not (warehouse.compression): the same, repeated or not.
+                if encoding is not None:
+                    return None
+                encoding = value
             elif name in cls._PER_REQUEST:
                 return None
         return (
@@ -223,6 +228,7 @@ class _AnswerMemo:
             scope.get("server"),
             host,
             accept,
+            encoding,
         )
 
     def get(self, key) -> Answer | None:

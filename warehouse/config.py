@@ -47,6 +47,7 @@ def configure(settings: Settings | None = None, **registry_extras) -> Configurat
     config.include("warehouse.email.sns")
     config.include("warehouse.metrics")
     config.include("warehouse.headers")
+    config.include("warehouse.compression")
     config.include("warehouse.web")
     config.include("warehouse.manage")
     config.include("warehouse.admin")

@@ -9,6 +9,7 @@ vcl 4.1;
 # * Grace: when a backend is down (its health probe fails), stale objects are served for up
 #   to a day (stale-if-error); while it is up, a stale object is refetched before answering.
 # * /simple/ pages are cached per Accept header (the app sends Vary: Accept).
+# * Text (pages, JSON, XML) is stored gzipped and sent gzipped to clients that accept it.
 # * POST and other unsafe methods, and responses that set a cookie, are never cached.
 # * Surrogate-* headers are for the CDN only and are stripped before delivery.
 # * Download statistics: each file served whole to a GET, and each simple page, is logged as
@@ -77,6 +78,12 @@ sub vcl_backend_response {
     }
     if (beresp.http.Surrogate-Key) {
         set beresp.http.xkey = beresp.http.Surrogate-Key;
+    }
+    # Text is kept gzipped: one object serves every client (Varnish adds Vary: Accept-Encoding
+    # and gunzips for a client that does not accept gzip). Distributions are archives already.
+    if (!bereq.uncacheable && !beresp.http.Content-Encoding &&
+            beresp.http.Content-Type ~ "^(text/|application/([a-z0-9.+-]*json|xml|javascript)|image/svg)") {
+        set beresp.do_gzip = true;
     }
     if (beresp.http.Set-Cookie || (bereq.method != "GET" && bereq.method != "HEAD")) {
         set beresp.uncacheable = true;

@@ -86,3 +86,38 @@ def test_report_then_quarantine_from_the_admin_pages(browser_site, browser, tmp_
     page.goto(site + "/admin/log/")
     log = page.locator("table.admin-log").inner_text()
     assert "overseer" in log and "quarantine" in log and "127.0.0.1" in log
+
+    # The other pages, each from the admin navigation, each with its one-form action.
+    nav = page.get_by_role("navigation", name="Admin")
+    nav.get_by_role("link", name="Users").click()
+    page.fill("#admin-user-q", "vigil")
+    page.locator("form.admin-search").get_by_role("button", name="Search").click()
+    page.get_by_role("link", name="vigilant").click()
+    page.wait_for_url(re.compile(r"/admin/users/vigilant/"))
+    page.get_by_role("button", name="Trust as observer").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("button", name="Stop trusting as observer").count() == 1
+
+    nav.get_by_role("link", name="Prohibited names").click()
+    page.fill("#name", "Req_Uests")
+    page.fill("#reason", "typosquat of requests")
+    page.locator("#content").get_by_role("button", name="Prohibit").click()
+    page.wait_for_load_state()
+    assert "typosquat of requests" in page.locator("table.admin-table").inner_text()
+
+    nav.get_by_role("link", name="Flags").click()
+    page.fill("#message-disallow-new-upload", "Uploads pause for maintenance.")
+    flag = page.locator("section", has=page.locator("#flag-disallow-new-upload"))
+    flag.get_by_role("button", name="Turn on").click()
+    page.wait_for_load_state()
+    assert "on" in page.locator("#flag-disallow-new-upload").inner_text()
+
+    nav.get_by_role("link", name="Queues").click()
+    page.wait_for_url(re.compile(r"/admin/queues/"))
+    assert page.locator("#beat-schedule tr[data-job='cache-reconcile']").count() == 1
+    assert page.get_by_role("heading", name="Long jobs").count() == 1
+
+    nav.get_by_role("link", name="Admin log").click()
+    log = page.locator("table.admin-log").inner_text()
+    for action in ("trust observer", "prohibit name", "flag"):
+        assert action in log, log

@@ -5,11 +5,12 @@ policy, CSRF protection, and the account pages.
 ``warehouse.email`` and ``warehouse.events``, which the account pages need.
 """
 
-from warehouse.accounts.interfaces import IUserService
-from warehouse.accounts.services import user_service_factory
-
 
 def includeme(config) -> None:
+    # Imported here: the models alone (workers, CLI jobs) need none of the services.
+    from warehouse.accounts.interfaces import IUserService
+    from warehouse.accounts.services import user_service_factory
+
     config.register_service_factory(user_service_factory, IUserService)
     config.include("warehouse.accounts.sessions")
     config.include("warehouse.accounts.security")

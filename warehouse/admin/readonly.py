@@ -5,9 +5,11 @@ Exempt: the admin area (so an admin can turn the flag off) and logging in to it.
 
 from __future__ import annotations
 
+from pyramid.renderers import render
 from pyramid.response import Response
 
 from warehouse.admin.flags import Flag, flags_of
+from warehouse.web.views.errors import wants_html_page
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 EXEMPT_PREFIXES = (
@@ -28,14 +30,19 @@ def read_only_tween_factory(handler, registry):
         message = reader.refusal(Flag.READ_ONLY)
         if message is None:
             return handler(request)
-        # Clients print the reason phrase (twine) or the body (uv, browsers): both carry it.
+        # Clients print the reason phrase (twine) or the body (uv); people get the site's page.
         reason = " ".join(message.split()).encode("ascii", "replace").decode()
-        return Response(
+        response = Response(
             status=f"503 {reason}",
-            body=(message + "\n").encode(),
-            content_type="text/plain",
-            charset="utf-8",
             headers={"Retry-After": "600", "Cache-Control": "no-store"},
+            charset="utf-8",
         )
+        if wants_html_page(request):
+            response.content_type = "text/html"
+            response.text = render("errors/read_only.html", {"message": message}, request=request)
+        else:
+            response.content_type = "text/plain"
+            response.text = message + "\n"
+        return response
 
     return read_only_tween

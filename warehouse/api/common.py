@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from pyramid.response import Response
 
 from warehouse.api.cache import PageCache
+from warehouse.compression import identity_etag
 from warehouse.packaging.models import Project
 
 SURROGATE_CONTROL = "max-age=86400"
@@ -98,7 +99,7 @@ def etag_matches(request, etag: str) -> bool:
     if not header:
         return False
     return header.strip() == "*" or any(
-        tag.strip().removeprefix("W/") == etag for tag in header.split(",")
+        identity_etag(tag.strip().removeprefix("W/")) == etag for tag in header.split(",")
     )
 
 
@@ -137,8 +138,14 @@ def text_response(status: int, message: str, headers: list[tuple[str, str]], con
     )
 
 
+# What may stay as it is in a Location: URL syntax and escapes already made.
+_LOCATION_SAFE = "!#$%&'()*+,/:;=?@[]~"
+
+
 def redirect(location: str, headers: list[tuple[str, str]]) -> Response:
+    # A name from the URL may hold any character; a header may hold only ASCII (latin-1 at
+    # most), so the rest is percent-encoded as the client sent it.
     return Response(
         status=301,
-        headerlist=[("Location", location), *headers],
+        headerlist=[("Location", quote(location, safe=_LOCATION_SAFE)), *headers],
     )

@@ -20,6 +20,7 @@ import time
 from webob import BaseRequest
 
 from warehouse.api.simple import dispatch
+from warehouse.compression import compress
 from warehouse.headers import SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY
 from warehouse.metrics import observe_request
 from warehouse.storage.views import download
@@ -61,6 +62,7 @@ class SimpleFastPath:
         request = self._request_class(environ)
         response = handler(request)
         if response is not None:
+            compress(response, environ)
             _add_security_headers(response.headerlist, request.scheme == "https")
             # The front counts answers it sends again from memory under the same route.
             response.metrics_route = route

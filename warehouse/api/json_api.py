@@ -31,7 +31,7 @@ from warehouse.api.common import (
     with_query,
 )
 from warehouse.cdn.keys import JSON_FAMILY, project_key, stats_key
-from warehouse.packaging.models import DependencyKind, Project, Release
+from warehouse.packaging.models import PROJECT_NAME_RE, DependencyKind, Project, Release
 from warehouse.upstreams.pages import upstream_of
 
 CORS_HEADERS = [
@@ -224,6 +224,13 @@ def json_view(request):
     common = [("Cache-Control", cache_control(request)), *CORS_HEADERS]
     if normalized != name:
         return redirect(with_query(request, _path(normalized, version, slash)), common)
+    if not PROJECT_NAME_RE.match(normalized):
+        # No project can ever have this name: nothing to purge it by, so no project key.
+        body = dump_json({"message": "Not Found"}).decode()
+        headers = [("Cache-Control", NOT_FOUND_CACHE_CONTROL), *CORS_HEADERS]
+        return text_response(
+            404, body, headers + [("Surrogate-Key", JSON_FAMILY)], "application/json"
+        )
 
     base, app_url = files_base(request), request.application_url
     origin = base_tag(base, app_url)

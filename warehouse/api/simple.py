@@ -37,7 +37,7 @@ from warehouse.api.common import (
 )
 from warehouse.cdn.keys import SIMPLE_FAMILY, SIMPLE_INDEX, project_key
 from warehouse.packaging import journal
-from warehouse.packaging.models import File, Project, Release
+from warehouse.packaging.models import PROJECT_NAME_RE, File, Project, Release
 from warehouse.upstreams.pages import upstream_of
 
 API_VERSION = "1.3"
@@ -285,6 +285,9 @@ def project_response(request, name: str):
     choice, refusal = _negotiate(request)
     if refusal is not None:
         return refusal
+    if not PROJECT_NAME_RE.match(normalized):
+        # No project can ever have this name: nothing to purge it by, so no project key.
+        return _not_found(request, choice, SIMPLE_FAMILY)
     base = files_base(request)
     serial_key = project_serial_key(normalized)
 

@@ -152,6 +152,7 @@ def projects(request):
     )
     return {
         "projects": rows,
+        "quarantined_message": QUARANTINED_MESSAGE,
         "invitations": invitations,
         "blockers": management_blockers(request, user),
     }

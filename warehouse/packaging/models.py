@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import re
 import uuid
 
 import sqlalchemy as sa
@@ -15,6 +16,7 @@ from warehouse.db import Model, utcnow
 from warehouse.storage.keys import metadata_key
 
 PROJECT_NAME_PATTERN = r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$"
+PROJECT_NAME_RE = re.compile(PROJECT_NAME_PATTERN, re.IGNORECASE)
 LIFECYCLE_QUARANTINED = "quarantine-enter"
 QUARANTINED_MESSAGE = (
     "The project {name!r} is in quarantine: it cannot be changed until the index's "

@@ -17,7 +17,7 @@ from warehouse.packaging import journal
 from warehouse.packaging.interfaces import IProjectService
 from warehouse.packaging.journal import Action
 from warehouse.packaging.models import (
-    PROJECT_NAME_PATTERN,
+    PROJECT_NAME_RE,
     ProhibitedProjectName,
     Project,
     Release,
@@ -25,7 +25,6 @@ from warehouse.packaging.models import (
     RoleName,
 )
 
-PROJECT_NAME_RE = re.compile(PROJECT_NAME_PATTERN, re.IGNORECASE)
 MAX_PROJECT_NAME_LENGTH = 100
 
 # Names people would type expecting something else: the standard library's modules, and

@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 import structlog
@@ -38,7 +39,9 @@ from warehouse.packaging.models import File
 from warehouse.storage.interfaces import BlobNotFound, IFileStorage
 from warehouse.storage.keys import METADATA_SUFFIX, content_type_for
 from warehouse.storage.models import FileCacheStatus
-from warehouse.tasks import TaskContext
+
+if TYPE_CHECKING:  # the Celery app is not needed to copy a blob
+    from warehouse.tasks import TaskContext
 
 log = structlog.get_logger(__name__)
 

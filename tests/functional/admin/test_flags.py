@@ -61,7 +61,12 @@ def test_read_only_answers_writes_with_503_and_reads_go_on(
     assert upload.status == "503 Maintenance until 14:00 UTC."
     page = site.get("/account/register/")
     refused = site.post("/account/register/", {"username": "x"}, status=503)
-    assert "Maintenance until 14:00 UTC." in refused.text
+    # A person gets the site's page with the message; a program the message as text.
+    assert refused.content_type == "text/html"
+    assert "Maintenance until 14:00 UTC." in refused.html.find(role="alert").text
+    assert "read-only" in refused.html.title.text
+    assert upload.content_type == "text/plain"
+    assert upload.text == "Maintenance until 14:00 UTC.\n"
     assert site.get("/simple/demo/").status_int == 200
     assert site.get("/project/demo/").status_int == 200
     assert page.status_int == 200

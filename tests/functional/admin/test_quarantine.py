@@ -104,6 +104,11 @@ def test_admin_page_quarantines_emails_owners_and_locks_them_out(
     log_in(owner, "alice")
     managed = owner.get("/manage/project/demo/", status=403)
     assert "is in quarantine" in managed.text
+    # Their list of projects still has it, marked, with no links that would only refuse.
+    listed = owner.get("/manage/projects/")
+    cell = listed.html.find(attrs={"data-quarantined": "demo"})
+    assert cell is not None and "is in quarantine" in cell.text
+    assert listed.html.find("a", href="/manage/project/demo/") is None
 
     # Released: the owner is told, and may upload again.
     page = admin_site.get("/admin/projects/demo/")

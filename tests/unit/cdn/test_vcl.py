@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
 import time
@@ -69,6 +70,7 @@ class Backend:
             return (
                 200,
                 {
+                    "Content-Type": JSON if kind == "json" else "text/html; charset=utf-8",
                     "Vary": "Accept",
                     "Cache-Control": "max-age=600, public",
                     "Surrogate-Key": f"simple project/{project}",
@@ -84,6 +86,12 @@ class Backend:
             )
         if path.startswith("/packages/missing"):
             return 404, {"Cache-Control": "no-store"}, b"Not Found"
+        if path.startswith("/packages/"):
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "Surrogate-Control": "max-age=600",
+            }
+            return 200, headers, b"PK\x03\x04 a wheel's bytes"
         return 200, {}, f"{request.command} {path} #{n}".encode()
 
     def close(self):
@@ -130,6 +138,23 @@ def test_pages_are_cached_until_their_surrogate_key_is_purged(cdn, backends):
     assert purge.status == 200 and b"Purged 1" in purge.body
     assert cdn.get("/simple/a/").body == b"a html #1"
     assert cdn.get("/simple/b/").x_cache == "HIT"
+
+
+def test_text_is_kept_gzipped_and_sent_plain_to_clients_that_do_not_accept_gzip(cdn, backends):
+    web, _ = backends
+    zipped = cdn.get("/simple/z/", {"Accept": JSON, "Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(zipped.body) == b"z json #0"
+    assert "Accept-Encoding" in zipped.headers["Vary"] and "Accept" in zipped.headers["Vary"]
+    # The same stored object, unzipped for a client that did not ask for gzip.
+    plain = cdn.get("/simple/z/", {"Accept": JSON})
+    assert (plain.x_cache, plain.body) == ("HIT", b"z json #0")
+    assert "Content-Encoding" not in plain.headers
+    assert web.count("/simple/z/") == 1
+    # Distributions are archives: sent as they are, whatever the client accepts.
+    wheel = cdn.get("/packages/ab/cd/x-1.0-py3-none-any.whl", {"Accept-Encoding": "gzip"})
+    assert "Content-Encoding" not in wheel.headers
+    assert wheel.body == b"PK\x03\x04 a wheel's bytes"
 
 
 def test_each_accept_variant_is_cached_apart(cdn):

@@ -222,6 +222,49 @@ def test_report_is_json_lines_with_totals(ctx, db_session, release, stores, tmp_
     assert "finished" in status.output and "archive" in status.output
 
 
+def test_spread_run_is_verified_by_a_real_worker_with_the_same_totals(
+    ctx, db_session, release, stores, tmp_path
+):
+    from click.testing import CliRunner
+
+    from tests.support.celery_worker import embedded_worker
+    from warehouse.cli.storage import verify
+
+    archive, cache_store = stores
+    files = [new_file(db_session, release, f"spread {i}".encode()) for i in range(12)]
+    for file in files[2:]:
+        store_blobs(archive, file, tmp_path)
+    put(archive, content_key("cd" * 32, "stray-1.0.tar.gz"), b"nobody's", tmp_path)
+    env = {
+        "DATABASE_URL": ctx.settings.database_url,
+        "REDIS_URL": ctx.settings.redis_url,
+        **s3_env(archive, cache_store),
+        "WAREHOUSE_VERIFY_ORPHAN_MIN_AGE_SECONDS": "0",
+    }
+    in_process = run_verify(ctx)
+
+    # The CLI only sends the ranges and watches; the worker thread verifies every one of them.
+    with embedded_worker():
+        result = CliRunner().invoke(
+            verify,
+            ["--store", "archive", "--spread", "--range-digits", "1"],
+            env=env,
+            catch_exceptions=False,
+        )
+    assert result.exit_code == 3, result.output
+    with ctx.session() as session:
+        spread_run = session.scalar(
+            sa.select(runner.VerifyRun).order_by(runner.VerifyRun.id.desc())
+        )
+        ranges = session.scalars(
+            sa.select(VerifyRange).where(VerifyRange.run_id == spread_run.id)
+        ).all()
+        assert spread_run.finished_at is not None
+        assert len(ranges) == 16 and all(r.finished_at is not None for r in ranges)
+    assert totals_of(ctx, spread_run.id) == totals_of(ctx, in_process)
+    assert problems_of(ctx, spread_run.id) == problems_of(ctx, in_process)
+
+
 def test_repair_copies_between_stores_and_quarantines_orphans(
     ctx, db_session, release, stores, tmp_path
 ):

@@ -31,6 +31,7 @@ copy (a delete waits, then removes the copy with the rest).
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime
 import hashlib
@@ -67,6 +68,8 @@ PROBLEMS = ("missing", "orphan", "size_mismatch", "digest_mismatch", "unreadable
 # period. Not in the content layout, so never mistaken for a file's blob.
 QUARANTINE_PREFIX = "quarantine/"
 CHUNK = 1024 * 1024
+# Blobs a deep pass reads at once within a range (each holds one chunk at a time).
+DEEP_READERS = 8
 _HEX = "0123456789abcdef"
 
 
@@ -365,6 +368,7 @@ class RangeVerifier:
         self.page_size = page_size
         self.lease_seconds = lease_seconds
         self.on_page = on_page
+        self._page_digests: dict[str, tuple[str, str] | Exception] = {}
 
     @property
     def store(self):
@@ -382,7 +386,10 @@ class RangeVerifier:
         # Problems past the position exist only if a pass over this range was cut short;
         # pages recorded in this pass are behind it. Without any, no page need look them up.
         self.look_up_recorded = bool(self._recorded(position, None))
-        with self.engine.connect() as cursor_connection:
+        with (
+            self.engine.connect() as cursor_connection,
+            concurrent.futures.ThreadPoolExecutor(DEEP_READERS if self.deep else 1) as readers,
+        ):
             expected = _Peekable(
                 expected_blobs(cursor_connection, lo, hi, position, self.started_at)
             )
@@ -402,6 +409,8 @@ class RangeVerifier:
                 if listing and not end_of_range:
                     start_after = listing[-1].key
                 page_end = None if end_of_range else start_after
+                if self.deep:
+                    self._read_page_digests(page, readers)
                 result = self._merge_page(expected, page, settled, page_end)
                 if page_end is not None:
                     settled = page_end if settled is None else max(settled, page_end)
@@ -547,29 +556,46 @@ class RangeVerifier:
         return None
 
     def _hash(self, blob: Expected) -> str | None:
-        sha256, blake2, size = hashlib.sha256(), hashlib.blake2b(digest_size=32), 0
-        try:
-            with self.store.open(blob.key) as stream:
-                while chunk := stream.read(CHUNK):
-                    sha256.update(chunk)
-                    blake2.update(chunk)
-                    size += len(chunk)
-        except BlobNotFound:
+        outcome = self._page_digests.pop(blob.key, None)
+        if outcome is None:
+            outcome = self._read_digests(blob.key)
+        if isinstance(outcome, BlobNotFound):
             if not self._file_exists(blob.file_id):
                 return "skipped"
             return self._problem("missing", blob.key, blob, "gone while it was read")
-        except Exception as exc:  # noqa: BLE001 - any failure to read is this class
-            return self._problem("unreadable", blob.key, blob, f"{type(exc).__name__}: {exc}")
-        if (blob.sha256 and sha256.hexdigest() != blob.sha256) or (
-            blob.blake2_256 and blake2.hexdigest() != blob.blake2_256
+        if isinstance(outcome, Exception):
+            return self._problem(
+                "unreadable", blob.key, blob, f"{type(outcome).__name__}: {outcome}"
+            )
+        sha256, blake2 = outcome
+        if (blob.sha256 and sha256 != blob.sha256) or (
+            blob.blake2_256 and blake2 != blob.blake2_256
         ):
             return self._problem(
                 "digest_mismatch",
                 blob.key,
                 blob,
-                f"SHA-256 of the stored bytes {sha256.hexdigest()}, recorded {blob.sha256}",
+                f"SHA-256 of the stored bytes {sha256}, recorded {blob.sha256}",
             )
         return None
+
+    def _read_digests(self, key: str) -> tuple[str, str] | Exception:
+        """The stored bytes' SHA-256 and BLAKE2b-256, or what reading them raised."""
+        sha256, blake2 = hashlib.sha256(), hashlib.blake2b(digest_size=32)
+        try:
+            with self.store.open(key) as stream:
+                while chunk := stream.read(CHUNK):
+                    sha256.update(chunk)
+                    blake2.update(chunk)
+        except Exception as exc:  # noqa: BLE001 - any failure to read is a class of its own
+            return exc
+        return sha256.hexdigest(), blake2.hexdigest()
+
+    def _read_page_digests(self, page: list[BlobInfo], readers) -> None:
+        # A deep pass waits on the store for each blob more than it hashes: read a page's
+        # blobs several at a time. Only digests are kept, so memory stays one chunk a reader.
+        keys = [info.key for info in page]
+        self._page_digests = dict(zip(keys, readers.map(self._read_digests, keys), strict=True))
 
     def _unowned(self, info: BlobInfo) -> str | None:
         if info.key.startswith(QUARANTINE_PREFIX):
