@@ -52,6 +52,7 @@ def configure(settings: Settings | None = None, **registry_extras) -> Configurat
     config.include("warehouse.manage")
     config.include("warehouse.admin")
     config.include("warehouse.scanning.views")
+    config.include("warehouse.upstreams")
     return config
 
 

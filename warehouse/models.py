@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "warehouse.storage.models",
     "warehouse.storage.verify.models",
     "warehouse.tokens.models",
+    "warehouse.upstreams.models",
 )
 
 

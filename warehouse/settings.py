@@ -188,6 +188,11 @@ class Settings:
     scan_max_attempts: int = 3
     scan_workdir: str = ""
 
+    # Upstream indexes (warehouse.upstreams): the Fernet key that encrypts their credentials
+    # (empty: derived from secret_key), and how often beat looks for upstream changes.
+    upstream_credentials_key: str = ""
+    upstream_sync_seconds: int = 300
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -295,6 +300,8 @@ class Settings:
         take("WAREHOUSE_SCAN_MAX_ATTEMPTS", "scan_max_attempts", int)
         take("WAREHOUSE_SCAN_WORKDIR", "scan_workdir")
         take("WAREHOUSE_EMAIL_VIA_WORKER", "email_via_worker", _bool)
+        take("WAREHOUSE_UPSTREAM_CREDENTIALS_KEY", "upstream_credentials_key")
+        take("WAREHOUSE_UPSTREAM_SYNC_SECONDS", "upstream_sync_seconds", int)
         take("WAREHOUSE_SESSION_COOKIE_SECURE", "session_cookie_secure", _auto_bool)
 
         settings = cls(**values)  # type: ignore[arg-type]

@@ -60,6 +60,7 @@ TASK_MODULES = [
     "warehouse.metrics.celery",
     "warehouse.stats.tasks",
     "warehouse.scanning.tasks",
+    "warehouse.upstreams.tasks",
 ]
 # The queue of store verification tasks: long passes over a whole store.
 VERIFY_QUEUE = "storage-verify"
@@ -77,6 +78,10 @@ TASK_QUEUES = {
     # The global scan's releases, and beat's check for new rules.
     "warehouse.scanning.tasks.scan_release": "scanning",
     "warehouse.scanning.tasks.rescan_changed_rules": "scanning",
+    "warehouse.upstreams.tasks.sync_all": "upstreams",
+    "warehouse.upstreams.tasks.sync_project": "upstreams",
+    "warehouse.upstreams.tasks.fetch_file": "upstreams",
+    "warehouse.upstreams.tasks.sync_upstream": "upstreams",
 }
 
 # Errors worth another try later. A task's own permanent failures are not in here.
@@ -285,6 +290,11 @@ def beat_schedule(settings: Settings) -> dict:
             "task": "warehouse.scanning.tasks.rescan_changed_rules",
             "schedule": 3600,
             "options": {"expires": 3600},
+        },
+        "upstreams-sync": {
+            "task": "warehouse.upstreams.tasks.sync_all",
+            "schedule": settings.upstream_sync_seconds,
+            "options": {"expires": settings.upstream_sync_seconds},
         },
         "storage-verify-slice": {
             "task": "warehouse.storage.tasks.verify_slice",

@@ -106,7 +106,18 @@ def scan_runs(session) -> Iterable[JobRun]:
         )
 
 
-SOURCES: list[Callable[..., Iterable[JobRun]]] = [log_ingest, storage_verify, scan_runs]
+def upstream_syncs(session) -> Iterable[JobRun]:
+    from warehouse.upstreams.status import job_runs
+
+    yield from job_runs(session)
+
+
+SOURCES: list[Callable[..., Iterable[JobRun]]] = [
+    log_ingest,
+    storage_verify,
+    scan_runs,
+    upstream_syncs,
+]
 
 
 def recent_runs(session) -> tuple[list[JobRun], list[str]]:

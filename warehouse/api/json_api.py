@@ -33,6 +33,7 @@ from warehouse.api.common import (
 from warehouse.cdn.keys import JSON_FAMILY, project_key, stats_key
 from warehouse.packaging.models import PROJECT_NAME_RE, DependencyKind, Project, Release
 from warehouse.scanning.holds import served
+from warehouse.upstreams.pages import upstream_of
 
 CORS_HEADERS = [
     ("Access-Control-Allow-Origin", "*"),
@@ -196,8 +197,12 @@ def _renderer(normalized: str, version: str | None, base: str, app_url: str):
             release = _find_version(session, project.id, version)
             if not isinstance(release, Release):
                 return release or _NOT_FOUND
+        info = _info(project, release, app_url)
+        origin = upstream_of(session, project.id)
+        if origin is not None:
+            info["_upstream"] = origin.name  # mirrored from this upstream (warehouse.upstreams)
         data = {
-            "info": _info(project, release, app_url),
+            "info": info,
             "last_serial": serial,
             "urls": _files(release, base),
             "vulnerabilities": [],

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from packaging.utils import canonicalize_name
 
+from warehouse import nonblocking
 from warehouse.api import negotiation
 from warehouse.api.cache import INDEX_SERIAL_KEY, project_serial_key
 from warehouse.api.common import (
@@ -38,6 +39,7 @@ from warehouse.cdn.keys import SIMPLE_FAMILY, SIMPLE_INDEX, project_key
 from warehouse.packaging import journal
 from warehouse.packaging.models import PROJECT_NAME_RE, File, Project, Release
 from warehouse.scanning.holds import served
+from warehouse.upstreams.pages import upstream_of
 
 API_VERSION = "1.3"
 
@@ -84,16 +86,37 @@ def _project_renderer(normalized: str, fmt: str, base: str):
             sa.select(Project.id, Project.name).where(Project.normalized_name == normalized)
         ).one()
         files = _project_files(session, project_id)
+        locations = _locations(session, project_id, normalized, base)
         if fmt == "json":
             versions = session.scalars(
                 sa.select(Release.version)
                 .where(Release.project_id == project_id, served(Release.id))
                 .order_by(Release.sort_order)
             ).all()
-            return render_project_json(normalized, serial, versions, files, base)
-        return render_project_html(name, files, base)
+            return render_project_json(normalized, serial, versions, files, base, locations)
+        return render_project_html(name, files, base, locations)
 
     return render
+
+
+class Locations(NamedTuple):
+    """The upstream a mirrored project comes from; for a project both local and allowed
+    from an upstream, PEP 708's tracked and alternate locations."""
+
+    upstream: str
+    tracks: list[str]
+    alternates: list[str]
+
+
+def _locations(session, project_id: int, normalized: str, base: str) -> Locations | None:
+    # One primary-key lookup per render (not per request): pages are cached by serial.
+    origin = upstream_of(session, project_id)
+    if origin is None:
+        return None
+    if not origin.shared:
+        return Locations(origin.name, [], [])
+    theirs = f"{origin.url}{normalized}/"
+    return Locations(origin.name, [theirs], [f"{base}/simple/{normalized}/", theirs])
 
 
 def _render_index(fmt: str):
@@ -139,9 +162,22 @@ def render_index_json(serial: int, projects) -> bytes:
     )
 
 
-def render_project_html(name: str, files: list[SimpleFile], base: str) -> bytes:
+def render_project_html(
+    name: str, files: list[SimpleFile], base: str, locations: Locations | None = None
+) -> bytes:
     title = escape(f"Links for {name}")
-    parts = [_HTML_HEAD.format(title=title), f"    <h1>{title}</h1>\n"]
+    head = _HTML_HEAD.format(title=title)
+    if locations is not None:
+        metas = [f'    <meta name="warehouse:upstream" content="{escape(locations.upstream)}">\n']
+        metas += [
+            f'    <meta name="pypi:tracks" content="{escape(u)}">\n' for u in locations.tracks
+        ]
+        metas += [
+            f'    <meta name="pypi:alternate-locations" content="{escape(u)}">\n'
+            for u in locations.alternates
+        ]
+        head = head.replace("    <title>", "".join(metas) + "    <title>", 1)
+    parts = [head, f"    <h1>{title}</h1>\n"]
     for f in files:
         attrs = f'href="{escape(file_url(base, f.path))}#sha256={f.sha256}"'
         if f.requires_python:
@@ -160,7 +196,12 @@ def render_project_html(name: str, files: list[SimpleFile], base: str) -> bytes:
 
 
 def render_project_json(
-    normalized: str, serial: int, versions: list[str], files: list[SimpleFile], base: str
+    normalized: str,
+    serial: int,
+    versions: list[str],
+    files: list[SimpleFile],
+    base: str,
+    locations: Locations | None = None,
 ) -> bytes:
     def describe(f: SimpleFile) -> dict:
         metadata = {"sha256": f.metadata_sha256} if f.metadata_sha256 else False
@@ -177,14 +218,19 @@ def render_project_json(
             "upload-time": iso_utc(f.upload_time),
         }
 
-    return dump_json(
-        {
-            "meta": {"api-version": API_VERSION, "_last-serial": serial},
-            "name": normalized,
-            "versions": versions,
-            "files": [describe(f) for f in files],
-        }
-    )
+    document = {
+        "meta": {"api-version": API_VERSION, "_last-serial": serial},
+        "name": normalized,
+        "versions": versions,
+        "files": [describe(f) for f in files],
+    }
+    if locations is not None:
+        # PEP 691 leaves keys starting with "_" to the index.
+        document["_upstream"] = locations.upstream
+        if locations.tracks:
+            document["tracks"] = locations.tracks
+            document["alternate-locations"] = locations.alternates
+    return dump_json(document)
 
 
 # Responses -------------------------------------------------------------------------------
@@ -246,18 +292,33 @@ def project_response(request, name: str):
         return _not_found(request, choice, SIMPLE_FAMILY)
     base = files_base(request)
     serial_key = project_serial_key(normalized)
-    found = pages(request).get(
-        serial_key,
-        f"simple:{normalized}:{choice.fmt}:{base_tag(base)}",
-        project_serial(normalized),
-        _project_renderer(normalized, choice.fmt, base),
-    )
+
+    def find():
+        return pages(request).get(
+            serial_key,
+            f"simple:{normalized}:{choice.fmt}:{base_tag(base)}",
+            project_serial(normalized),
+            _project_renderer(normalized, choice.fmt, base),
+        )
+
+    found = find()
     surrogate_key = f"{SIMPLE_FAMILY} {project_key(normalized)}"
+    if found.serial is None and _fetched_from_upstream(request, normalized):
+        found = find()
     if found.serial is None:
         return _not_found(request, choice, surrogate_key)
     headers = _headers(request, choice, found.serial, surrogate_key)
     response = page_response(request, found.body, headers, f'"{choice.fmt}-{found.serial}"')
     return still_current_while_serial(request, response, serial_key, found.serial)
+
+
+def _fetched_from_upstream(request, normalized: str) -> bool:
+    """A name not here may be an upstream's without serials (fetched on first request)."""
+    on_demand = request.registry.get("upstreams.on_demand")
+    if on_demand is None:
+        return False
+    nonblocking.check()  # the upstream is far away: on a thread, not the event loop
+    return on_demand.fetch(normalized)
 
 
 def _not_found(request, choice, surrogate_key: str):

@@ -27,6 +27,7 @@ COMMANDS = {
     "storage": "warehouse.cli.storage:storage",
     "mirror-verify": "warehouse.cli.mirror:mirror_verify",
     "check": "warehouse.cli.check:check",
+    "upstream": "warehouse.cli.upstream:upstream",
 }
 
 

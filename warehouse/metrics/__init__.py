@@ -104,8 +104,16 @@ def registry_for_scrape(context_getter=None) -> CollectorRegistry:
             registry.register(collector)
         from warehouse.scanning.metrics import COUNTERS as SCAN_COUNTERS
         from warehouse.stats.metrics import LINES, OBJECT_SECONDS, OBJECTS
+        from warehouse.upstreams.metrics import COUNTERS as UPSTREAM_COUNTERS
 
-        for collector in (LINES, OBJECTS, OBJECT_SECONDS, *VERIFY_COUNTERS, *SCAN_COUNTERS):
+        for collector in (
+            LINES,
+            OBJECTS,
+            OBJECT_SECONDS,
+            *VERIFY_COUNTERS,
+            *SCAN_COUNTERS,
+            *UPSTREAM_COUNTERS,
+        ):
             registry.register(collector)
     if context_getter is not None:
         from warehouse.stats.metrics import LagCollector
@@ -117,6 +125,10 @@ def registry_for_scrape(context_getter=None) -> CollectorRegistry:
         from warehouse.scanning.metrics import RunCollector
 
         registry.register(RunCollector(context_getter))
+
+        from warehouse.upstreams.metrics import LagCollector as UpstreamLagCollector
+
+        registry.register(UpstreamLagCollector(context_getter))
     return registry
 
 

@@ -244,7 +244,12 @@ class File(Model):
 
     __table_args__ = (
         sa.CheckConstraint("sha256_digest ~* '^[a-f0-9]{64}$'", name="valid_sha256"),
-        sa.CheckConstraint("blake2_256_digest ~* '^[a-f0-9]{64}$'", name="valid_blake2_256"),
+        # Empty for a file mirrored from an upstream that gave no BLAKE2 digest, until it is
+        # fetched (warehouse.upstreams).
+        sa.CheckConstraint(
+            "blake2_256_digest = '' OR blake2_256_digest ~* '^[a-f0-9]{64}$'",
+            name="valid_blake2_256",
+        ),
         # One sdist per release, held by the database: two concurrent sdist uploads (say a
         # .tar.gz and a .zip) cannot both commit.
         sa.Index(

@@ -43,6 +43,14 @@ def remembered(key: str) -> FileFacts | None:
     return _known.get(key)
 
 
+def remember(key: str, facts: FileFacts) -> None:
+    """For code that has just read a file's row anyway (a first fetch from an upstream)."""
+    with _lock:
+        if len(_known) >= _LIMIT:
+            _known.clear()
+        _known[key] = facts
+
+
 def look_up(engine: sa.Engine, key: str) -> FileFacts | None:
     """The facts of the file stored under ``key``; None if no file row has that path."""
     facts = _known.get(key)

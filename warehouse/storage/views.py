@@ -165,6 +165,22 @@ def _locate(stores, key: str):
     raise BlobNotFound(key)
 
 
+def _not_stored(request, key: str, on_loop: bool):
+    """No store has ``key``: a file mirrored from an upstream is fetched now; else 404."""
+    fetcher = request.registry.get("upstreams.fetcher")
+    if fetcher is None or request.environ.get("warehouse.upstream_fetched"):
+        return _text(404, "Not Found")
+    if on_loop:
+        raise nonblocking.WouldBlock  # the database and the upstream are both far away
+
+    def serve_stored():
+        request.environ["warehouse.upstream_fetched"] = True
+        return download(request)
+
+    response = fetcher.answer(request, key, serve_stored)
+    return response if response is not None else _text(404, "Not Found")
+
+
 def download(request):
     key = request.path_info[len(_PREFIX) :]
     # The stores includeme() registered. Read straight from the registry: pyramid_services'
@@ -178,13 +194,15 @@ def download(request):
         # A quarantined project's files answer as if they were gone (warehouse.admin).
         blocklist = request.registry.get("admin.blocked_blobs")
         if blocklist is not None and blocklist.blocks(key):
-            raise BlobNotFound(key)
+            return _text(404, "Not Found")
         stores = _stores(request.registry)
         if on_loop and not all(s.is_local for s in stores):
             raise nonblocking.WouldBlock
         storage, stream, size, mtime = _locate(stores, key)
-    except (ValueError, BlobNotFound):
+    except ValueError:
         return _text(404, "Not Found")
+    except BlobNotFound:
+        return _not_stored(request, key, on_loop)
     if on_loop and size > ON_LOOP_MAX_BYTES:
         stream.close()
         raise nonblocking.WouldBlock

@@ -184,9 +184,13 @@ class UploadService:
             form.name, identity.user, form.canonical_version
         )
         if project is not None:
+            if role is None:
+                role = self._claim_from_upstream(project, identity)
             self._check_may_upload(identity, project, role)
         elif message := self.refusal(Flag.DISALLOW_NEW_PROJECT_REGISTRATION):
             raise UploadError(message, status=403)
+        else:
+            self._check_not_upstream_name(form.name)
 
         with tempfile.TemporaryDirectory(prefix="upload-", dir=workdir) as scratch:
             artifact_path = Path(scratch) / "artifact"
@@ -275,6 +279,24 @@ class UploadService:
                 "the index's administrators release it.",
                 status=403,
             )
+
+    def _claim_from_upstream(self, project: Project, identity: Identity) -> str | None:
+        # A name mirrored from an upstream is the upstream's unless an admin allowed it here
+        # (dependency confusion; see warehouse.upstreams).
+        from warehouse.upstreams.services import UpstreamNameRefused, claim_mirrored_project
+
+        try:
+            return claim_mirrored_project(self.db, project, identity.user)
+        except UpstreamNameRefused as exc:
+            raise UploadError(str(exc), status=403) from None
+
+    def _check_not_upstream_name(self, name: str) -> None:
+        from warehouse.upstreams.services import UpstreamNameRefused, check_new_name_upstream
+
+        try:
+            check_new_name_upstream(self.db, self.settings, name)
+        except UpstreamNameRefused as exc:
+            raise UploadError(str(exc), status=403) from None
 
     def _create_project(self, identity: Identity, name: str) -> Project:
         if not identity.may_act_on(None):
