@@ -26,6 +26,7 @@ from sqlalchemy import orm
 
 from warehouse.packaging.models import File, JournalEntry, blob_keys_of
 from warehouse.storage.models import FileCacheStatus
+from warehouse.upstreams.models import awaiting_fetch
 
 # A pending copy older than this many reconcile rounds is stuck, not on its way.
 ROUNDS_BEFORE_STUCK = 3
@@ -94,14 +95,16 @@ def files_in_archive(
 
 
 def count_files_since(session: orm.Session, since: datetime.datetime | None) -> int:
-    query = sa.select(sa.func.count()).select_from(File)
+    query = sa.select(sa.func.count()).select_from(File).where(~awaiting_fetch(File.id))
     if since is not None:
         query = query.where(File.upload_time >= since)
     return session.scalar(query)
 
 
 def _files_since(session, since) -> Iterator[tuple[str, str | None]]:
-    query = sa.select(File.path, File.metadata_sha256).order_by(File.id)
+    query = (
+        sa.select(File.path, File.metadata_sha256).where(~awaiting_fetch(File.id)).order_by(File.id)
+    )
     if since is not None:
         query = query.where(File.upload_time >= since)
     # Streamed in batches: memory stays flat whatever the number of files.
@@ -114,7 +117,7 @@ def cache_converges(
     without_row = session.scalars(
         sa.select(File.filename)
         .outerjoin(FileCacheStatus, FileCacheStatus.file_id == File.id)
-        .where(FileCacheStatus.file_id.is_(None))
+        .where(FileCacheStatus.file_id.is_(None), ~awaiting_fetch(File.id))
         .limit(EXAMPLES)
     ).all()
     stuck_before = now - datetime.timedelta(seconds=ROUNDS_BEFORE_STUCK * reconcile_seconds)

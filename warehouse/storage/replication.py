@@ -39,6 +39,7 @@ from warehouse.packaging.models import File
 from warehouse.storage.interfaces import BlobNotFound, IFileStorage
 from warehouse.storage.keys import METADATA_SUFFIX, content_type_for, is_foreign
 from warehouse.storage.models import FileCacheStatus
+from warehouse.upstreams.models import awaiting_fetch
 
 if TYPE_CHECKING:  # the Celery app is not needed to copy a blob
     from warehouse.tasks import TaskContext
@@ -223,7 +224,11 @@ def audit(ctx: TaskContext, *, batch: int = 500) -> dict[str, int]:
             insert(FileCacheStatus)
             .from_select(
                 ["file_id"],
-                sa.select(File.id).where(~sa.exists().where(FileCacheStatus.file_id == File.id)),
+                sa.select(File.id).where(
+                    ~sa.exists().where(FileCacheStatus.file_id == File.id),
+                    # A mirrored file not fetched yet has nothing to copy; its fetch marks it.
+                    ~awaiting_fetch(File.id),
+                ),
             )
             .on_conflict_do_nothing()
         )

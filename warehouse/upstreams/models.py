@@ -129,3 +129,11 @@ class UpstreamQueueItem(Model):
     attempted_at: orm.Mapped[datetime.datetime | None]
     attempts: orm.Mapped[int] = orm.mapped_column(default=0)
     last_error: orm.Mapped[str] = orm.mapped_column(sa.Text, default="")
+
+
+def awaiting_fetch(file_id_column):
+    """SQL: the file is mirrored from an upstream and not fetched yet, so no store holds it
+    and none should (audits, verification and ``warehouse check`` leave it out)."""
+    return file_id_column.in_(
+        sa.select(UpstreamFile.file_id).where(UpstreamFile.stored_at.is_(None))
+    )

@@ -60,6 +60,7 @@ from warehouse.storage.verify.models import (
     VerifyRange,
     VerifyRun,
 )
+from warehouse.upstreams.models import awaiting_fetch
 
 log = structlog.get_logger(__name__)
 
@@ -299,7 +300,9 @@ def expected_blobs(
         # A key after ``after`` may be a sidecar of a path that sorts before it, but then
         # that path is a prefix of ``after`` and so shares its directory.
         floor = max(lo, after.rpartition("/")[0] + "/" if "/" in after else after)
-    query = sa.select(*_FILE_COLUMNS).where(File.path >= floor, File.upload_time < started_at)
+    query = sa.select(*_FILE_COLUMNS).where(
+        File.path >= floor, File.upload_time < started_at, ~awaiting_fetch(File.id)
+    )
     if hi is not None:
         query = query.where(File.path < hi)
     query = query.order_by(sa.collate(File.path, "C"))
