@@ -124,7 +124,11 @@ def test_report_then_quarantine_from_the_admin_pages(browser_site, browser, tmp_
     flag = page.locator("section", has=page.locator("#flag-disallow-new-upload"))
     flag.get_by_role("button", name="Turn on").click()
     page.wait_for_load_state()
-    assert "on" in page.locator("#flag-disallow-new-upload").inner_text()
+    assert page.locator("#flag-disallow-new-upload").inner_text().endswith("— on")
+    # Off again: the site is shared with the other browser tests, which upload.
+    flag.get_by_role("button", name="Turn off").click()
+    page.wait_for_load_state()
+    assert page.locator("#flag-disallow-new-upload").inner_text().endswith("— off")
 
     nav.get_by_role("link", name="Queues").click()
     page.wait_for_url(re.compile(r"/admin/queues/"))

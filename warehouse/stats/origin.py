@@ -57,22 +57,37 @@ def look_up(engine: sa.Engine, key: str) -> FileFacts | None:
     if facts is not None:
         return facts
     from warehouse.packaging.models import File, Project, Release
+    from warehouse.scanning.holds import held
 
     with engine.connect() as connection:
         row = connection.execute(
-            sa.select(Project.normalized_name, Release.version, File.packagetype)
+            sa.select(
+                Project.normalized_name,
+                Release.version,
+                File.packagetype,
+                held(File.release_id).label("held"),
+            )
             .join(Release, Release.id == File.release_id)
             .join(Project, Project.id == Release.project_id)
             .where(File.path == key)
         ).first()
     if row is None:
         return None
-    facts = FileFacts(*row)
+    if row.held:
+        # The in-memory blocklist of held files may be a moment behind a hold that has just
+        # committed; this first read of the row in this process is not. Not remembered:
+        # once the hold is lifted, the file is served.
+        raise Withheld(key)
+    facts = FileFacts(row.normalized_name, row.version, row.packagetype)
     with _lock:
         if len(_known) >= _LIMIT:
             _known.clear()
         _known[key] = facts
     return facts
+
+
+class Withheld(Exception):
+    """The file's release is held by the scanner: it is not served."""
 
 
 class FactsUnavailable(Exception):
@@ -84,6 +99,8 @@ def look_up_or_raise(engine: sa.Engine, key: str) -> FileFacts | None:
     failing database costs only the statistics, never the download."""
     try:
         return look_up(engine, key)
+    except Withheld:
+        raise
     except Exception as exc:
         log.warning(
             "file facts unavailable; download not tagged for statistics", key=key, exc_info=True

@@ -221,6 +221,10 @@ def download(request):
                 facts = stats_origin.look_up_or_raise(request.registry["db.engine"], key)
             except stats_origin.FactsUnavailable:
                 untagged = True
+            except stats_origin.Withheld:
+                if stream is not None:
+                    stream.close()
+                return _text(404, "Not Found")
     etag = etag_for(key, size, mtime)
     headers = [
         ("ETag", etag),

@@ -97,6 +97,25 @@ def test_a_malicious_upload_holds_its_release_and_tells_the_owners(
     assert [(h.project_name, h.version) for h in queue.held] == [("evilpkg", "2.0")]
 
 
+def test_a_held_file_is_not_served_by_a_process_whose_blocklist_is_behind(
+    site, uploader, tmp_path, db_session, monkeypatch
+):
+    """Each web process learns of a hold through Redis within a second; until then, its first
+    read of the file's row (which every process makes before serving a file) refuses it."""
+    _, headers = uploader
+    post_upload(site, make_wheel(tmp_path, "lagging", "1.0"), headers)
+    bad = malicious_wheel(tmp_path, "lagging", "2.0")
+    blocklist = site.app.registry["admin.blocked_blobs"]
+    monkeypatch.setattr(blocklist, "blocks", lambda key: False)  # has not heard of it yet
+    post_upload(site, bad, headers)
+
+    assert status_of(site, db_session, bad.name) == 404
+    # Not remembered: once the hold is lifted the same process serves the file.
+    db_session.execute(sa.update(ReleaseHold).values(lifted=sa.func.now(), lifted_by="test"))
+    db_session.commit()
+    assert status_of(site, db_session, bad.name) == 200
+
+
 def test_a_file_added_to_a_held_release_is_hidden_with_it(site, uploader, tmp_path, db_session):
     _, headers = uploader
     post_upload(site, malicious_wheel(tmp_path, "evilpkg", "1.0"), headers)

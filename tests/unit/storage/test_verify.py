@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.support.celery_worker import celery_app_for
-from tests.support.factories import create_project
+from tests.support.factories import create_project, create_release
 from warehouse import tasks
 from warehouse.packaging.models import File
 from warehouse.storage.interfaces import BlobNotFound
@@ -72,6 +72,11 @@ def content_starting_with(lead: str, tag: str) -> bytes:
 
 def new_file(session, release, data: bytes, *, wheel: bool = True, commit: bool = True) -> File:
     blake2 = hashlib.blake2b(data, digest_size=32).hexdigest()
+    if not wheel:
+        # One sdist per release (the database holds it): each sdist gets a release of its own.
+        release = create_release(
+            session, release.project, f"0.dev{int(blake2[:8], 16)}", files=(), commit=False
+        )
     filename = f"verified-{blake2[:12]}-py3-none-any.whl" if wheel else f"v-{blake2[:12]}.tar.gz"
     meta = b"Metadata-Version: 2.4\nName: verified\n" + blake2.encode()
     file = File(

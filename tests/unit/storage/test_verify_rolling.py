@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client import generate_latest
 
-from tests.support.factories import create_project
+from tests.support.factories import create_project, create_release
 from warehouse import tasks
 from warehouse.metrics import registry_for_scrape
 from warehouse.packaging.models import File
@@ -33,6 +33,10 @@ def local_ctx(task_context, tmp_path):
 def add_file(session, release, data: bytes, store, tmp_path) -> File:
     blake2 = hashlib.blake2b(data, digest_size=32).hexdigest()
     name = f"local-{blake2[:8]}.tar.gz"
+    # One sdist per release (the database holds it): each gets a release of its own.
+    release = create_release(
+        session, release.project, f"0.dev{int(blake2[:8], 16)}", files=(), commit=False
+    )
     file = File(
         release=release,
         filename=name,
