@@ -38,7 +38,7 @@ class APIError(Exception):
         self.message = message
 
 
-def _json(status: int, body) -> Response:
+def json_response(status: int, body) -> Response:
     response = Response(json=body, status=status)
     # Answers depend on who asks: never from a shared cache.
     response.cache_control = "private, no-store"
@@ -51,13 +51,14 @@ def _json(status: int, body) -> Response:
 @view_config(context=APIError, route_name="manage.api.collaborators", renderer=None)
 def api_error(exc, request):
     # pyramid_tm aborts the transaction of a request that raised, so nothing is written.
-    response = _json(exc.status, {"error": exc.message})
+    response = json_response(exc.status, {"error": exc.message})
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = 'Basic realm="Warehouse"'
     return response
 
 
-def _user(request):
+def token_identity(request):
+    """The caller's identity from its API token; 401 (APIError) without a valid one."""
     try:
         identity = request.identity
     except AuthenticationFailed as exc:
@@ -71,7 +72,7 @@ def _user(request):
 
 def _project(request, allowed_roles: frozenset[str]):
     """The project named in the URL, once the caller is known to be allowed to act on it."""
-    identity = _user(request)
+    identity = token_identity(request)
     if not identity.may(MANAGE):
         raise APIError(403, "This API token may not manage projects: its scope is upload only.")
     name = request.matchdict["name"]
@@ -149,7 +150,7 @@ def yank(request):
         ProjectTag.RELEASE_YANKED,
         additional={"version": release.version, "reason": reason, "via": "api"},
     )
-    return _json(200, _release_body(project, release))
+    return json_response(200, _release_body(project, release))
 
 
 @view_config(route_name="manage.api.unyank", request_method="POST", require_csrf=False)
@@ -166,7 +167,7 @@ def unyank(request):
         ProjectTag.RELEASE_UNYANKED,
         additional={"version": release.version, "via": "api"},
     )
-    return _json(200, _release_body(project, release))
+    return json_response(200, _release_body(project, release))
 
 
 @view_config(route_name="manage.api.release", request_method="DELETE", require_csrf=False)
@@ -184,13 +185,13 @@ def delete_release(request):
         ProjectTag.RELEASE_REMOVED,
         additional={"version": version, "via": "api"},
     )
-    return _json(200, {"project": project.name, "version": version, "deleted": True})
+    return json_response(200, {"project": project.name, "version": version, "deleted": True})
 
 
 @view_config(route_name="manage.api.collaborators", request_method="GET", require_csrf=False)
 def collaborators(request):
     _, project = _project(request, OWNER_OR_MAINTAINER)
-    return _json(
+    return json_response(
         200, [{"username": r.user.username, "role": r.role_name} for r in owners_first(project)]
     )
 

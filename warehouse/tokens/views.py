@@ -10,13 +10,12 @@ from __future__ import annotations
 import datetime
 
 from packaging.utils import canonicalize_name
-from pyramid.response import Response
 from pyramid.view import view_config
 
-from warehouse.accounts.security import AuthenticationFailed
 from warehouse.db import utcnow
 from warehouse.events import EventSource, record_event
 from warehouse.events.tags import AccountTag
+from warehouse.manage.api import APIError, api_error, json_response, token_identity
 from warehouse.packaging.interfaces import IProjectService
 from warehouse.tokens.caveats import MANAGE, SCOPES, Restrictions
 from warehouse.tokens.interfaces import ITokenService
@@ -24,39 +23,14 @@ from warehouse.tokens.interfaces import ITokenService
 MAX_DESCRIPTION_LENGTH = 100
 
 
-class TokenAPIError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _json(status: int, body) -> Response:
-    response = Response(json=body, status=status)
-    response.cache_control = "private, no-store"
-    return response
-
-
-@view_config(context=TokenAPIError, route_name="tokens.api", renderer=None)
-@view_config(context=TokenAPIError, route_name="tokens.api.token", renderer=None)
-def api_error(exc, request):
-    response = _json(exc.status, {"error": exc.message})
-    if exc.status == 401:
-        response.headers["WWW-Authenticate"] = 'Basic realm="Warehouse"'
-    return response
-
-
 def _caller(request):
-    try:
-        identity = request.identity
-    except AuthenticationFailed as exc:
-        raise TokenAPIError(401, f"Invalid API token: {exc.reason}") from None
-    if identity is None or identity.token is None:
-        raise TokenAPIError(
+    identity = token_identity(request)
+    if identity.token is None:
+        raise APIError(
             401, "Authentication required: HTTP Basic with username __token__ and an API token."
         )
     if not identity.may(MANAGE):
-        raise TokenAPIError(403, "This API token may not manage tokens: its scope is upload only.")
+        raise APIError(403, "This API token may not manage tokens: its scope is upload only.")
     return identity
 
 
@@ -74,42 +48,42 @@ def describe(token) -> dict:
 def list_tokens(request):
     identity = _caller(request)
     tokens = request.find_service(ITokenService).list_for(identity.user)
-    return _json(200, [describe(token) for token in tokens])
+    return json_response(200, [describe(token) for token in tokens])
 
 
 def _requested(request, caller: Restrictions) -> tuple[Restrictions, str]:
     try:
         body = request.json_body
     except ValueError:
-        raise TokenAPIError(400, "The request body must be a JSON object.") from None
+        raise APIError(400, "The request body must be a JSON object.") from None
     if not isinstance(body, dict):
-        raise TokenAPIError(400, "The request body must be a JSON object.")
+        raise APIError(400, "The request body must be a JSON object.")
     unknown = set(body) - {"description", "scopes", "projects", "expires_in_days"}
     if unknown:
-        raise TokenAPIError(400, f"Unknown field(s): {', '.join(sorted(unknown))}.")
+        raise APIError(400, f"Unknown field(s): {', '.join(sorted(unknown))}.")
     description = body.get("description", "")
     if not isinstance(description, str) or len(description) > MAX_DESCRIPTION_LENGTH:
-        raise TokenAPIError(400, f"The description is text of at most {MAX_DESCRIPTION_LENGTH}.")
+        raise APIError(400, f"The description is text of at most {MAX_DESCRIPTION_LENGTH}.")
     scopes = body.get("scopes", list(SCOPES))
     if not isinstance(scopes, list) or not scopes or not set(scopes) <= set(SCOPES):
-        raise TokenAPIError(400, f"The scopes are a list of {' and '.join(SCOPES)}.")
+        raise APIError(400, f"The scopes are a list of {' and '.join(SCOPES)}.")
     projects = body.get("projects")
     if projects is not None and (
         not isinstance(projects, list)
         or not projects
         or not all(isinstance(p, str) for p in projects)
     ):
-        raise TokenAPIError(400, "The projects are a list of project names.")
+        raise APIError(400, "The projects are a list of project names.")
     days = body.get("expires_in_days")
     if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < 1):
-        raise TokenAPIError(400, "expires_in_days is a whole number of days, at least 1.")
+        raise APIError(400, "expires_in_days is a whole number of days, at least 1.")
     wanted = Restrictions(
         scopes=frozenset(scopes),
         projects=frozenset(canonicalize_name(p) for p in projects) if projects else None,
         expires=utcnow() + datetime.timedelta(days=days) if days else None,
     )
     if not wanted.within(caller):
-        raise TokenAPIError(
+        raise APIError(
             403,
             "A token can only make tokens within its own limits: "
             f"at most scopes {sorted(caller.scopes or SCOPES)}, "
@@ -128,7 +102,7 @@ def create_token(request):
     for name in sorted(wanted.projects or ()):
         project = projects.find(name)
         if project is None or projects.role_of(user, project) is None:
-            raise TokenAPIError(403, f"You have no role on a project named {name!r}.")
+            raise APIError(403, f"You have no role on a project named {name!r}.")
     token, secret = request.find_service(ITokenService).create(
         user,
         projects=sorted(wanted.projects) if wanted.projects else None,
@@ -143,7 +117,7 @@ def create_token(request):
         AccountTag.API_TOKEN_ADDED,
         additional={"token_id": str(token.id), "description": description, "via": "api"},
     )
-    return _json(201, {**describe(token), "token": secret})
+    return json_response(201, {**describe(token), "token": secret})
 
 
 @view_config(route_name="tokens.api.token", request_method="DELETE", require_csrf=False)
@@ -152,7 +126,7 @@ def revoke_token(request):
     service = request.find_service(ITokenService)
     token = service.find_for(identity.user, request.matchdict["token_id"])
     if token is None:
-        raise TokenAPIError(404, "You have no token with that id.")
+        raise APIError(404, "You have no token with that id.")
     record_event(
         request,
         EventSource.user,
@@ -161,10 +135,13 @@ def revoke_token(request):
         additional={"token_id": str(token.id), "description": token.description, "via": "api"},
     )
     service.revoke(token)
-    return _json(200, {"id": request.matchdict["token_id"], "revoked": True})
+    return json_response(200, {"id": request.matchdict["token_id"], "revoked": True})
 
 
 def includeme(config) -> None:
     config.add_route("tokens.api", "/api/tokens")
     config.add_route("tokens.api.token", "/api/tokens/{token_id}")
+    # The management API's errors: the same JSON body and status for the same mistakes.
+    for route in ("tokens.api", "tokens.api.token"):
+        config.add_view(api_error, context=APIError, route_name=route, renderer=None)
     config.scan(__name__)

@@ -103,19 +103,7 @@ class FileFetcher:
                     key, path, content_type=content_type_for(key), md5_hex=digests["md5"]
                 )
         except DigestMismatch as exc:
-            metrics.FILES_FETCHED.labels(outcome="digest_mismatch").inc()
-            log.error(
-                "upstream.digest_mismatch",
-                alert=True,
-                upstream=upstream.name,
-                filename=file.filename,
-                detail=str(exc),
-            )
-            return _text(
-                502,
-                f"Bad Gateway: {file.filename} from upstream {upstream.name!r} does not match "
-                "its published SHA-256 digest; it was not kept.",
-            )
+            return _digest_mismatch(upstream, file, exc)
         except UpstreamUnavailable as exc:
             metrics.FILES_FETCHED.labels(outcome="failed").inc()
             log.warning("upstream.fetch_failed", upstream=upstream.name, error=str(exc))
@@ -165,19 +153,7 @@ class FileFetcher:
         try:
             path, _ = _download(ctx, upstream, url, sha256)
         except DigestMismatch as exc:
-            metrics.FILES_FETCHED.labels(outcome="digest_mismatch").inc()
-            log.error(
-                "upstream.digest_mismatch",
-                alert=True,
-                upstream=upstream.name,
-                filename=file.filename,
-                detail=str(exc),
-            )
-            return _text(
-                502,
-                f"Bad Gateway: {file.filename} from upstream {upstream.name!r} "
-                "does not match its published SHA-256 digest.",
-            )
+            return _digest_mismatch(upstream, file, exc)
         except UpstreamUnavailable:
             metrics.FILES_FETCHED.labels(outcome="failed").inc()
             return _unavailable(upstream, file)
@@ -307,6 +283,23 @@ def _text(status: int, message: str, headers=()) -> Response:
             ("Cache-Control", "no-store"),
             *headers,
         ],
+    )
+
+
+def _digest_mismatch(upstream, file, exc: Exception):
+    """502, an alert in the log and a metric: the upstream's bytes are not what it published."""
+    metrics.FILES_FETCHED.labels(outcome="digest_mismatch").inc()
+    log.error(
+        "upstream.digest_mismatch",
+        alert=True,
+        upstream=upstream.name,
+        filename=file.filename,
+        detail=str(exc),
+    )
+    return _text(
+        502,
+        f"Bad Gateway: {file.filename} from upstream {upstream.name!r} does not match "
+        "its published SHA-256 digest; it was not kept.",
     )
 
 
