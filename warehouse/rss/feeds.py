@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from warehouse.packaging.models import Project, Release
+from warehouse.scanning.holds import served
 
 ITEMS = 40
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -55,7 +56,7 @@ def latest_releases(session: orm.Session, project_id: int | None = None) -> list
     query = (
         sa.select(*_RELEASE_COLUMNS)
         .join(Project, Release.project_id == Project.id)
-        .where(Release.yanked.is_(False), Project.lifecycle_status.is_(None))
+        .where(Release.yanked.is_(False), Project.lifecycle_status.is_(None), served(Release.id))
         .order_by(Release.created.desc(), Release.id.desc())
         .limit(ITEMS)
     )

@@ -31,6 +31,7 @@ from warehouse.packaging.models import (
     RoleName,
     release_classifiers,
 )
+from warehouse.scanning.holds import served
 from warehouse.xmlrpc.protocol import Marshalled, dumps_name_int_struct
 
 log = structlog.get_logger(__name__)
@@ -67,20 +68,16 @@ def _release(call: Call, name: str, version: str) -> Release | None:
     project = _project(call, name)
     if project is None:
         return None
-    found = call.session.scalar(
-        sa.select(Release).where(Release.project_id == project.id, Release.version == version)
-    )
+    # A release the scanner holds is not there for clients (warehouse.scanning.holds).
+    releases = sa.select(Release).where(Release.project_id == project.id, served(Release.id))
+    found = call.session.scalar(releases.where(Release.version == version))
     if found is not None:
         return found
     try:  # "1.0.0" finds "1.0", as pip would
         canonical = canonicalize_version(version)
     except ValueError:
         return None
-    return call.session.scalar(
-        sa.select(Release).where(
-            Release.project_id == project.id, Release.canonical_version == canonical
-        )
-    )
+    return call.session.scalar(releases.where(Release.canonical_version == canonical))
 
 
 # Mirroring ------------------------------------------------------------------------------
@@ -176,7 +173,7 @@ def package_releases(call: Call, package_name: str, show_hidden: bool = False) -
         return []
     releases = call.session.execute(
         sa.select(Release.version, Release.yanked, Release.is_prerelease)
-        .where(Release.project_id == project.id)
+        .where(Release.project_id == project.id, served(Release.id))
         .order_by(Release.sort_order.desc())
     ).all()
     if show_hidden:
@@ -310,7 +307,7 @@ def browse(call: Call, classifiers: list[str]) -> list:
     rows = call.session.execute(
         sa.select(Project.name, Release.version)
         .join(Project, Release.project_id == Project.id)
-        .where(Release.id.in_(matching), Project.lifecycle_status.is_(None))
+        .where(Release.id.in_(matching), Project.lifecycle_status.is_(None), served(Release.id))
         .order_by(Project.normalized_name, Release.sort_order)
     )
     return [[r.name, r.version] for r in rows]

@@ -6,6 +6,7 @@ release until a worker finishes it. Results, findings and holds outlive the proj
 from __future__ import annotations
 
 import json
+import xmlrpc.client as xmlrpc_client
 
 import sqlalchemy as sa
 
@@ -95,6 +96,25 @@ def test_a_malicious_upload_holds_its_release_and_tells_the_owners(
     # The admins' queue lists the hold.
     queue = services.findings_queue(db_session)
     assert [(h.project_name, h.version) for h in queue.held] == [("evilpkg", "2.0")]
+
+
+def test_a_held_release_is_gone_from_xmlrpc_and_rss_too(site, uploader, tmp_path):
+    _, headers = uploader
+    post_upload(site, make_wheel(tmp_path, "listed", "1.0"), headers)
+    post_upload(site, malicious_wheel(tmp_path, "listed", "2.0"), headers)
+
+    def xmlrpc(method, *params):
+        body = xmlrpc_client.dumps(params, method)
+        answer = site.post("/pypi", body, headers={"Content-Type": "text/xml"})
+        return xmlrpc_client.loads(answer.body)[0][0]
+
+    assert xmlrpc("package_releases", "listed", True) == ["1.0"]
+    assert xmlrpc("release_urls", "listed", "2.0") == []
+    assert [url["filename"] for url in xmlrpc("release_urls", "listed", "1.0")] == [
+        "listed-1.0-py3-none-any.whl"
+    ]
+    feed = site.get("/rss/project/listed/releases.xml").text
+    assert "/project/listed/1.0/" in feed and "/project/listed/2.0/" not in feed
 
 
 def test_a_held_file_is_not_served_by_a_process_whose_blocklist_is_behind(
