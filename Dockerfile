@@ -1,7 +1,8 @@
 # Multi-stage: build tools and uv live only in the builder; the final image holds the venv
 # and the code, and runs as an unprivileged user.
 FROM python:3.11-slim AS builder
-COPY --from=ghcr.io/astral-sh/uv:0.13 /uv /usr/local/bin/uv
+# uv comes from PyPI like every other dependency: the build needs the package registries only.
+RUN pip install --no-cache-dir "uv>=0.13,<0.14"
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
 RUN python -m venv /opt/venv
 COPY requirements/main.txt /tmp/requirements.txt
@@ -15,7 +16,6 @@ RUN groupadd --system warehouse && useradd --system --gid warehouse --home /app 
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 COPY config /app/config
-COPY migrations /app/migrations
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     WAREHOUSE_ENV=production \

@@ -25,12 +25,12 @@ shell: bootstrap
 	@eval "$$($(PY) -m devstack.services env)" && $(VENV)/bin/warehouse shell
 
 lint: bootstrap
-	$(VENV)/bin/ruff check warehouse devstack tests migrations bench
-	$(VENV)/bin/ruff format --check warehouse devstack tests migrations bench
+	$(VENV)/bin/ruff check warehouse devstack tests bench
+	$(VENV)/bin/ruff format --check warehouse devstack tests bench
 
 format: bootstrap
-	$(VENV)/bin/ruff check --fix warehouse devstack tests migrations bench
-	$(VENV)/bin/ruff format warehouse devstack tests migrations bench
+	$(VENV)/bin/ruff check --fix warehouse devstack tests bench
+	$(VENV)/bin/ruff format warehouse devstack tests bench
 
 services: bootstrap
 	@$(PY) -m devstack.services start

@@ -7,12 +7,13 @@ from alembic import command
 from alembic.config import Config
 
 from warehouse.cli.context import load_settings
-from warehouse.settings import REPO_ROOT
 
 
 def alembic_config(database_url: str | None = None) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(REPO_ROOT / "migrations"))
+    # A package resource, so the migrations travel with the installed package (the image has no
+    # checkout beside it).
+    config.set_main_option("script_location", "warehouse:migrations")
     config.set_main_option("sqlalchemy.url", database_url or load_settings().database_url)
     return config
 
