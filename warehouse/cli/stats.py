@@ -64,7 +64,7 @@ def ingest(paths) -> None:
     import contextlib
 
     from warehouse.stats import ingest as counting
-    from warehouse.stats.tasks import purge_stats_pages
+    from warehouse.stats.tasks import forget_counted
     from warehouse.tasks import TaskContext
 
     context = TaskContext.from_settings(load_settings())
@@ -89,16 +89,15 @@ def ingest(paths) -> None:
                 else:
                     sources.append((key_for_path(path), lambda path=path: opened(path)))
             skipped = len(paths) - len(sources)
-            projects: set[str] = set()
-            for outcome in counting.count_all(context.session_factory, sources):
-                if outcome.counted:
-                    counted += 1
-                    lines += outcome.lines
-                    malformed += outcome.malformed
-                    projects |= outcome.projects
-                else:
-                    skipped += 1
-        purge_stats_pages(context, projects)
+            outcomes = list(counting.count_all(context.session_factory, sources))
+        for outcome in outcomes:
+            if outcome.counted:
+                counted += 1
+                lines += outcome.lines
+                malformed += outcome.malformed
+            else:
+                skipped += 1
+        forget_counted(context, outcomes)
     finally:
         context.engine.dispose()
     click.echo(
@@ -160,7 +159,8 @@ def rebuild(since, queue) -> None:
     from warehouse.stats import ingest as counting
     from warehouse.stats import logs
     from warehouse.stats.models import CountedLog, DailyDownloads, MalformedLine
-    from warehouse.stats.tasks import logs_store, purge_stats_pages, send_batches, stored_lines
+    from warehouse.stats.services import forget_all_past
+    from warehouse.stats.tasks import forget_counted, logs_store, send_batches, stored_lines
     from warehouse.tasks import TaskContext
 
     context = TaskContext.from_settings(load_settings())
@@ -176,6 +176,8 @@ def rebuild(since, queue) -> None:
             ).all()
             session.execute(sa.delete(MalformedLine).where(MalformedLine.log_key.in_(forgotten)))
             session.execute(sa.delete(DailyDownloads).where(DailyDownloads.day >= since))
+        # Removed days are not served from what the origin kept of them.
+        forget_all_past(context.redis)
         not_in_bucket = [k for k in forgotten if not k.startswith(logs.LOGS_PREFIX)]
         store = logs_store(context)
         today = datetime.datetime.now(datetime.UTC).date()
@@ -193,11 +195,11 @@ def rebuild(since, queue) -> None:
         else:
             with click.progressbar(length=len(keys), label="Recounting") as bar:
                 sources = [(key, lambda key=key: stored_lines(store, key)) for key in keys]
-                projects: set[str] = set()
+                outcomes = []
                 for outcome in counting.count_all(context.session_factory, sources, since=since):
-                    projects |= outcome.projects
+                    outcomes.append(outcome)
                     bar.update(1)
-            purge_stats_pages(context, projects)
+            forget_counted(context, outcomes)
             click.echo(f"{len(keys)} log object(s) recounted from {since}")
         if not_in_bucket:
             click.echo(

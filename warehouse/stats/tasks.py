@@ -22,6 +22,7 @@ import structlog
 from warehouse.cdn.keys import stats_key
 from warehouse.cdn.tasks import purge_keys
 from warehouse.stats import ingest, logs
+from warehouse.stats.services import forget_past
 from warehouse.tasks import app
 
 log = structlog.get_logger(__name__)
@@ -50,9 +51,17 @@ def count_objects(ctx, keys: list[str], since: datetime.date | None = None) -> l
     store = logs_store(ctx)
     sources = [(key, lambda key=key: stored_lines(store, key)) for key in keys]
     outcomes = list(ingest.count_all(ctx.session_factory, sources, since=since))
-    # Committed: the CDN may forget the pages that showed the old counts.
-    purge_stats_pages(ctx, set().union(*(o.projects for o in outcomes if o.counted)))
+    forget_counted(ctx, outcomes)
     return outcomes
+
+
+def forget_counted(ctx, outcomes) -> None:
+    """After the counts of ``outcomes`` committed: the CDN forgets the pages that showed the
+    old counts, and the origin what it kept of past days if late lines changed them."""
+    counted = [o for o in outcomes if o.counted]
+    projects = set().union(*(o.projects for o in counted))
+    forget_past(ctx.redis, projects, set().union(*(o.days for o in counted)))
+    purge_stats_pages(ctx, projects)
 
 
 def count_object(ctx, key: str, since: datetime.date | None = None) -> ingest.Outcome:
