@@ -30,6 +30,8 @@ _PAST_KEY = "stats:past:{epoch}:{today}:{project}:{generation}"
 # Kept until a little after the day's end; generations outlive any key that names them.
 _PAST_TTL = 26 * 3600
 _GENERATION_TTL = 3 * 86400
+# Windows shorter than this many days (the page's default 30) are read live.
+LIVE_DAYS = 62
 
 
 def utc_today() -> datetime.date:
@@ -134,14 +136,12 @@ class DatabaseStatsService:
         if self.redis is None:
             return query(since, None)
         today = utc_today()
-        if since is not None and since >= today:
+        if since is not None and (today - since).days < LIVE_DAYS:
+            # A short window is a short range scan: cheaper than decoding a whole history.
             return query(since, None)
-        past = self._past(project, what, query, today)
-        if since is not None:
-            past = [row for row in past if row[0] >= since]
-        return past + query(today, None)
+        return self._past(project, what, query, today, since) + query(today, None)
 
-    def _past(self, project: str, what: str, query: Callable, today: datetime.date) -> list:
+    def _past(self, project: str, what: str, query: Callable, today: datetime.date, since) -> list:
         try:
             epoch, generation = self.redis.mget(_EPOCH_KEY, _GENERATION_KEY.format(project=project))
             key = _PAST_KEY.format(
@@ -153,9 +153,18 @@ class DatabaseStatsService:
             kept = self.redis.hget(key, what)
         except Exception:  # noqa: BLE001 - Redis down costs speed, never the answer
             log.warning("stats cache unavailable", exc_info=True)
-            return query(None, today)
+            return query(since, today)
         if kept is not None:
-            return [(datetime.date.fromordinal(row[0]), *row[1:]) for row in json.loads(kept)]
+            first = since.toordinal() if since is not None else 0
+            days: dict[int, datetime.date] = {}
+            rows = []
+            for row in json.loads(kept):
+                if row[0] >= first:
+                    day = days.get(row[0])
+                    if day is None:
+                        day = days[row[0]] = datetime.date.fromordinal(row[0])
+                    rows.append((day, *row[1:]))
+            return rows
         rows = query(None, today)
         encoded = json.dumps([(row[0].toordinal(), *row[1:]) for row in rows])
         try:
@@ -165,7 +174,7 @@ class DatabaseStatsService:
                 pipe.execute()
         except Exception:  # noqa: BLE001
             log.warning("stats cache unavailable", exc_info=True)
-        return rows
+        return rows if since is None else [row for row in rows if row[0] >= since]
 
 
 def forget_past(redis, projects: Iterable[str], days: Iterable[datetime.date]) -> None:
