@@ -105,7 +105,9 @@ class Soak:
         self.deadline = deadline
         self.work = work
         self.token = ""
-        self.projects = [f"soak-{n:03d}" for n in range(PROJECTS)]
+        # Fresh names each run: a project an earlier run's user owns refuses this run's uploads.
+        stamp = time.strftime("%m%d%H%M")
+        self.projects = [f"soak-{stamp}-{n:03d}" for n in range(PROJECTS)]
         self.versions: dict[str, int] = defaultdict(int)
         self.versions_lock = threading.Lock()
 
