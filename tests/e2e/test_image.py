@@ -48,32 +48,17 @@ CONTAINER_BIND = "0.0.0.0:8000"
 WRITE_REFUSED = ("Permission denied", "Read-only file system", "PermissionError")
 
 
-def _get(url: str, headers: dict | None = None, source: str = "127.0.0.1"):
-    """(status, body) of a GET, from ``source`` (another loopback address is another client)."""
+def _request(url: str, *, source: str = "127.0.0.1", body: bytes | None = None, headers=None):
+    """(status, headers, body), from ``source``: another loopback address is another client."""
     host, _, rest = url.removeprefix("http://").partition("/")
     hostname, port = host.split(":")
     connection = http.client.HTTPConnection(
         hostname, int(port), timeout=30, source_address=(source, 0)
     )
     try:
-        connection.request("GET", "/" + rest, headers=headers or {})
+        connection.request("POST" if body else "GET", "/" + rest, body=body, headers=headers or {})
         response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-def _post(url: str, body: bytes, headers: dict, source: str) -> int:
-    host, _, rest = url.removeprefix("http://").partition("/")
-    hostname, port = host.split(":")
-    connection = http.client.HTTPConnection(
-        hostname, int(port), timeout=30, source_address=(source, 0)
-    )
-    try:
-        connection.request("POST", "/" + rest, body=body, headers=headers)
-        response = connection.getresponse()
-        response.read()
-        return response.status
+        return response.status, response.headers, response.read()
     finally:
         connection.close()
 
@@ -133,9 +118,10 @@ class Containers:
         return output
 
     def stop(self) -> None:
+        # As `docker compose stop`: SIGTERM to each container's main process, then SIGKILL.
         for process in self.processes.values():
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 20
         for process in self.processes.values():
             try:
@@ -285,40 +271,26 @@ def test_the_image_runs_compose_services_for_twine_and_pip(
         # -- web, web-uploads, worker, beat; Varnish in front ---------------------------------
         for name in APPS:
             containers.start(name, environment(name), command(name))
-        # Meanwhile, an account and a token with the image's CLI (docker compose run web ...).
-        password = secrets.token_urlsafe(12)
-        containers.run(
-            "cli",
-            environment("web"),
-            [
-                "warehouse",
-                "user",
-                "create",
-                "imaged",
-                "--email",
-                "i@example.com",
-                "--password",
-                password,
-            ],
+        # Meanwhile, an uploader and a token with the image's CLI, in one process (as
+        # `docker compose run web python -c ...` would); production asks uploaders for
+        # two-factor, so this one has enrolled an authenticator.
+        account = (
+            "import os, sys, sqlalchemy as sa\n"
+            "from warehouse.cli import main\n"
+            "from warehouse.cli.context import session_scope\n"
+            "from warehouse.accounts.models import User\n"
+            "main(['user', 'create', 'imaged', '--email', 'i@example.com', '--password',"
+            " sys.argv[1]], standalone_mode=False)\n"
+            "with session_scope() as session:\n"
+            "    user = session.scalars(sa.select(User).filter_by(username='imaged')).one()\n"
+            "    user.totp_secret = os.urandom(20)\n"
+            "main(['token', 'create', 'imaged'], standalone_mode=False)\n"
         )
-        # Production asks uploaders for two-factor: this one has enrolled an authenticator.
-        containers.run(
-            "cli",
-            environment("web"),
-            [
-                "python",
-                "-c",
-                "import os; from warehouse.cli.context import session_scope; "
-                "from warehouse.accounts.models import User; import sqlalchemy as sa\n"
-                "with session_scope() as s: "
-                "s.scalars(sa.select(User).filter_by(username='imaged')).one()"
-                ".totp_secret = os.urandom(20)",
-            ],
+        output = containers.run(
+            "cli", environment("web"), ["python", "-c", account, secrets.token_urlsafe(12)]
         )
-        token_out = containers.run(
-            "token", environment("web"), ["warehouse", "token", "create", "imaged"]
-        )
-        token = token_out.strip()
+        assert output.startswith("created user imaged\n"), output
+        token = output.strip().splitlines()[-1]
         lap("account")
 
         for name, port in ports.items():
@@ -362,22 +334,27 @@ def test_the_image_runs_compose_services_for_twine_and_pip(
 
             lap("installed")
             # -- /metrics: on each process's own port, never through Varnish ------------------
-            status, body = _get(f"http://127.0.0.1:{uploads_port}/metrics")
+            status, _, body = _request(f"http://127.0.0.1:{uploads_port}/metrics")
             assert status == 200 and b'route="legacy.upload"' in body, body[:3000]
-            status, body = _get(f"http://127.0.0.1:{web_port}/metrics")
+            status, _, body = _request(f"http://127.0.0.1:{web_port}/metrics")
             assert status == 200 and b"warehouse_http_requests_total" in body
             for name, (_, port) in metrics_ports.items():
-                assert _get(f"http://127.0.0.1:{port}/metrics")[0] == 200, name
-            assert _get(f"{cdn.url}/metrics")[0] == 404
-            # Spellings the VCL does not catch reach the app, which knows they came through.
-            for path in ("/%6detrics", "/metrics;x"):
-                status, body = _get(f"{cdn.url}{path}")
-                assert status == 404 and b"warehouse_" not in body, (path, status)
+                assert _request(f"http://127.0.0.1:{port}/metrics")[0] == 200, name
+            # Varnish refuses /metrics itself (no app answered: none of its headers) ...
+            status, headers, _ = _request(f"{cdn.url}/metrics")
+            assert status == 404 and "Content-Security-Policy" not in headers
+            # ... and a spelling the VCL does not catch reaches the web app, which refuses it
+            # because it came through Varnish (the client named, 127.0.0.1, may scrape).
+            status, headers, body = _request(f"{cdn.url}/%6detrics")
+            assert status == 404 and "Content-Security-Policy" in headers, (status, body[:200])
 
             # -- Varnish is the trusted proxy: the client counted is who spoke to Varnish -----
             call = b"<?xml version='1.0'?><methodCall><methodName>changelog_last_serial</methodName></methodCall>"
             headers = {"Content-Type": "text/xml", "X-Forwarded-For": "203.0.113.9"}
-            assert _post(f"{cdn.url}/pypi", call, headers, source="127.0.0.5") == 200
+            status, _, _ = _request(
+                f"{cdn.url}/pypi", source="127.0.0.5", body=call, headers=headers
+            )
+            assert status == 200
             limited = redis_lib.Redis.from_url(redis.url(0)).keys("ratelimit:xmlrpc:*")
             assert [key.split(b":")[2] for key in limited] == [b"127.0.0.5"], limited
 
@@ -392,6 +369,7 @@ def test_the_image_runs_compose_services_for_twine_and_pip(
     finally:
         containers.stop()
         redis.stop()
+        lap("stopped")
         # Kept in sight (pytest -s): the whole image test is meant to stay around a minute.
         print("image test:", ", ".join(laps))
 
