@@ -268,8 +268,7 @@ class ImageLayout:
         for stage in self.stages[:-1]:
             self._build_stage(stage, ignored)
         # Whatever the builder made and the final stage does not take is not in the image.
-        for leftover in ("src",):
-            shutil.rmtree(self.image / leftover, ignore_errors=True)
+        self._prune(self.image, "", set(taken))
         shutil.rmtree(self.root / "containers" / "builder", ignore_errors=True)
         workdir = self.host_path(self.workdir, "image")
         workdir.mkdir(parents=True, exist_ok=True)
@@ -286,6 +285,18 @@ class ImageLayout:
                 )
                 if words[0] == "useradd":
                     assert words[-1] == self.user, f"RUN {args}: not the USER {self.user}"
+
+    def _prune(self, folder: Path, container_path: str, keep: set[str]) -> None:
+        for child in folder.iterdir():
+            path = f"{container_path}/{child.name}"
+            if path in keep:
+                continue
+            if any(kept.startswith(path + "/") for kept in keep):
+                self._prune(child, path, keep)
+            elif child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
 
     def _build_stage(self, stage: Stage, ignored) -> None:
         env = stage.env(BASE_IMAGE_ENV)
