@@ -8,8 +8,9 @@ a change made from the web, the management API, the CLI or a worker sets off the
 
 Inside the transaction, as it commits (``IN_TRANSACTION``): the entries are numbered and
 written under the journal's lock, then what must commit or vanish with the change is written
-beside them. After the commit (``AFTER_COMMIT``), in this order, because each step relies on
-the one before:
+beside them (the search index's rows, the chunks of the ``/simple/`` listing that hold the
+changed projects). After the commit (``AFTER_COMMIT``), in this order, because each step
+relies on the one before:
 
 1. the read caches forget the projects' serials, so the next read renders the new state;
 2. OpenSearch gets its reindex tasks (the PostgreSQL index was rewritten in the transaction);
@@ -35,6 +36,7 @@ import structlog
 from sqlalchemy import event, orm
 
 from warehouse.admin.services import reload_blocklists
+from warehouse.api import root_listing
 from warehouse.api.cache import invalidate_projects
 from warehouse.cdn.tasks import purge_after_commit
 from warehouse.db import CONTEXT_INFO_KEY, REDIS_INFO_KEY
@@ -91,6 +93,13 @@ def reindex_search(change: Committed) -> None:
     indexing.reindex_before_commit(change.session, change.projects)
 
 
+def update_root_listing(change: Committed) -> None:
+    # Under the journal's lock, in the transaction: the /simple/ listing is current as soon as
+    # the change is (warehouse.api.root_listing).
+    if change.entries:
+        root_listing.update(change.session, change.projects)
+
+
 def mark_new_files_pending(change: Committed) -> None:
     if change.context is not None and change.context.has_separate_cache:
         replication.mark_pending(change.session, change.file_ids(Action.ADD_FILE))
@@ -98,6 +107,7 @@ def mark_new_files_pending(change: Committed) -> None:
 
 IN_TRANSACTION: list[Reaction] = [
     reindex_search,
+    update_root_listing,
     mark_new_files_pending,
 ]
 

@@ -5,6 +5,7 @@ import importlib
 MODEL_MODULES = (
     "warehouse.accounts.models",
     "warehouse.admin.models",
+    "warehouse.api.models",
     "warehouse.events.models",
     "warehouse.manage.models",
     "warehouse.packaging.models",

@@ -103,7 +103,6 @@ def test_simple_pages_are_the_wsgi_apps_and_cached_ones_come_from_the_loop(front
     for path, accept in [
         ("/simple/loop-served/", "text/html"),
         ("/simple/loop-served/", JSON),
-        ("/simple/", JSON),
     ]:
         expected = plain.get(path, headers={"Accept": accept})
         before = loop_reads()
@@ -119,6 +118,23 @@ def test_simple_pages_are_the_wsgi_apps_and_cached_ones_come_from_the_loop(front
         # The second request found the page in this process's memory.
         assert after["loop"] - before["loop"] >= 1
         assert after["loop"] + after["thread"] - before["loop"] - before["thread"] == 2
+
+
+def test_the_root_listing_is_streamed_from_a_thread(front, wsgi, db_session):
+    # The listing is not held in memory (warehouse.api.root_listing): every request reads it
+    # from the database, so it is never answered on the loop, and it arrives in pieces.
+    for n in range(3):
+        create_project(db_session, f"listed-{n}")
+    warm(wsgi)
+    expected = webtest.TestApp(wsgi).get("/simple/", headers={"Accept": JSON})
+    before = loop_reads()
+    answer = call(front, "GET", "/simple/", [("Accept", JSON)])
+    after = loop_reads()
+    assert answer.status == 200 and answer.body == expected.body
+    assert answer.headers["content-length"] == str(len(answer.body))
+    assert after["thread"] - before["thread"] == 1 and after["loop"] == before["loop"]
+    # The head, the one chunk, the tail, and the end of the body.
+    assert len([body for body in answer.bodies if body]) >= 3
 
 
 def test_on_the_loop_head_conditional_and_redirect_answers(front, wsgi, db_session):

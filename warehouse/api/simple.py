@@ -14,9 +14,10 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 from packaging.utils import canonicalize_name
+from pyramid.response import Response
 
 from warehouse import nonblocking
-from warehouse.api import negotiation
+from warehouse.api import negotiation, root_listing
 from warehouse.api.cache import INDEX_SERIAL_KEY, project_serial_key
 from warehouse.api.common import (
     NOT_FOUND_CACHE_CONTROL,
@@ -24,6 +25,7 @@ from warehouse.api.common import (
     base_tag,
     cache_control,
     dump_json,
+    etag_matches,
     file_url,
     files_base,
     iso_utc,
@@ -36,6 +38,7 @@ from warehouse.api.common import (
     with_query,
 )
 from warehouse.cdn.keys import SIMPLE_FAMILY, SIMPLE_INDEX, project_key
+from warehouse.compression import GZIP_ETAG_SUFFIX, accepts_gzip
 from warehouse.packaging import journal
 from warehouse.packaging.models import PROJECT_NAME_RE, File, Project, Release
 from warehouse.scanning.holds import served
@@ -269,14 +272,56 @@ def index_response(request):
     choice, refusal = _negotiate(request)
     if refusal is not None:
         return refusal
+    surrogate_key = f"{SIMPLE_FAMILY} {SIMPLE_INDEX}"
+    cache = pages(request)
+    known = cache.memo.get(INDEX_SERIAL_KEY)
+    if known is not None and etag_matches(request, _index_etag(choice, known)):
+        headers = _headers(request, choice, known, surrogate_key)
+        return page_response(request, b"", headers, _index_etag(choice, known))
+    nonblocking.check()
+    generation = cache.memo.generation
+    gzipped = accepts_gzip(request.environ.get("HTTP_ACCEPT_ENCODING"))
+    listing = root_listing.open_listing(cache.snapshot, choice.fmt, gzipped)
+    if listing is None:
+        return _rendered_index_response(request, choice, surrogate_key)
+    cache.memo.remember(INDEX_SERIAL_KEY, listing.serial, generation, journal.last_serial)
+    headers = _headers(request, choice, listing.serial, surrogate_key)
+    etag = _index_etag(choice, listing.serial)
+    if etag_matches(request, etag):
+        listing.close()
+        return page_response(request, b"", headers, etag)
+    return _streamed(listing, headers, etag)
+
+
+def _index_etag(choice, serial: int) -> str:
+    return f'"{choice.fmt}-{serial}"'
+
+
+def _streamed(listing, headers: list[tuple[str, str]], etag: str) -> Response:
+    """The listing as it is read, compressed already if the client takes gzip: the same
+    headers :func:`warehouse.compression.compress` gives a page in memory."""
+    headers = [
+        ("Vary", "Accept, Accept-Encoding") if name == "Vary" else (name, value)
+        for name, value in headers
+    ]
+    if listing.gzipped:
+        headers.append(("Content-Encoding", "gzip"))
+        etag = etag[:-1] + GZIP_ETAG_SUFFIX
+    headers.append(("ETag", etag))
+    headers.append(("Content-Length", str(listing.content_length)))
+    return Response(app_iter=listing, headerlist=headers)
+
+
+def _rendered_index_response(request, choice, surrogate_key: str):
+    """The listing rendered whole, while the chunks have not been built."""
     found = pages(request).get(
         INDEX_SERIAL_KEY,
         f"simple-index:{choice.fmt}",
         journal.last_serial,
         _render_index(choice.fmt),
     )
-    headers = _headers(request, choice, found.serial, f"{SIMPLE_FAMILY} {SIMPLE_INDEX}")
-    response = page_response(request, found.body, headers, f'"{choice.fmt}-{found.serial}"')
+    headers = _headers(request, choice, found.serial, surrogate_key)
+    response = page_response(request, found.body, headers, _index_etag(choice, found.serial))
     return still_current_while_serial(request, response, INDEX_SERIAL_KEY, found.serial)
 
 
