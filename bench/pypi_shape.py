@@ -104,7 +104,7 @@ UPLOADERS = ("twine/4.0.2 CPython/3.11.4", "twine/5.1.1 CPython/3.12.3", "poetry
 
 EPOCH = datetime.datetime(2008, 1, 1, tzinfo=datetime.UTC)
 SPAN_SECONDS = 18 * 365 * 86400  # 2008 .. 2026
-LOREM = " ".join(random.Random(0).choice(WORDS) for _ in range(40_000))
+LOREM = " ".join(random.Random(0).choices(WORDS, k=40_000))
 
 
 @dataclasses.dataclass
