@@ -44,6 +44,9 @@ def request(url: str, body: bytes | None = None) -> tuple[float, int, int]:
             size, status = len(r.read()), r.status
     except urllib.error.HTTPError as error:
         size, status = len(error.read()), error.code
+    except OSError as error:  # a worker that died mid-request: say so, and go on
+        print(f"  ! {url}: {error!r}", flush=True)
+        size, status = 0, 0
     return time.perf_counter() - started, status, size
 
 
@@ -94,7 +97,10 @@ def main() -> None:
         cache.flushall()
         cold, status, size = request(base + path, body)
         warm = statistics.median(request(base + path, body)[0] for _ in range(args.repeat))
-        print(f"{label:48} {status:>6} {size:>11,} {cold * 1000:9.1f} {warm * 1000:9.1f}")
+        print(
+            f"{label:48} {status:>6} {size:>11,} {cold * 1000:9.1f} {warm * 1000:9.1f}",
+            flush=True,
+        )
 
     timings = []
     for word in SEARCH_WORDS:
