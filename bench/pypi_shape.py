@@ -26,7 +26,8 @@ Rows are generated on the fly and streamed: memory stays flat in the number of f
 the set of normalized project names is held). Per project, the draws come from a generator
 seeded by ``(seed, project index)``, so each table's pass regenerates the same project without
 keeping it. Before loading, the foreign keys and indexes of the loaded tables are dropped and
-rebuilt afterwards (``--keep-indexes`` keeps them: slower, for small loads); then ANALYZE, and
+rebuilt afterwards (``--keep-indexes`` keeps them: slower, for small loads); then ANALYZE, the
+``/simple/`` root listing's chunks are rendered (``warehouse.api.root_listing``), and
 ``project_search`` is rebuilt (``warehouse.search.indexing.rebuild_all``) unless
 ``--no-search``. ``--files`` is a target: the total lands within a fraction of a percent.
 """
@@ -341,9 +342,13 @@ class Loader:
             for table in LOADED_TABLES:
                 cursor.execute(f"ANALYZE {table}")
             timings["analyze"] = time.perf_counter() - started
+        # COPY bypassed the commit reactions that keep these current: build them whole.
+        started = time.perf_counter()
+        in_session(self.url, "warehouse.api.root_listing", "rebuild_locked")
+        timings["/simple/ root listing rebuild_locked"] = time.perf_counter() - started
         if search:
             started = time.perf_counter()
-            rebuild_search(self.url)
+            in_session(self.url, "warehouse.search.indexing", "rebuild_all")
             timings["search rebuild_all"] = time.perf_counter() - started
         return timings
 
@@ -521,14 +526,17 @@ def restore_indexes(cursor, statements: list[str]) -> None:
         print(f"  {time.perf_counter() - started:6.1f}s {statement[:100]}", flush=True)
 
 
-def rebuild_search(url: str) -> None:
-    from warehouse import db as database
-    from warehouse.search import indexing
+def in_session(url: str, module: str, function: str) -> None:
+    """Call ``module.function(session)`` in one transaction, committed."""
+    import importlib
 
+    from warehouse import db as database
+
+    rebuild = getattr(importlib.import_module(module), function)
     engine = database.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     try:
         with database.make_session_factory(engine)() as session, session.begin():
-            indexing.rebuild_all(session)
+            rebuild(session)
     finally:
         engine.dispose()
 

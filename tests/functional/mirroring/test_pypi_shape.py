@@ -63,6 +63,7 @@ def test_a_tiny_load_is_consistent_and_served(pypi_shape, webapp, rpc, clean_dat
         assert count("SELECT count(*) FROM journals") == projects + releases + files
         assert count("SELECT max(id) FROM journals") == projects + releases + files
         assert count("SELECT count(*) FROM project_search") == projects
+        assert count("SELECT count(*) FROM root_listing_chunks") > 0
         assert (
             count(
                 "SELECT count(*) FROM projects p WHERE last_serial <> "
@@ -98,6 +99,9 @@ def test_a_tiny_load_is_consistent_and_served(pypi_shape, webapp, rpc, clean_dat
     page = webapp.get("/simple/botocore/")
     assert len(re.findall(r"<a href=", page.text)) == botocore_files
     assert "data-dist-info-metadata" in page.text  # the wheels' .metadata digests
+
+    root = webapp.get("/simple/")
+    assert len(re.findall(r"<a href=", root.text)) == projects  # from the chunks just built
 
     info = webapp.get("/pypi/botocore/json").json
     assert info["info"]["version"] == newest
