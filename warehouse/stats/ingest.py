@@ -179,7 +179,11 @@ def record(session: orm.Session, key: str, tally: Tally, *, fold_now: bool = Tru
     ).first()
     if claimed is None:
         return False
-    write_rows(session, tally.rows())
+    # Downloads through an upstream count under its name too (before the COPY starts).
+    from warehouse.upstreams.downloads import releases_by_upstream, with_upstream_rows
+
+    through_upstreams = releases_by_upstream(session, tally.projects())
+    write_rows(session, with_upstream_rows(tally.rows(), through_upstreams))
     if tally.kept_malformed:
         session.execute(
             sa.insert(MalformedLine),
