@@ -21,6 +21,7 @@ import functools
 import hashlib
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,6 +45,8 @@ log = structlog.get_logger(__name__)
 FETCH_LOCK_CLASS = 0x75707374  # "upst"
 LOCK_WAIT_SECONDS = 180
 CHUNK = 256 * 1024
+# The bookkeeping's transaction, on a connection the first request used in autocommit.
+_DEFAULT_ISOLATION = "READ COMMITTED"
 
 
 class DigestMismatch(Exception):
@@ -64,7 +67,9 @@ class FileFetcher:
         # One connection for the lookup, the lock and the bookkeeping: each checkout costs a
         # round trip of its own on the first request's path.
         try:
-            connection = ctx.engine.connect()
+            # Autocommit: the lookup, the lock and its release are one round trip each, with
+            # no BEGIN/COMMIT around them (the bookkeeping opens its own transaction).
+            connection = ctx.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             # Stored files are served without the database; a missing one stays a 404.
             log.warning("upstream.lookup_failed", key=key, error=str(exc))
@@ -83,14 +88,15 @@ class FileFetcher:
                 return None
             if upstream.policy == Policy.streamed.value:
                 return self._pass_through(ctx, request, key, mirrored, file, upstream)
-            with _fetch_lock(connection, file.id):
+            with _fetch_lock(connection, file.id) as lock:
                 if not _stored(ctx.archive, key):
                     # Only the blob asked for is fetched before answering; the other of the
-                    # pair (a wheel's metadata) and the bookkeeping wait until the response
-                    # is sent (see _after_first_response).
+                    # pair (a wheel's metadata) and the rest of the bookkeeping wait until
+                    # the response is sent (see _after_first_response).
                     fetched = _fetch_and_put(ctx, mirrored, file, upstream, [key])
                     if isinstance(fetched, Response):
                         return fetched
+                    lock.release_as_stored()
                     finish = functools.partial(
                         _after_first_response, ctx, mirrored, file, upstream, connection, fetched
                     )
@@ -191,9 +197,10 @@ def _fetch_and_put(ctx, mirrored, file, upstream, keys: list[str]):
 
 
 def _after_first_response(ctx, mirrored, file, upstream, connection, fetched: dict) -> None:
-    """Once the first response is sent: the rest of the pair, then the bookkeeping. A failure
-    here costs no client anything: a blob still missing is fetched by its own first request,
-    and a file not recorded as stored yet is only left out of the audits until it is."""
+    """Once the first response is sent: the rest of the pair, then the rest of the
+    bookkeeping (digests, the copy to the cache store). A failure here costs no client
+    anything: a metadata file still missing is fetched by its own first request, and a file
+    not copied to the cache store is served from the archive."""
     try:
         rest = [k for k in _keys_of(file, mirrored) if k not in fetched]
         rest = [k for k in rest if not _stored(ctx.archive, k)]
@@ -214,6 +221,8 @@ def _record_stored(ctx, file, fetched: dict, connection) -> None:
 
     distribution = fetched.get(file.path)
     metadata = fetched.get(file.path + METADATA_SUFFIX)
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        connection = connection.execution_options(isolation_level=_DEFAULT_ISOLATION)
     with orm.Session(bind=connection) as session:
         values = {}
         if distribution is not None and not file.blake2_256_digest:
@@ -226,7 +235,7 @@ def _record_stored(ctx, file, fetched: dict, connection) -> None:
             session.execute(sa.update(File).where(File.id == file.id).values(**values))
         session.execute(
             sa.update(UpstreamFile)
-            .where(UpstreamFile.file_id == file.id)
+            .where(UpstreamFile.file_id == file.id, UpstreamFile.stored_at.is_(None))
             .values(stored_at=utcnow())
         )
         if ctx.has_separate_cache:
@@ -271,11 +280,31 @@ def _stored(store, key: str) -> bool:
         return False
 
 
-def _download(ctx, upstream: Upstream, url: str, sha256: str) -> tuple[Path, dict]:
-    """The file at ``url`` in a temporary file, checked against ``sha256``; and its digests."""
+# One HTTP session per upstream (and credentials) for the life of the process: a first
+# request reuses a kept-alive connection to the upstream rather than opening its own.
+_sessions: dict[tuple, requests.Session] = {}
+_sessions_lock = threading.Lock()
+_MAX_SESSIONS = 64
+
+
+def _file_session(ctx, upstream: Upstream) -> requests.Session:
     from warehouse.upstreams.sync import client_for
 
-    client = client_for(ctx.settings, upstream)
+    key = (upstream.id, upstream.url, upstream.username, upstream.password_encrypted)
+    with _sessions_lock:
+        session = _sessions.get(key)
+        if session is None:
+            if len(_sessions) >= _MAX_SESSIONS:
+                for stale in _sessions.values():
+                    stale.close()
+                _sessions.clear()
+            session = _sessions[key] = client_for(ctx.settings, upstream).session
+        return session
+
+
+def _download(ctx, upstream: Upstream, url: str, sha256: str) -> tuple[Path, dict]:
+    """The file at ``url`` in a temporary file, checked against ``sha256``; and its digests."""
+    session = _file_session(ctx, upstream)
     handle = tempfile.NamedTemporaryFile(prefix="upstream-", delete=False)  # noqa: SIM115
     path = Path(handle.name)
     hashes = {
@@ -285,7 +314,7 @@ def _download(ctx, upstream: Upstream, url: str, sha256: str) -> tuple[Path, dic
     }
     try:
         try:
-            with client.session.get(url, stream=True, timeout=TIMEOUT) as response:
+            with session.get(url, stream=True, timeout=TIMEOUT) as response:
                 if response.status_code != 200:
                     raise UpstreamUnavailable(f"{url} answered {response.status_code}")
                 for chunk in response.iter_content(CHUNK):
@@ -297,7 +326,6 @@ def _download(ctx, upstream: Upstream, url: str, sha256: str) -> tuple[Path, dic
             raise UpstreamUnavailable(f"{url}: {exc.__class__.__name__}") from exc
         finally:
             handle.close()
-            client.close()
         digests = {name: h.hexdigest() for name, h in hashes.items()}
         if digests["sha256"] != sha256.lower():
             raise DigestMismatch(f"{url}: sha256 {digests['sha256']}, expected {sha256}")
@@ -312,6 +340,7 @@ class _fetch_lock:
 
     def __init__(self, connection, file_id: int):
         self.connection, self.file_id = connection, file_id
+        self.released = False
 
     def __enter__(self):
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
@@ -325,11 +354,33 @@ class _fetch_lock:
         return self
 
     def __exit__(self, *exc_info):
+        if self.released:
+            return
         self.connection.rollback()
         self.connection.execute(
             sa.select(sa.func.pg_advisory_unlock(FETCH_LOCK_CLASS, self.file_id))
         )
         self.connection.commit()
+
+    def release_as_stored(self) -> None:
+        """Record the file as stored and release the lock, in one statement (one round
+        trip): the file is then known stored however the rest of the request goes."""
+        self.connection.rollback()
+        stored = (
+            sa.update(UpstreamFile)
+            .where(UpstreamFile.file_id == self.file_id)
+            .values(stored_at=sa.func.now())
+            .returning(UpstreamFile.file_id)
+            .cte("stored")
+        )
+        self.connection.execute(
+            sa.select(
+                sa.func.pg_advisory_unlock(FETCH_LOCK_CLASS, self.file_id),
+                sa.select(sa.func.count()).select_from(stored).scalar_subquery(),
+            )
+        )
+        self.connection.commit()
+        self.released = True
 
 
 def _look_up(connection, where):
