@@ -8,6 +8,7 @@ RUN python -m venv /opt/venv
 COPY requirements/main.txt /tmp/requirements.txt
 RUN uv pip install --python /opt/venv/bin/python --no-cache -r /tmp/requirements.txt
 COPY pyproject.toml README.md /src/
+COPY requirements/main.in /src/requirements/main.in
 COPY warehouse /src/warehouse
 RUN uv pip install --python /opt/venv/bin/python --no-cache --no-deps /src
 

@@ -1,10 +1,11 @@
 """How fast CDN log lines are counted: generate realistic log objects, then time the parse
-and the whole ingest (gunzip, parse, COPY into the pending table, folds into the aggregates)
-by worker processes counting objects as Celery workers on the stats queue do.
+and the whole ingest (gunzip, parse, one transaction per batch of objects: their identities,
+COPY of the merged rows, one upsert) by worker processes counting batches of objects as
+Celery workers on the stats queue do.
 
     .venv/bin/python bench/stats_ingest.py --parse-only       # one object, in this process
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:PORT/db .venv/bin/python \
-        bench/stats_ingest.py --lines 10000000 --objects 10 --workers 2
+        bench/stats_ingest.py --lines 10000000 --objects 10 --workers 2 --batch 5
 
 Lines follow PyPI's Fastly format with real agent strings: pip and uv (JSON agents over many
 pip/uv, Python, distro and OS versions, so the agent cache sees tens of thousands of distinct
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import gzip
-import inspect
 import json
 import multiprocessing
 import os
@@ -152,39 +152,56 @@ def generate(
     start: datetime.datetime = datetime.datetime(2026, 12, 4, 0, 0, tzinfo=datetime.UTC),
     span: datetime.timedelta = datetime.timedelta(days=1),
 ) -> None:
+    """``count`` lines spread evenly over ``span`` from ``start``. The random draws are made
+    in bulk and each second's timestamp formatted once (a line per strftime made generating
+    ten times slower than counting)."""
     rng = random.Random(seed)
     pool = agent_pool(random.Random(11), agents)  # the same agents in every object
     # Zipf-like: a few projects get most downloads, as on PyPI.
     names = [f"project-{i}" for i in range(projects)]
     weights = [1 / (i + 1) for i in range(projects)]
-    picks = rng.choices(range(projects), weights, k=min(count, 200_000))
     step = span.total_seconds() / count
+    block = 100_000
     with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as out:
-        for i in range(count):
-            stamp = (start + datetime.timedelta(seconds=int(i * step))).strftime(
-                "%a, %d %b %Y %H:%M:%S GMT"
-            )
-            agent = pool[rng.randrange(agents)]
-            country = rng.choices(COUNTRIES, COUNTRY_WEIGHTS)[0]
-            roll = rng.random()
-            if roll < 0.001:
-                out.write(f"download|{stamp}|broken line\n")
-                continue
-            project = names[picks[i % len(picks)]]
-            if roll < 0.03:
-                out.write(
-                    f"simple|{stamp}|{country}|/simple/{project}/|TLSv1.3|"
-                    f"TLS_AES_128_GCM_SHA256||||{agent}\n"
+        for first in range(0, count, block):
+            n = min(block, count - first)
+            picks = rng.choices(range(projects), weights, k=n)
+            chosen = rng.choices(pool, k=n)
+            countries = rng.choices(COUNTRIES, COUNTRY_WEIGHTS, k=n)
+            rolls = [rng.random() for _ in range(n)]
+            latest = [rng.random() < 0.7 for _ in range(n)]
+            olds = [rng.randint(0, 9) for _ in range(n)]
+            stamps: dict[int, str] = {}
+            lines = []
+            for j in range(n):
+                second = int((first + j) * step)
+                stamp = stamps.get(second)
+                if stamp is None:
+                    stamp = stamps[second] = (start + datetime.timedelta(seconds=second)).strftime(
+                        "%a, %d %b %Y %H:%M:%S GMT"
+                    )
+                roll = rolls[j]
+                if roll < 0.001:
+                    lines.append(f"download|{stamp}|broken line\n")
+                    continue
+                pick = picks[j]
+                project = names[pick]
+                agent = chosen[j]
+                country = countries[j]
+                if roll < 0.03:
+                    lines.append(
+                        f"simple|{stamp}|{country}|/simple/{project}/|TLSv1.3|"
+                        f"TLS_AES_128_GCM_SHA256||||{agent}\n"
+                    )
+                    continue
+                # Most downloads are of a project's latest release.
+                version = f"1.{pick % 10}" if latest[j] else f"0.{olds[j]}"
+                ptype = "bdist_wheel" if roll < 0.85 else "sdist"
+                lines.append(
+                    f"download|{stamp}|{country}|/packages/ab/cd/x/{project}-{version}.whl|"
+                    f"TLSv1.3|TLS_AES_128_GCM_SHA256|{project}|{version}|{ptype}|{agent}\n"
                 )
-                continue
-            # Most downloads are of a project's latest release.
-            latest = picks[i % len(picks)] % 10
-            version = f"1.{latest}" if rng.random() < 0.7 else f"0.{rng.randint(0, 9)}"
-            ptype = "bdist_wheel" if roll < 0.85 else "sdist"
-            out.write(
-                f"download|{stamp}|{country}|/packages/ab/cd/x/{project}-{version}.whl|TLSv1.3|"
-                f"TLS_AES_128_GCM_SHA256|{project}|{version}|{ptype}|{agent}\n"
-            )
+            out.write("".join(lines))
 
 
 def _generate_object(job: tuple) -> str:
@@ -214,15 +231,24 @@ def object_files(data: Path, lines: int, objects: int, projects: int, agents: in
 
 
 def parse_only(path: Path) -> None:
-    """Gunzip, tally and break down one object in this process, agents cold then warm."""
+    """Read, tally and break down one object in this process, agents cold then warm: the
+    read alone (gunzip and split into lines), then the whole parse."""
+    from warehouse.stats import ingest
+
+    cpu = time.process_time()
+    with open(path, "rb") as raw:
+        lines = sum(1 for _ in ingest.object_lines(raw, path.name))
+    read = time.process_time() - cpu
+    print(f"read alone (gunzip + lines): {lines / read:,.0f} lines/CPU-s ({read:.1f} CPU-s)")
     for label in ("cold agent cache", "warm agent cache"):
         if label.startswith("cold"):
             stats_lines._ua_cache.clear()
         t, cpu = time.perf_counter(), time.process_time()
-        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as source:
-            tally = stats_lines.Tally().feed(source)
+        with open(path, "rb") as raw:
+            tally = stats_lines.Tally().feed(ingest.object_lines(raw, path.name))
         fed = time.process_time() - cpu
-        rows = sum(1 for _ in tally.rows())
+        aggregates = stats_lines.Aggregates()
+        aggregates.add(tally)
         seconds = time.perf_counter() - t
         cpu = time.process_time() - cpu
         # CPU seconds as well as wall-clock: on a shared machine the process may get a
@@ -233,33 +259,33 @@ def parse_only(path: Path) -> None:
             f"lines/CPU-s, break-down {cpu - fed:.1f} CPU-s) "
             f"({tally.lines:,} lines, {tally.downloads:,} downloads, "
             f"{tally.ignored:,} ignored, {tally.malformed:,} malformed, "
-            f"{len(tally.counts):,} distinct keys, {rows:,} aggregate rows) in "
+            f"{len(tally.counts):,} distinct keys, {len(aggregates):,} aggregate rows) in "
             f"{seconds:.1f} s"
         )
 
 
-def _count_worker(url: str, jobs, results, run: str, fold_each: bool = True) -> None:
-    """One worker process, as a Celery worker on the stats queue counts: an object per job,
-    committed, then a fold unless another worker is folding."""
+def _count_worker(url: str, jobs, results, run: str) -> None:
+    """One worker process, as a Celery worker on the stats queue counts: a batch of objects
+    per job (a count_logs message), merged into as few transactions as memory allows."""
+    import contextlib
+
     from warehouse import db
     from warehouse.stats import ingest
 
+    @contextlib.contextmanager
+    def opened(path: str):
+        with open(path, "rb") as raw:
+            yield ingest.object_lines(raw, path)
+
     engine = db.create_engine(url)
     factory = db.make_session_factory(engine)
-    folds = "fold_now" in inspect.signature(ingest.count).parameters
     cpu = time.process_time()
     lines = 0
-    while (path := jobs.get()) is not None:
-        with factory() as session, gzip.open(path, "rt", encoding="utf-8") as source:
-            key = f"bench/{run}/{Path(path).name}"
-            if folds:
-                outcome = ingest.count(session, key, source, fold_now=False)
-                session.commit()
-                if fold_each:
-                    ingest.fold_all(factory)
-            else:  # the code before pending rows: one upsert per object
-                outcome = ingest.count(session, key, source)
-                session.commit()
+    while (batch := jobs.get()) is not None:
+        sources = [
+            (f"bench/{run}/{Path(path).name}", lambda path=path: opened(path)) for path in batch
+        ]
+        for outcome in ingest.count_all(factory, sources):
             lines += outcome.lines
     engine.dispose()
     results.put((lines, time.process_time() - cpu))
@@ -293,26 +319,22 @@ def postgres_cpu_seconds(data: Path | None) -> float | None:
 
 
 def ingest_all(
-    url: str,
-    paths: list[Path],
-    workers: int,
-    pg_data: Path | None = None,
-    fold_each: bool = True,
+    url: str, paths: list[Path], workers: int, batch: int, pg_data: Path | None = None
 ) -> None:
     from warehouse import db
-    from warehouse.stats import ingest
 
     run = str(int(time.time()))
     pg_cpu = postgres_cpu_seconds(pg_data)
     jobs: multiprocessing.Queue = multiprocessing.Queue()
     results: multiprocessing.Queue = multiprocessing.Queue()
-    for path in paths:
-        jobs.put(str(path))
+    for start in range(0, len(paths), batch):
+        jobs.put([str(p) for p in paths[start : start + batch]])
     for _ in range(workers):
         jobs.put(None)
+    load = os.getloadavg()
     t = time.perf_counter()
     procs = [
-        multiprocessing.Process(target=_count_worker, args=(url, jobs, results, run, fold_each))
+        multiprocessing.Process(target=_count_worker, args=(url, jobs, results, run))
         for _ in range(workers)
     ]
     for proc in procs:
@@ -320,17 +342,14 @@ def ingest_all(
     done = [results.get() for _ in procs]
     for proc in procs:
         proc.join()
-    counted = time.perf_counter() - t
-    # What a busy fold left behind: the counts are not in the aggregates before this.
+    seconds = time.perf_counter() - t
     engine = db.create_engine(url)
-    if hasattr(ingest, "fold_all"):
-        ingest.fold_all(db.make_session_factory(engine), wait=True)
     with engine.connect() as connection:
         rows = connection.exec_driver_sql("SELECT count(*) FROM stats_daily_downloads").scalar()
     engine.dispose()
-    seconds = time.perf_counter() - t
     total = sum(lines for lines, _ in done)
     cpu = sum(c for _, c in done)
+    print(f"load average before: {load[0]:.2f}, after: {os.getloadavg()[0]:.2f}")
     if pg_cpu is not None:
         pg_cpu = postgres_cpu_seconds(pg_data) - pg_cpu
         # What two free cores would do: every CPU second of the workers and of PostgreSQL.
@@ -341,9 +360,8 @@ def ingest_all(
         )
     print(
         f"ingest into PostgreSQL: {total / seconds:,.0f} lines/s wall ({len(paths)} objects, "
-        f"{total:,} lines, {workers} worker process(es)) in {seconds:.1f} s (counting "
-        f"{counted:.1f} s, last fold {seconds - counted:.1f} s); the workers used {cpu:.1f} "
-        f"CPU-s ({total / cpu:,.0f} lines/CPU-s), PostgreSQL the rest; "
+        f"{total:,} lines, {workers} worker process(es), batches of {batch} objects) in "
+        f"{seconds:.1f} s; the workers used {cpu:.1f} CPU-s ({total / cpu:,.0f} lines/CPU-s); "
         f"{rows:,} rows in stats_daily_downloads"
     )
 
@@ -367,11 +385,7 @@ def main() -> None:
     parser.add_argument(
         "--pg-data", type=Path, help="the local cluster's data directory: report its CPU time"
     )
-    parser.add_argument(
-        "--fold-at-end",
-        action="store_true",
-        help="workers do not fold; one fold of everything at the end (a long fold period)",
-    )
+    parser.add_argument("--batch", type=int, default=5, help="objects per job (count_logs message)")
     parser.add_argument("--parse-only", action="store_true", help="time the parse of one object")
     args = parser.parse_args()
 
@@ -384,7 +398,7 @@ def main() -> None:
     if not url:
         print("DATABASE_URL not set: the database write was not measured")
         return
-    ingest_all(url, paths, args.workers, args.pg_data, not args.fold_at_end)
+    ingest_all(url, paths, args.workers, args.batch, args.pg_data)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,9 @@ accesslog = os.environ.get("WAREHOUSE_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("WAREHOUSE_LOG_LEVEL", "info")
 proc_name = "warehouse-uploads"
+# No control socket: its default place is under ~, which the image's user cannot write, and
+# several servers on one machine would fight over it; we do not use it.
+control_socket_disable = True
 
 if os.environ.get("WAREHOUSE_UPLOAD_TMPDIR"):
     # Set before the app is loaded, so every tempfile the workers make lands there.

@@ -572,6 +572,8 @@ def stack_environment(
         "WAREHOUSE_CACHE_SECRET_ACCESS_KEY": s3.secret_key,
         "WAREHOUSE_CDN_BACKEND": "varnish",
         "WAREHOUSE_CDN_VARNISH_URL": f"http://127.0.0.1:{port}",
+        # Varnish, on this machine: the apps take the client from its X-Forwarded-For.
+        "WAREHOUSE_TRUSTED_PROXIES": "127.0.0.1",
     }
     for key, value in values.items():
         env.setdefault(key, value)

@@ -26,6 +26,7 @@ def configure(settings: Settings | None = None, **registry_extras) -> Configurat
     config.include("pyramid_services")
     config.include("pyramid_tm")
     config.include("warehouse.logging")
+    config.include("warehouse.proxies")
     config.include("warehouse.db")
     config.include("warehouse.redis")
     config.include("warehouse.ratelimit")

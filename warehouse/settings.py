@@ -9,6 +9,7 @@ profile (``WAREHOUSE_ENV=production``) tightens what must be tight.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -159,6 +160,10 @@ class Settings:
     ses_configuration_set: str = ""
     # Who may read /metrics: addresses or networks, comma-separated.
     metrics_allow: str = "127.0.0.0/8,::1"
+    # The proxies in front of the apps (the CDN), as addresses or networks, comma-separated.
+    # A request from one of them is from the client it names in X-Forwarded-For (per-IP
+    # rate limits, events); anyone else's X-Forwarded-For is ignored (warehouse.proxies).
+    trusted_proxies: str = ""
     # Where a Celery worker and beat serve /metrics (0: they do not; the gunicorn apps serve
     # /metrics on their own port), and on which address.
     worker_metrics_port: int = 0
@@ -283,6 +288,7 @@ class Settings:
         take("WAREHOUSE_SES_ENDPOINT_URL", "ses_endpoint_url")
         take("WAREHOUSE_SES_CONFIGURATION_SET", "ses_configuration_set")
         take("WAREHOUSE_METRICS_ALLOW", "metrics_allow")
+        take("WAREHOUSE_TRUSTED_PROXIES", "trusted_proxies")
         take("WAREHOUSE_WORKER_METRICS_PORT", "worker_metrics_port", int)
         take("WAREHOUSE_BEAT_METRICS_PORT", "beat_metrics_port", int)
         take("WAREHOUSE_METRICS_ADDR", "metrics_addr")
@@ -358,6 +364,14 @@ class Settings:
                 "WAREHOUSE_SCAN_UPLOAD_BUDGET_SECONDS and WAREHOUSE_SCAN_CHILD_CPU_SECONDS must "
                 "be positive"
             )
+        for name, text in (
+            ("WAREHOUSE_METRICS_ALLOW", self.metrics_allow),
+            ("WAREHOUSE_TRUSTED_PROXIES", self.trusted_proxies),
+        ):
+            try:
+                parse_networks(text)
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {exc}") from exc
         if self.env == "production" and self.secret_key == Settings.secret_key:
             raise SettingsError("WAREHOUSE_SECRET_KEY must be set in production")
         if self.env == "production" and not self.site_url:
@@ -365,6 +379,19 @@ class Settings:
 
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``"10.0.0.0/8, ::1"`` as networks (a lone address is a network of one)."""
+    networks = []
+    for item in text.split(","):
+        item = item.strip()
+        if item:
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+    return tuple(networks)
 
 
 def _auto_bool(value: str) -> bool | None:

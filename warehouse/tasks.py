@@ -69,7 +69,7 @@ TASK_QUEUES = {
     "warehouse.stats.tasks.count_log": "stats",
     "warehouse.stats.tasks.ship_logs": "stats",
     "warehouse.stats.tasks.discover_logs": "stats",
-    "warehouse.stats.tasks.fold_pending": "stats",
+    "warehouse.stats.tasks.count_logs": "stats",
     "warehouse.stats.tasks.nightly": "stats",
     "warehouse.storage.tasks.verify_range": VERIFY_QUEUE,
     "warehouse.storage.tasks.verify_slice": VERIFY_QUEUE,
@@ -274,12 +274,6 @@ def beat_schedule(settings: Settings) -> dict:
             "task": "warehouse.stats.tasks.discover_logs",
             "schedule": settings.stats_discover_seconds,
             "options": {"expires": settings.stats_discover_seconds},
-        },
-        # Counts left pending by a fold that was busy when their object was counted.
-        "stats-fold-pending": {
-            "task": "warehouse.stats.tasks.fold_pending",
-            "schedule": settings.stats_rotate_seconds,
-            "options": {"expires": settings.stats_rotate_seconds},
         },
         "stats-nightly": {
             "task": "warehouse.stats.tasks.nightly",

@@ -23,11 +23,9 @@ backend uploads {
     .between_bytes_timeout = 300s;
 }
 
-# Who may PURGE: the worker containers, on the compose network (a private range).
+# Who may PURGE: the worker containers, on the compose network (docker-compose.yml).
 acl purgers {
     "127.0.0.1";
     "::1";
-    "10.0.0.0"/8;
-    "172.16.0.0"/12;
-    "192.168.0.0"/16;
+    "172.30.80.0"/24;
 }

@@ -2,7 +2,10 @@ vcl 4.1;
 # The CDN in front of the two apps (what Fastly does in production), for `make serve` and the
 # end-to-end tests. Needs varnish-modules for xkey.
 #
-# * /legacy/ (uploads) goes to the uploads app, never cached; the rest to the web app.
+# * /legacy/ (uploads) goes to the uploads app, never cached; the rest to the web app, but
+#   /metrics, which is not for the public: that is refused.
+# * The apps trust Varnish's X-Forwarded-For (WAREHOUSE_TRUSTED_PROXIES): Varnish appends the
+#   client's address to it, so per-IP rate limits count clients.
 # * TTLs come from the app's Surrogate-Control; the app tags responses with Surrogate-Key,
 #   and PURGE with a Surrogate-Key header (from the "purgers" ACL in backends.vcl) drops every
 #   object tagged with any of its keys (xkey).
@@ -33,6 +36,12 @@ sub vcl_recv {
             return (synth(200, "Purged " + req.http.X-Purged));
         }
         return (purge);
+    }
+
+    # /metrics is for the scraper, which asks each app directly on the private network;
+    # the apps also refuse any /metrics that came through here (warehouse.proxies).
+    if (req.url ~ "^/+metrics(/|\?|$)") {
+        return (synth(404, "Not Found"));
     }
 
     if (req.url ~ "^/legacy(/|\?|$)") {

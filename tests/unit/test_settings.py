@@ -58,3 +58,13 @@ def test_environment_overrides_and_libpq_urls_are_accepted():
 def test_bad_values_name_the_variable(env):
     with pytest.raises(SettingsError, match="WAREHOUSE_"):
         Settings.from_env(env)
+
+
+def test_trusted_proxies_and_metrics_allow_must_be_networks():
+    settings = Settings.from_env({"WAREHOUSE_TRUSTED_PROXIES": "172.30.80.80, 10.0.0.0/8"})
+    assert settings.trusted_proxies == "172.30.80.80, 10.0.0.0/8"
+    assert Settings.from_env({}).trusted_proxies == ""  # no proxy: X-Forwarded-For is ignored
+    with pytest.raises(SettingsError, match="WAREHOUSE_TRUSTED_PROXIES: 'varnish'"):
+        Settings.from_env({"WAREHOUSE_TRUSTED_PROXIES": "varnish"})
+    with pytest.raises(SettingsError, match="WAREHOUSE_METRICS_ALLOW: '10.0.0.300'"):
+        Settings.from_env({"WAREHOUSE_METRICS_ALLOW": "127.0.0.1,10.0.0.300"})

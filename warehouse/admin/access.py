@@ -11,6 +11,7 @@ import functools
 from pyramid.renderers import render_to_response
 
 from warehouse.admin.services import Actor
+from warehouse.events import client_ip
 
 NO_STORE = "private, no-store"
 FORBIDDEN_TEMPLATE = "warehouse.admin:templates/admin/forbidden.html"
@@ -62,4 +63,5 @@ def admin_only(view):
 
 
 def actor_of(request) -> Actor:
-    return Actor(request.user.username, "web", request.client_addr)
+    # Not request.client_addr: that believes any X-Forwarded-For (see warehouse.proxies).
+    return Actor(request.user.username, "web", client_ip(request))

@@ -54,13 +54,17 @@ def stats() -> None:
 @stats.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 def ingest(paths) -> None:
-    """Count log files (plain or .gz) here and now, each once and only once.
+    """Count log files (plain or .gz) here and now, each once and only once, several
+    files per transaction (the way the stats queue's workers count objects).
 
     A file is known by its name: a file named as shipped logs are
     (20261204T215500Z-host-1.log[.gz]) counts as that bucket object would; any other as
     file/<name>.
     """
+    import contextlib
+
     from warehouse.stats import ingest as counting
+    from warehouse.stats.tasks import forget_counted
     from warehouse.tasks import TaskContext
 
     context = TaskContext.from_settings(load_settings())
@@ -68,28 +72,32 @@ def ingest(paths) -> None:
     counted = skipped = lines = malformed = 0
     try:
         with click.progressbar(length=total, label="Counting", show_pos=False) as bar:
+
+            @contextlib.contextmanager
+            def opened(path: Path):
+                with open(path, "rb") as raw:
+                    yield counting.object_lines(_Progress(raw, bar), path.name)
+
+            # Files counted before move the bar without being read.
+            with context.session() as session:
+                done = counting.counted_keys(session, [key_for_path(Path(p)) for p in paths])
+            sources = []
             for name in paths:
                 path = Path(name)
-                key = key_for_path(path)
-                with context.session() as session:
-                    if counting.already_counted(session, key):
-                        skipped += 1
-                        bar.update(path.stat().st_size)
-                        continue
-                    with open(path, "rb") as raw:
-                        stream = _Progress(raw, bar)
-                        outcome = counting.count(
-                            session, key, counting.text_lines(stream, path.name)
-                        )
-                if outcome.counted:
-                    counted += 1
-                    lines += outcome.lines
-                    malformed += outcome.malformed
-                    from warehouse.stats.tasks import purge_stats_pages
-
-                    purge_stats_pages(context, outcome.projects)
+                if key_for_path(path) in done:
+                    bar.update(path.stat().st_size)
                 else:
-                    skipped += 1
+                    sources.append((key_for_path(path), lambda path=path: opened(path)))
+            skipped = len(paths) - len(sources)
+            outcomes = list(counting.count_all(context.session_factory, sources))
+        for outcome in outcomes:
+            if outcome.counted:
+                counted += 1
+                lines += outcome.lines
+                malformed += outcome.malformed
+            else:
+                skipped += 1
+        forget_counted(context, outcomes)
     finally:
         context.engine.dispose()
     click.echo(
@@ -102,7 +110,7 @@ def ingest(paths) -> None:
 def status() -> None:
     """The newest log counted, the backlog and the lag."""
     from warehouse.stats.metrics import lag_seconds
-    from warehouse.stats.models import CountedLog, MalformedLine, pending_downloads
+    from warehouse.stats.models import CountedLog, MalformedLine
     from warehouse.stats.tasks import uncounted_keys
     from warehouse.tasks import TaskContext
 
@@ -121,7 +129,6 @@ def status() -> None:
                 ).where(CountedLog.counted_at >= hour_ago)
             ).one()
             kept = session.scalar(sa.select(sa.func.count()).select_from(MalformedLine))
-            pending = session.scalar(sa.select(sa.func.count()).select_from(pending_downloads))
             lag = lag_seconds(session)
         backlog = uncounted_keys(context)
     finally:
@@ -132,7 +139,6 @@ def status() -> None:
         click.echo(f"newest log counted: {newest.key} (events up to {newest.last_event})")
     click.echo(f"lag: {'-' if lag is None else f'{lag:.0f} s'}")
     click.echo(f"backlog: {len(backlog)} log object(s) of the last 2 days not counted yet")
-    click.echo(f"pending: {pending:,} counted row(s) not folded into the aggregates yet")
     click.echo(
         f"last hour: {objects} object(s), {lines:,} lines, {malformed:,} malformed "
         f"({kept:,} malformed lines kept in stats_malformed_lines)"
@@ -152,21 +158,17 @@ def rebuild(since, queue) -> None:
     """
     from warehouse.stats import ingest as counting
     from warehouse.stats import logs
-    from warehouse.stats.models import (
-        CountedLog,
-        DailyDownloads,
-        MalformedLine,
-        pending_downloads,
-    )
-    from warehouse.stats.tasks import count_log, count_object, logs_store
+    from warehouse.stats.models import CountedLog, DailyDownloads, MalformedLine
+    from warehouse.stats.services import forget_all_past
+    from warehouse.stats.tasks import forget_counted, logs_store, send_batches, stored_lines
     from warehouse.tasks import TaskContext
 
     context = TaskContext.from_settings(load_settings())
     try:
         start = datetime.datetime.combine(since, datetime.time(), datetime.UTC)
         with context.session() as session:
-            # No fold moves rows of those days while they are removed.
-            counting.lock_folds(session)
+            # No batch adds to those days while they are removed.
+            counting.lock_writes(session)
             forgotten = session.scalars(
                 sa.delete(CountedLog)
                 .where(CountedLog.last_event >= start)
@@ -174,7 +176,8 @@ def rebuild(since, queue) -> None:
             ).all()
             session.execute(sa.delete(MalformedLine).where(MalformedLine.log_key.in_(forgotten)))
             session.execute(sa.delete(DailyDownloads).where(DailyDownloads.day >= since))
-            session.execute(sa.delete(pending_downloads).where(pending_downloads.c.day >= since))
+        # Removed days are not served from what the origin kept of them.
+        forget_all_past(context.redis)
         not_in_bucket = [k for k in forgotten if not k.startswith(logs.LOGS_PREFIX)]
         store = logs_store(context)
         today = datetime.datetime.now(datetime.UTC).date()
@@ -187,13 +190,16 @@ def rebuild(since, queue) -> None:
             done = set(session.scalars(sa.select(CountedLog.key).where(CountedLog.key.in_(keys))))
         keys = [k for k in keys if k not in done]
         if queue:
-            for key in keys:
-                count_log.delay(key, since.isoformat())
+            send_batches(keys, since)
             click.echo(f"{len(keys)} log object(s) sent to the stats queue")
         else:
-            with click.progressbar(keys, label="Recounting") as bar:
-                for key in bar:
-                    count_object(context, key, since)
+            with click.progressbar(length=len(keys), label="Recounting") as bar:
+                sources = [(key, lambda key=key: stored_lines(store, key)) for key in keys]
+                outcomes = []
+                for outcome in counting.count_all(context.session_factory, sources, since=since):
+                    outcomes.append(outcome)
+                    bar.update(1)
+            forget_counted(context, outcomes)
             click.echo(f"{len(keys)} log object(s) recounted from {since}")
         if not_in_bucket:
             click.echo(
@@ -223,10 +229,6 @@ def export(since, until, target) -> None:
         return s3_client_from_settings(settings)
 
     try:
-        # Counts still pending are part of the days exported.
-        from warehouse.stats.ingest import fold_all
-
-        fold_all(context.session_factory, wait=True)
         written = dataset.export(context.session_factory, since, until, target, s3_client)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -25,11 +25,10 @@ MAX_USER_AGENT_LENGTH = 512
 
 
 def client_ip(request) -> str | None:
-    """The address the request came from, as the WSGI server saw it.
+    """The address the request came from: the WSGI server's peer or, when that peer is a
+    trusted proxy, the client it names (:mod:`warehouse.proxies` rewrites the address).
 
-    ``X-Forwarded-For`` is deliberately not read here: anyone can send it. A deployment
-    behind a proxy must have the proxy's address rewritten by the WSGI server or a middleware
-    that knows which proxies to trust.
+    ``X-Forwarded-For`` is deliberately not read here: anyone can send it.
     """
     return request.remote_addr or None
 

@@ -32,6 +32,7 @@ from pyramid.response import Response
 
 from warehouse import tasks
 from warehouse.metrics.queues import queue_depths
+from warehouse.proxies import PROXIED_BY
 from warehouse.storage.replication import pending_count
 
 log = structlog.get_logger(__name__)
@@ -153,9 +154,10 @@ def allowed(address: str | None, allow: str) -> bool:
 
 def metrics_view(request):
     settings = request.registry.settings["warehouse"]
-    # Not for the public: it tells how busy we are and what fails. Behind a proxy the
-    # address is the proxy's, so the CDN must not forward /metrics (the VCL does not).
-    if not allowed(request.remote_addr, settings.metrics_allow):
+    # Not for the public: it tells how busy we are and what fails. The scraper asks each
+    # process directly; nothing that came through the CDN is answered, whichever client it
+    # names (the VCL refuses /metrics too, but not every spelling the router accepts).
+    if request.environ.get(PROXIED_BY) or not allowed(request.remote_addr, settings.metrics_allow):
         raise HTTPNotFound()
     ctx = request.registry.get("tasks.context")
     body = generate_latest(registry_for_scrape(lambda: ctx))

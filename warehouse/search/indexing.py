@@ -29,6 +29,11 @@ TEXT_SEARCH_CONFIG = "english"
 # followed by a space, so they never meet a user's words).
 CLASSIFIER_TERM = "classifier:"
 
+# A release a scan holds is not shown to installers, so search neither shows its version nor
+# finds a project by what only that release says (a held release's text is the scanned
+# upload's own, possibly written to lure).
+_HELD = "EXISTS (SELECT 1 FROM release_holds h WHERE h.release_id = {release} AND h.lifted IS NULL)"
+
 # The row a project's entry is rebuilt from. ``{where}`` filters projects (aliased ``p``).
 # The shown release: non-yanked before yanked, final before pre-release, then the newest.
 # Classifier prefixes are computed from the classifiers already fetched, not by a second
@@ -55,7 +60,7 @@ SELECT
 FROM projects p
 CROSS JOIN LATERAL (
     SELECT id, version, summary, keywords, description, created FROM releases
-    WHERE releases.project_id = p.id
+    WHERE releases.project_id = p.id AND NOT ({_HELD.format(release="releases.id")})
     ORDER BY yanked, is_prerelease, sort_order DESC
     LIMIT 1
 ) r
@@ -97,12 +102,15 @@ def _upsert_sql(where: str) -> sa.TextClause:
 
 
 _UPSERT_ALL = _upsert_sql("true")
-# Projects whose last release was deleted leave search (deleted projects go by cascade), and
-# so do quarantined ones.
-_DELETE_RELEASELESS = """
+# Projects whose last release was deleted (or is held) leave search (deleted projects go by
+# cascade), and so do quarantined ones.
+_DELETE_RELEASELESS = f"""
 DELETE FROM project_search s
-WHERE {where} AND (
-    NOT EXISTS (SELECT 1 FROM releases r WHERE r.project_id = s.project_id)
+WHERE {{where}} AND (
+    NOT EXISTS (
+        SELECT 1 FROM releases r
+        WHERE r.project_id = s.project_id AND NOT ({_HELD.format(release="r.id")})
+    )
     OR EXISTS (
         SELECT 1 FROM projects q WHERE q.id = s.project_id AND q.lifecycle_status IS NOT NULL
     )

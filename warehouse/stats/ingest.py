@@ -1,38 +1,51 @@
-"""Counting one log object, once and only once.
+"""Counting log objects, once and only once, several per transaction.
 
-The object's lines are tallied in memory (:class:`~warehouse.stats.lines.Tally`: flat in the
-size of the object, growing only with its distinct keys), then written in one transaction:
-the object's row in ``stats_counted_logs`` first (a second counter of the same object waits
-on that row's key, then finds it and adds nothing), its rows appended to
-``stats_pending_downloads`` with one COPY, the malformed lines kept aside. A crash before the
-commit leaves nothing; a retry or a second run after it adds nothing.
+A worker takes a batch of objects and tallies each in memory (:class:`~warehouse.stats.lines.
+Tally`), merging their aggregate rows as it goes (:class:`~warehouse.stats.lines.Aggregates`:
+a row many objects share is summed once), until the batch is read or its merged rows reach
+``max_rows`` (memory stays bounded whatever the objects). Then **one transaction**:
 
-:func:`fold` then moves pending rows into ``stats_daily_downloads``: summed by key across
-every object pending, one upsert in key order, deleted from the pending table in the same
-statement. The upsert, not the parse, is what an object costs PostgreSQL; folding many
-objects at once pays it once per distinct key rather than once per key per object.
+1. every object's row in ``stats_counted_logs`` (``ON CONFLICT DO NOTHING RETURNING key``):
+   an object another worker is counting makes this one wait on its key, then find it; if
+   any object of the batch turns out counted, the transaction is rolled back and the batch
+   read again without it, so nothing is ever added twice;
+2. the merged rows, with one ``COPY`` into a temporary table (no WAL, no index);
+3. one ``INSERT … SELECT … ON CONFLICT DO UPDATE`` into ``stats_daily_downloads``, under an
+   advisory lock that makes writers (and ``rebuild``) take turns: the write is PostgreSQL's
+   work either way, and turns leave no deadlock to resolve between batches that share rows;
+4. the malformed lines kept aside (up to 100 per object).
+
+A crash before the commit leaves nothing; a retry or a second run after it adds nothing.
+The upsert is paid once per distinct row of the batch, not per row per object: the more
+objects a batch holds, the fewer rows per line PostgreSQL writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
-import gzip
-import io
 import time
-from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy import orm
 
-from warehouse.stats.lines import Tally
+from warehouse.stats.lines import Aggregates, Tally
 from warehouse.stats.models import CountedLog, MalformedLine
 
 log = structlog.get_logger(__name__)
 
 LOGS_PREFIX = "logs/"
+# Merged aggregate rows a batch may hold before it is written (about 150 bytes of memory
+# each): a batch stops taking objects there, and the next transaction takes the rest.
+BATCH_MAX_ROWS = 3_000_000
+# Writers of aggregates (batches, rebuild) take turns on this lock.
+WRITE_LOCK = 0x57A7_F01D
+_READ_SIZE = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,196 +61,263 @@ class Outcome:
     days: frozenset[datetime.date] = frozenset()
 
 
-def text_lines(stream: BinaryIO, name: str) -> Iterator[str]:
-    """The lines of a log stream, gunzipped when ``name`` ends in ``.gz``.
+def object_lines(stream: BinaryIO, name: str) -> Iterator[bytes]:
+    """The lines of a log stream (any object with ``read(n)``: a file, an S3 body), without
+    their ``\\n``, gunzipped when ``name`` ends in ``.gz``.
 
-    Bytes that are not UTF-8 are replaced rather than fatal: such a line still counts, or is
-    kept aside as malformed with the rest of its text readable."""
-    raw: BinaryIO = io.BufferedReader(_Readable(stream), 1024 * 1024)  # type: ignore[assignment]
-    if name.endswith(".gz"):
-        raw = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="\n")
+    Read a megabyte at a time and split in C: iterating a ``GzipFile`` or a text wrapper
+    line by line costs more than counting the line. Bytes, not text: a value is decoded
+    only once per distinct value (bytes that are not UTF-8 are replaced then, never fatal).
+    """
+    chunks = _gunzipped(stream) if name.endswith(".gz") else _chunks(stream)
+    tail = b""
+    for chunk in chunks:
+        data = tail + chunk if tail else chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            tail = data
+            continue
+        tail = data[cut + 1 :]
+        yield from data[:cut].split(b"\n")
+    if tail:
+        yield tail
 
 
-class _Readable(io.RawIOBase):
-    """Any object with ``read(n)`` (a file, an S3 body) as a raw stream io can buffer."""
+def _chunks(stream: BinaryIO) -> Iterator[bytes]:
+    while chunk := stream.read(_READ_SIZE):
+        yield chunk
 
-    def __init__(self, stream):
-        self._stream = stream
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._stream.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+def _gunzipped(stream: BinaryIO) -> Iterator[bytes]:
+    """Gunzip, member after member (a log may be several gzip streams one after another)."""
+    inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    for chunk in _chunks(stream):
+        while chunk:
+            yield inflate.decompress(chunk)
+            if not inflate.eof:
+                break
+            chunk = inflate.unused_data
+            inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    yield inflate.flush()
 
 
 def already_counted(session: orm.Session, key: str) -> bool:
     return session.get(CountedLog, key) is not None
 
 
-# The object's rows are appended to the pending table: no index, no conflict to resolve, so
-# the transaction that records an object is one COPY however busy the aggregates are.
-_COPY_PENDING = (
-    "COPY stats_pending_downloads (project, dimension, day, category, mirror, downloads) FROM STDIN"
+def counted_keys(session: orm.Session, keys: Sequence[str]) -> set[str]:
+    """Which of ``keys`` are counted already."""
+    if not keys:
+        return set()
+    return set(session.scalars(sa.select(CountedLog.key).where(CountedLog.key.in_(list(keys)))))
+
+
+_STAGE = (
+    "CREATE TEMPORARY TABLE stats_batch (project text, dimension text, day date, "
+    "category text, mirror boolean, downloads bigint) ON COMMIT DROP"
 )
-# One fold at a time (others skip: the running one, or the next, takes their rows).
-FOLD_LOCK = 0x57A7_F01D
-# Rows in key order: a fold and a rebuild lock the rows they share in the same order, so
-# they wait for each other instead of deadlocking.
-_FOLD = """
-WITH moved AS (
-    DELETE FROM stats_pending_downloads
-    WHERE ctid = ANY(ARRAY(SELECT ctid FROM stats_pending_downloads LIMIT %(limit)s))
-    RETURNING project, dimension, day, category, mirror, downloads
-), summed AS (
-    SELECT project, dimension, day, category, mirror, sum(downloads)::bigint AS downloads
-    FROM moved GROUP BY project, dimension, day, category, mirror
-)
-INSERT INTO stats_daily_downloads (project, dimension, day, category, mirror, downloads)
-SELECT project, dimension, day, category, mirror, downloads FROM summed
-ORDER BY project, dimension, day, category, mirror
+_COPY = "COPY stats_batch (project, dimension, day, category, mirror, downloads) FROM STDIN"
+_MERGE = """
+INSERT INTO stats_daily_downloads AS d (project, dimension, day, category, mirror, downloads)
+SELECT project, dimension, day, category, mirror, downloads FROM stats_batch
 ON CONFLICT (project, dimension, day, category, mirror)
-DO UPDATE SET downloads = stats_daily_downloads.downloads + EXCLUDED.downloads
+DO UPDATE SET downloads = d.downloads + EXCLUDED.downloads
 """
-# Pending rows folded per transaction: bounds a fold's memory and its locks after a backlog.
-FOLD_BATCH = 2_000_000
 
 
-def write_rows(session: orm.Session, rows: Iterable[tuple]) -> None:
-    """Append ``(project, dimension, day, category, mirror, downloads)`` rows to the pending
-    counts (in the session's transaction); :func:`fold` adds them to the aggregates."""
+def lock_writes(session: orm.Session) -> None:
+    """Hold the aggregates' write lock until the session's transaction ends."""
+    session.connection().exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+
+
+def write_rows(session: orm.Session, rows: Iterable[tuple]) -> int:
+    """Add ``(project, dimension, day, category, mirror, downloads)`` rows (each key at
+    most once) to the daily aggregates, in the session's transaction; the rows written."""
     cursor = session.connection().connection.driver_connection.cursor()
-    with cursor.copy(_COPY_PENDING) as copy:
+    cursor.execute(_STAGE)
+    with cursor.copy(_COPY) as copy:
+        write = copy.write_row
         for row in rows:
-            copy.write_row(row)
+            write(row)
+    lock_writes(session)
+    cursor.execute(_MERGE)
+    return cursor.rowcount
 
 
-def fold(session: orm.Session, *, limit: int = FOLD_BATCH, wait: bool = False) -> int | None:
-    """Move up to ``limit`` pending rows into the daily aggregates, in the session's
-    transaction (the caller commits): summed by key, then one upsert in key order.
+class CountedMeanwhile(Exception):
+    """Objects of the batch were counted by another worker since the batch was read."""
 
-    Returns the aggregate rows written (0: nothing was pending), or None if another fold holds
-    the lock (``wait``: wait for it instead).
-    A row is deleted from the pending table in the same statement that adds it, so a crash
-    leaves it pending and it is added once."""
-    if not lock_folds(session, wait=wait):
-        return None
-    return session.connection().exec_driver_sql(_FOLD, {"limit": limit}).rowcount
+    def __init__(self, keys: set[str]):
+        super().__init__(f"counted meanwhile: {', '.join(sorted(keys))}")
+        self.keys = keys
 
 
-def lock_folds(session: orm.Session, *, wait: bool = True) -> bool:
-    """Hold the fold lock until the session's transaction ends (False: another holds it and
-    ``wait`` is False)."""
-    connection = session.connection()
-    if wait:
-        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({FOLD_LOCK})")
-        return True
-    return bool(
-        connection.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({FOLD_LOCK})").scalar()
+def record_batch(
+    session: orm.Session, tallies: Sequence[tuple[str, Tally]], aggregates: Aggregates
+) -> set[str]:
+    """Write the objects ``tallies`` as counted, with their merged ``aggregates``, in the
+    session's transaction (the caller commits). Returns the keys that turned out counted
+    before: then nothing else was written, and the caller rolls back."""
+    if not tallies:
+        return set()
+    values = []
+    for key, tally in tallies:
+        first, last = tally.event_range()
+        values.append(
+            {
+                "key": key,
+                "lines": tally.lines,
+                "downloads": tally.downloads,
+                "ignored": tally.ignored,
+                "index_pages": tally.index_pages,
+                "malformed": tally.malformed,
+                "first_event": first,
+                "last_event": last,
+                "counted_from": tally.since,
+            }
+        )
+    # Key order: two batches that share objects wait for each other instead of deadlocking.
+    values.sort(key=lambda v: v["key"])
+    claimed = set(
+        session.scalars(
+            sa.dialects.postgresql.insert(CountedLog)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(CountedLog.key)
+        )
     )
+    before = {key for key, _ in tallies} - claimed
+    if before:
+        return before
+    # Downloads through an upstream count under its name too (looked up before the COPY).
+    from warehouse.upstreams.downloads import releases_by_upstream, with_upstream_rows
+
+    through_upstreams = releases_by_upstream(session, aggregates.projects)
+    written = write_rows(session, with_upstream_rows(aggregates.rows(), through_upstreams))
+    kept = [
+        {"log_key": key, "line_number": m.line_number, "reason": m.reason, "line": m.line}
+        for key, tally in tallies
+        for m in tally.kept_malformed
+    ]
+    if kept:
+        session.execute(sa.insert(MalformedLine), kept)
+    from warehouse.stats import metrics
+
+    metrics.BATCH_ROWS.observe(written)
+    return set()
 
 
-def fold_all(session_factory, *, wait: bool = False) -> int:
-    """Fold every pending row, one committed batch at a time; the aggregate rows written (0
-    if another fold was running: that one, or the next, takes the rows)."""
-    moved = 0
-    while True:
-        with session_factory() as session:
-            rows = fold(session, wait=wait)
-            session.commit()
-        if not rows:
-            return moved
-        moved += rows
-
-
-def record(session: orm.Session, key: str, tally: Tally, *, fold_now: bool = True) -> bool:
+def record(session: orm.Session, key: str, tally: Tally) -> bool:
     """Write ``tally`` as the counts of ``key`` in the session's transaction; False (and
-    nothing written) if ``key`` was counted before. The caller commits.
+    nothing written) if ``key`` was counted before. The caller commits."""
+    aggregates = Aggregates()
+    aggregates.add(tally)
+    return not record_batch(session, [(key, tally)], aggregates)
 
-    ``fold_now``: also fold the pending counts into the aggregates in this transaction (one
-    object at a time: backfills, tests). Workers pass False and fold after their commit, so
-    that many objects' rows are folded together (see :func:`fold`)."""
-    first, last = tally.event_range()
-    claimed = session.execute(
-        sa.dialects.postgresql.insert(CountedLog)
-        .values(
-            key=key,
+
+# A source of lines: a key and what opens its lines (a context manager yielding them).
+Source = tuple[str, Callable[[], Any]]
+
+
+def count_batch(
+    session: orm.Session,
+    sources: Sequence[Source],
+    *,
+    since: datetime.date | None = None,
+    max_rows: int = BATCH_MAX_ROWS,
+) -> list[Outcome]:
+    """Count the objects of ``sources`` in order, merged into one transaction, until their
+    merged rows reach ``max_rows``; the caller commits. Returns an outcome for each source
+    taken (a prefix of ``sources``: the caller passes the rest to the next batch)."""
+    sources = list(sources)
+    while True:
+        before = counted_keys(session, [key for key, _ in sources])
+        # Not inside a transaction while reading: a long batch must not hold locks.
+        session.rollback()
+        started = time.perf_counter()
+        aggregates = Aggregates()
+        read: list[tuple[str, Tally, float, frozenset, frozenset]] = []
+        taken = 0
+        for key, opener in sources:
+            taken += 1
+            if key in before:
+                continue
+            began = time.perf_counter()
+            with opener() as lines:
+                tally = Tally(since=since).feed(lines)
+            projects, days = aggregates.add(tally)
+            tally.counts = {}  # broken down: only the merged rows are kept
+            read.append((key, tally, time.perf_counter() - began, projects, days))
+            if len(aggregates) >= max_rows:
+                break
+        writing = time.perf_counter()
+        meanwhile = record_batch(session, [(key, tally) for key, tally, *_ in read], aggregates)
+        if not meanwhile:
+            break
+        # Another worker counted some of them since the check: read the rest again.
+        log.info("log objects counted meanwhile; batch read again", keys=sorted(meanwhile))
+        session.rollback()
+    write_seconds = time.perf_counter() - writing
+    lines = sum(tally.lines for _, tally, *_ in read)
+    from warehouse.stats import metrics
+
+    outcomes = {key: Outcome(key, counted=False) for key, _ in sources[:taken]}
+    for key, tally, seconds, projects, days in read:
+        # Each object bears the write in proportion to its lines.
+        share = write_seconds * tally.lines / lines if lines else 0.0
+        metrics.observe_object(tally, seconds + share)
+        outcomes[key] = Outcome(
+            key,
+            counted=True,
             lines=tally.lines,
             downloads=tally.downloads,
             ignored=tally.ignored,
-            index_pages=tally.index_pages,
             malformed=tally.malformed,
-            first_event=first,
-            last_event=last,
-            counted_from=tally.since,
+            seconds=seconds + share,
+            projects=projects,
+            days=days,
         )
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(CountedLog.key)
-    ).first()
-    if claimed is None:
-        return False
-    # Downloads through an upstream count under its name too (before the COPY starts).
-    from warehouse.upstreams.downloads import releases_by_upstream, with_upstream_rows
-
-    through_upstreams = releases_by_upstream(session, tally.projects())
-    write_rows(session, with_upstream_rows(tally.rows(), through_upstreams))
-    if tally.kept_malformed:
-        session.execute(
-            sa.insert(MalformedLine),
-            [
-                {"log_key": key, "line_number": m.line_number, "reason": m.reason, "line": m.line}
-                for m in tally.kept_malformed
-            ],
+    if read:
+        total = time.perf_counter() - started
+        log.info(
+            "log objects counted",
+            objects=len(read),
+            keys=[key for key, *_ in read][:20],
+            lines=lines,
+            aggregate_rows=len(aggregates),
+            seconds=round(total, 2),
+            write_seconds=round(write_seconds, 2),
+            lines_per_second=round(lines / total) if total else None,
         )
-    if fold_now:
-        fold(session, wait=True)
-    return True
+    return [outcomes[key] for key, _ in sources[:taken]]
 
 
 def count(
     session: orm.Session,
     key: str,
-    lines: Iterable[str],
+    lines: Iterable[bytes] | Iterable[str],
     *,
     since: datetime.date | None = None,
-    fold_now: bool = True,
 ) -> Outcome:
-    """Tally ``lines`` and record them as ``key``'s counts (see :func:`record`). The caller
-    commits."""
-    if already_counted(session, key):
-        return Outcome(key, counted=False)
-    # Not inside a transaction while reading: a long object must not hold locks.
-    session.rollback()
-    started = time.perf_counter()
-    tally = Tally(since=since).feed(lines)
-    if not record(session, key, tally, fold_now=fold_now):
-        return Outcome(key, counted=False)
-    seconds = time.perf_counter() - started
-    from warehouse.stats import metrics
+    """Tally ``lines`` and record them as ``key``'s counts, alone in a batch (see
+    :func:`count_batch`). The caller commits."""
+    [outcome] = count_batch(session, [(key, lambda: contextlib.nullcontext(lines))], since=since)
+    return outcome
 
-    metrics.observe_object(tally, seconds)
-    days = tally.days()
-    projects = tally.projects()
-    log.info(
-        "log object counted",
-        key=key,
-        lines=tally.lines,
-        downloads=tally.downloads,
-        ignored=tally.ignored,
-        malformed=tally.malformed,
-        lines_per_second=round(tally.lines / seconds) if seconds else None,
-    )
-    return Outcome(
-        key,
-        counted=True,
-        lines=tally.lines,
-        downloads=tally.downloads,
-        ignored=tally.ignored,
-        malformed=tally.malformed,
-        seconds=seconds,
-        projects=projects,
-        days=days,
-    )
+
+def count_all(
+    session_factory,
+    sources: Sequence[Source],
+    *,
+    since: datetime.date | None = None,
+    max_rows: int = BATCH_MAX_ROWS,
+) -> Iterator[Outcome]:
+    """Count every source, as many per transaction as ``max_rows`` allows, each batch
+    committed before the next is read; the outcomes as their batches commit."""
+    remaining = list(sources)
+    while remaining:
+        with session_factory() as session:
+            outcomes = count_batch(session, remaining, since=since, max_rows=max_rows)
+            session.commit()
+        remaining = remaining[len(outcomes) :]
+        yield from outcomes

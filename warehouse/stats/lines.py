@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
@@ -53,7 +54,7 @@ class Agent(NamedTuple):
 _IGNORED = None
 # Agent string -> index of its Agent in _agents (-1: not counted). Lines are keyed by the
 # index: thousands of agent strings share a few hundred distinct Agents.
-_ua_cache: dict[str, int] = {}
+_ua_cache: dict[bytes | str, int] = {}
 _agents: list[Agent] = []
 _agent_index: dict[Agent, int] = {}
 
@@ -95,16 +96,17 @@ def describe_agent(user_agent: str) -> Agent | None:
     return Agent(installer, major, minor, system, installer in MIRROR_INSTALLERS)
 
 
-def agent_index(user_agent: str) -> int:
+def agent_index(user_agent: bytes | str) -> int:
     """The index of :func:`describe_agent`'s answer in ``_agents`` (-1: not counted),
-    remembered per distinct agent string."""
+    remembered per distinct agent as logged (bytes, as the lines are read)."""
     try:
         return _ua_cache[user_agent]
     except KeyError:
         pass
     if len(_ua_cache) >= _UA_CACHE_LIMIT:
         _ua_cache.clear()
-    agent = describe_agent(user_agent)
+    text = user_agent if isinstance(user_agent, str) else _text(user_agent)
+    agent = describe_agent(text.rstrip("\r\n"))
     if agent is None:
         index = -1
     else:
@@ -114,6 +116,11 @@ def agent_index(user_agent: str) -> int:
             _agents.append(agent)
     _ua_cache[user_agent] = index
     return index
+
+
+def _text(value: bytes) -> str:
+    """A logged value as text: bytes that are not UTF-8 are replaced, never fatal."""
+    return value.decode("utf-8", "replace")
 
 
 def _parse_day(date_part: str) -> datetime.date | None:
@@ -159,7 +166,11 @@ def _day_of(stamp: str) -> datetime.date | None:
 
 @dataclasses.dataclass
 class Tally:
-    """The counts of one log object, built line by line, written at once."""
+    """The counts of one log object, built line by line.
+
+    Lines are bytes as read (a ``str`` line is encoded first: tests, small inputs), and the
+    keys are the logged bytes: nothing is decoded per line, only once per distinct value
+    when the counts are broken down (:class:`Aggregates`)."""
 
     since: datetime.date | None = None
     lines: int = 0
@@ -173,14 +184,21 @@ class Tally:
     # (day, project as logged, version, package type, country, agent index) -> downloads
     counts: dict = dataclasses.field(default_factory=dict)
     # Every distinct timestamp seen -> its day (None: not a timestamp).
-    stamps: dict[str, datetime.date | None] = dataclasses.field(default_factory=dict)
+    stamps: dict[bytes, datetime.date | None] = dataclasses.field(default_factory=dict)
 
-    def _reject(self, line_number: int, reason: str, line: str) -> None:
+    def _reject(self, line_number: int, reason: str, line: bytes) -> None:
         self.malformed += 1
         if len(self.kept_malformed) < MAX_KEPT_MALFORMED:
-            self.kept_malformed.append(Malformed(line_number, reason, line[:2000]))
+            self.kept_malformed.append(Malformed(line_number, reason, _text(line[:2000])))
 
-    def feed(self, lines: Iterable[str]) -> Tally:
+    def feed(self, lines: Iterable[bytes] | Iterable[str]) -> Tally:
+        lines = iter(lines)
+        first = next(lines, None)
+        if first is None:
+            return self
+        lines = itertools.chain((first,), lines)
+        if isinstance(first, str):
+            lines = (line.encode() for line in lines)  # type: ignore[union-attr]
         counts = self.counts
         get = counts.get
         stamps = self.stamps
@@ -191,7 +209,7 @@ class Tally:
         downloads = ignored = index_pages = skipped = 0
         for line in lines:
             number += 1
-            fields = line.rstrip("\r\n").split("|", 9)
+            fields = line.split(b"|", 9)
             if len(fields) != 10:
                 if line.strip():
                     reject(
@@ -204,17 +222,17 @@ class Tally:
             try:
                 day = stamps[stamp]
             except KeyError:
-                day = stamps[stamp] = _day_of(stamp)
+                day = stamps[stamp] = _day_of(_text(stamp))
             if day is None:
-                reject(number, f"timestamp {stamp!r} is not like '{TIMESTAMP_FORMAT}'", line)
+                reject(number, f"timestamp {_text(stamp)!r} is not like '{TIMESTAMP_FORMAT}'", line)
                 continue
-            if kind != "download":
-                if kind == "simple":
+            if kind != b"download":
+                if kind == b"simple":
                     index_pages += 1
                 else:
-                    reject(number, f"unknown line type {kind!r} (download or simple)", line)
+                    reject(number, f"unknown line type {_text(kind)!r} (download or simple)", line)
                 continue
-            if not project or project == NULL:
+            if not project or project == b"(null)":
                 reject(number, "download line without a project", line)
                 continue
             if since is not None and day < since:
@@ -243,56 +261,72 @@ class Tally:
             return None, None
 
         def moment(entry) -> datetime.datetime:
-            parsed = datetime.datetime.strptime(entry[2], TIMESTAMP_FORMAT)
+            parsed = datetime.datetime.strptime(_text(entry[2]), TIMESTAMP_FORMAT)
             return parsed.replace(tzinfo=datetime.UTC)
 
         return moment(min(ordered)), moment(max(ordered))
 
-    def days(self) -> frozenset[datetime.date]:
-        """The days this object has downloads of."""
-        return frozenset(key[0] for key in self.counts)
-
-    def projects(self) -> frozenset[str]:
-        """The normalized names of the projects this object has downloads of."""
-        return frozenset(canonicalize_name(name) for name in {key[1] for key in self.counts})
-
     def rows(self) -> Iterator[tuple[str, str, datetime.date, str, bool, int]]:
-        """``(project, dimension, day, category, mirror, downloads)``, one per distinct key.
+        """This object's aggregate rows alone (see :meth:`Aggregates.rows`)."""
+        aggregates = Aggregates()
+        aggregates.add(self)
+        return aggregates.rows()
 
-        The distinct keys are reduced in two steps rather than broken down into 8 rows each:
-        first by (project, day, agent) for the 5 rows an agent decides (overall, installer,
-        Python major and minor, system) and by (project, day, value) for version, country and
-        file type, then each agent's rows are added up. Tens of thousands of agent strings
-        share a few hundred described agents, so the first step shrinks the work."""
-        names: dict[str, str] = {}
-        values: dict[str, str] = {}
-        countries: dict[str, str] = {}
+
+class Aggregates:
+    """The aggregate rows of one or more objects' tallies, merged: what one transaction adds
+    to ``stats_daily_downloads``. Rows shared by the objects (a project's day, a version, a
+    country) are summed here, so they cost PostgreSQL one upsert however many objects have
+    them."""
+
+    def __init__(self) -> None:
+        # (project, dimension, day, category, mirror) -> downloads
+        self.totals: dict[tuple, int] = {}
+        self.days: set[datetime.date] = set()
+        self.projects: set[str] = set()
+        self._names: dict[bytes, str] = {}
+        self._values: dict[bytes, str] = {}
+        self._countries: dict[bytes, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.totals)
+
+    def add(self, tally: Tally) -> tuple[frozenset[str], frozenset[datetime.date]]:
+        """Break ``tally``'s distinct keys down into the 8 dimensions and add them.
+
+        In two steps rather than 8 rows per key: first by (project, day, agent) for the 5
+        rows an agent decides (overall, installer, Python major and minor, system) and by
+        (project, day, value) for version, country and file type, then each agent's rows are
+        added up. Tens of thousands of agent strings share a few hundred described agents, so
+        the first step shrinks the work. Each distinct logged value is decoded once.
+
+        Returns the (normalized) projects and the days ``tally`` has downloads of."""
+        names, values, countries = self._names, self._values, self._countries
+        totals = self.totals
         by_agent: dict[tuple, int] = {}
-        totals: dict[tuple, int] = {}
         agent_get, get = by_agent.get, totals.get
         mirrors = [agent.mirror for agent in _agents]
-        for (day, project, version, ptype, country, index), count in self.counts.items():
+        for (day, project, version, ptype, country, index), count in tally.counts.items():
             name = names.get(project)
             if name is None:
-                name = names[project] = canonicalize_name(project)
+                name = names[project] = canonicalize_name(_text(project))
             mirror = mirrors[index]
             key = (name, day, index)
             by_agent[key] = agent_get(key, 0) + count
             category = values.get(version)
             if category is None:
-                category = values[version] = _known(version)
+                category = values[version] = _known(_text(version))
             key = (name, "version", day, category, mirror)
             totals[key] = get(key, 0) + count
             category = countries.get(country)
             if category is None:
-                category = countries[country] = _known(country).upper()
-                if category == "NULL":
-                    category = countries[country] = UNKNOWN
+                category = _known(_text(country)).upper()
+                category = countries[country] = UNKNOWN if category == "NULL" else category
             key = (name, "country", day, category, mirror)
             totals[key] = get(key, 0) + count
             category = values.get(ptype)
             if category is None:
-                category = values[ptype] = _known(ptype)
+                category = values[ptype] = _known(_text(ptype))
             key = (name, "file_type", day, category, mirror)
             totals[key] = get(key, 0) + count
         described = [
@@ -313,7 +347,15 @@ class Tally:
             for dimension, category in categories:
                 key = (name, dimension, day, category, mirror)
                 totals[key] = get(key, 0) + count
-        for (name, dimension, day, category, mirror), count in totals.items():
+        projects = frozenset(name for name, _, _ in by_agent)
+        days = frozenset(day for _, day, _ in by_agent)
+        self.projects |= projects
+        self.days |= days
+        return projects, days
+
+    def rows(self) -> Iterator[tuple[str, str, datetime.date, str, bool, int]]:
+        """``(project, dimension, day, category, mirror, downloads)``, one per distinct key."""
+        for (name, dimension, day, category, mirror), count in self.totals.items():
             yield name, dimension, day, category, mirror, count
 
 

@@ -21,6 +21,12 @@ OBJECT_SECONDS = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 
+BATCH_ROWS = Histogram(
+    "warehouse_stats_batch_rows",
+    "Aggregate rows written by one transaction of log objects (their merged counts)",
+    buckets=(1e2, 1e3, 1e4, 1e5, 3e5, 1e6, 3e6),
+)
+
 
 def observe_object(tally, seconds: float) -> None:
     LINES.labels("download").inc(tally.downloads)

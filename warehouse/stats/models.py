@@ -57,22 +57,6 @@ class DailyDownloads(Model):
     )
 
 
-# Rows of DailyDownloads counted but not added yet: appended by each object's transaction,
-# moved into the aggregates by warehouse.stats.ingest.fold. A heap without an index, so
-# appending is one COPY whatever the size of the aggregates; the same key appears once per
-# object, and the fold sums them.
-pending_downloads = sa.Table(
-    "stats_pending_downloads",
-    Model.metadata,
-    sa.Column("project", sa.Text, nullable=False),
-    sa.Column("dimension", sa.Text, nullable=False),
-    sa.Column("day", sa.Date, nullable=False),
-    sa.Column("category", sa.Text, nullable=False),
-    sa.Column("mirror", sa.Boolean, nullable=False),
-    sa.Column("downloads", sa.BigInteger, nullable=False),
-)
-
-
 class CountedLog(Model):
     """A log object whose lines are in the aggregates: written in the same transaction as
     its counts, so an object is counted once and only once."""

@@ -4,15 +4,16 @@
   this machine to the object store, rotate the current one, and count what was shipped;
 * ``discover_logs`` (beat, every ``stats_discover_seconds``): find log objects in the store
   that were not counted yet (Fastly's, or ones whose count task was lost) and count them;
-* ``count_log``: count one log object, once and only once (see :mod:`warehouse.stats.ingest`),
-  then fold the pending counts into the aggregates unless another worker is folding;
-* ``fold_pending`` (beat, every ``stats_rotate_seconds``): fold what such a skip left;
+* ``count_logs``: count a batch of log objects, each once and only once, their counts merged
+  and written with as few transactions as memory allows (see :mod:`warehouse.stats.ingest`);
+  ``count_log`` is the batch of one;
 * ``nightly`` (beat, 00:30 UTC): export yesterday's aggregates as a dataset to the archive,
   and delete raw log objects older than ``stats_logs_retention_days``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import structlog
 from warehouse.cdn.keys import stats_key
 from warehouse.cdn.tasks import purge_keys
 from warehouse.stats import ingest, logs
+from warehouse.stats.services import forget_past
 from warehouse.tasks import app
 
 log = structlog.get_logger(__name__)
@@ -38,21 +40,50 @@ def purge_stats_pages(ctx, projects) -> None:
     purge_keys.send_now(([stats_key(name) for name in sorted(projects)],))
 
 
+# Objects per count_logs message sent by discover_logs: a batch large enough that the rows
+# the objects share are written once, small enough that several workers share a backlog.
+OBJECTS_PER_TASK = 16
+
+
+def count_objects(ctx, keys: list[str], since: datetime.date | None = None) -> list[ingest.Outcome]:
+    """Count the log objects ``keys`` of the store, merged into as few transactions as
+    ``ingest.BATCH_MAX_ROWS`` allows; then the CDN forgets the pages of their projects."""
+    store = logs_store(ctx)
+    sources = [(key, lambda key=key: stored_lines(store, key)) for key in keys]
+    outcomes = list(ingest.count_all(ctx.session_factory, sources, since=since))
+    forget_counted(ctx, outcomes)
+    return outcomes
+
+
+def forget_counted(ctx, outcomes) -> None:
+    """After the counts of ``outcomes`` committed: the CDN forgets the pages that showed the
+    old counts, and the origin what it kept of past days if late lines changed them."""
+    counted = [o for o in outcomes if o.counted]
+    projects = set().union(*(o.projects for o in counted))
+    forget_past(ctx.redis, projects, set().union(*(o.days for o in counted)))
+    purge_stats_pages(ctx, projects)
+
+
 def count_object(ctx, key: str, since: datetime.date | None = None) -> ingest.Outcome:
-    with ctx.session() as session:
-        if ingest.already_counted(session, key):
-            return ingest.Outcome(key, counted=False)
-        with logs_store(ctx).open(key) as stream:
-            outcome = ingest.count(
-                session, key, ingest.text_lines(stream, key), since=since, fold_now=False
-            )
-    # Committed (the object's counts are safe as pending rows). Fold them, with whatever other
-    # workers committed meanwhile, unless a fold is running: it or the next one takes them.
-    if outcome.counted:
-        ingest.fold_all(ctx.session_factory)
-        # The CDN may forget the pages that showed the old counts.
-        purge_stats_pages(ctx, outcome.projects)
+    [outcome] = count_objects(ctx, [key], since)
     return outcome
+
+
+@contextlib.contextmanager
+def stored_lines(store, key: str):
+    """The lines of one stored object, opened when the batch reaches it."""
+    with store.open(key) as stream:
+        yield ingest.object_lines(stream, key)
+
+
+@app.task(name="warehouse.stats.tasks.count_logs", bind=True)
+def count_logs(self, keys: list[str], since: str | None = None) -> dict:
+    day = datetime.date.fromisoformat(since) if since else None
+    outcomes = count_objects(self.ctx, list(keys), day)
+    return {
+        "counted": [o.key for o in outcomes if o.counted],
+        "lines": sum(o.lines for o in outcomes),
+    }
 
 
 @app.task(name="warehouse.stats.tasks.count_log", bind=True)
@@ -62,9 +93,13 @@ def count_log(self, key: str, since: str | None = None) -> dict:
     return {"key": key, "counted": outcome.counted, "lines": outcome.lines}
 
 
-@app.task(name="warehouse.stats.tasks.fold_pending", bind=True)
-def fold_pending(self) -> int:
-    return ingest.fold_all(self.ctx.session_factory)
+def send_batches(keys: list[str], since: datetime.date | None = None) -> int:
+    """One ``count_logs`` message per ``OBJECTS_PER_TASK`` keys; the messages sent."""
+    sent = 0
+    for start in range(0, len(keys), OBJECTS_PER_TASK):
+        count_logs.delay(keys[start : start + OBJECTS_PER_TASK], since and since.isoformat())
+        sent += 1
+    return sent
 
 
 @app.task(name="warehouse.stats.tasks.ship_logs", bind=True)
@@ -76,8 +111,7 @@ def ship_logs(self) -> list[str]:
     shipped = logs.ship(log_dir, logs_store(self.ctx))
     pidfile = Path(settings.stats_ncsa_pidfile) if settings.stats_ncsa_pidfile else None
     logs.rotate(log_dir, pidfile)
-    for key in shipped:
-        count_log.delay(key)
+    send_batches(shipped)
     if shipped:
         log.info("CDN logs shipped", keys=shipped)
     return shipped
@@ -105,8 +139,7 @@ def uncounted_keys(ctx, days: int = 2, today: datetime.date | None = None) -> li
 @app.task(name="warehouse.stats.tasks.discover_logs", bind=True)
 def discover_logs(self) -> int:
     keys = uncounted_keys(self.ctx)
-    for key in keys:
-        count_log.delay(key)
+    send_batches(keys)
     return len(keys)
 
 
@@ -148,7 +181,6 @@ def prune_logs(ctx, today: datetime.date, scan_days: int = 7) -> int:
 @app.task(name="warehouse.stats.tasks.nightly", bind=True)
 def nightly(self) -> dict:
     today = datetime.datetime.now(datetime.UTC).date()
-    ingest.fold_all(self.ctx.session_factory, wait=True)
     exported = export_day(self.ctx, today - datetime.timedelta(days=1))
     removed = prune_logs(self.ctx, today)
     log.info("stats nightly", exported=exported, removed_logs=removed)

@@ -45,18 +45,23 @@ def releases_by_upstream(session: orm.Session, projects: Iterable[str]) -> dict:
 
 
 def with_upstream_rows(rows: Iterable[tuple], releases: dict) -> Iterator[tuple]:
-    """``rows`` (``(project, dimension, day, category, mirror, downloads)``, as
-    :meth:`warehouse.stats.lines.Tally.rows` yields them), each followed, for a version row of
-    a release mirrored from an upstream, by the same count in the ``upstream`` dimension."""
+    """``rows`` (``(project, dimension, day, category, mirror, downloads)``, each key once, as
+    :meth:`warehouse.stats.lines.Aggregates.rows` yields them), then the downloads of the
+    releases mirrored from an upstream in the ``upstream`` dimension."""
     if not releases:
         yield from rows
         return
+    # Several versions of a project share one key here: summed, each key yielded once.
+    through: dict[tuple, int] = {}
     for row in rows:
         yield row
         if row[1] == "version":
             upstream = releases.get((row[0], row[3]))
             if upstream is not None:
-                yield (row[0], DIMENSION, row[2], upstream, row[4], row[5])
+                key = (row[0], DIMENSION, row[2], upstream, row[4])
+                through[key] = through.get(key, 0) + row[5]
+    for key, downloads in through.items():
+        yield (*key, downloads)
 
 
 # Reading ---------------------------------------------------------------------------------

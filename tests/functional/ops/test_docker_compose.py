@@ -80,3 +80,18 @@ def test_dockerfile_is_multi_stage_and_unprivileged():
     final = text.split("FROM python:3.11-slim\n", 1)[1]
     assert "USER warehouse" in final
     assert "apt-get" not in final and "uv" not in final.split("COPY --from=builder")[0]
+
+
+def test_varnish_is_the_apps_one_trusted_proxy(compose):
+    import ipaddress
+
+    services = compose["services"]
+    varnish = services["varnish"]["networks"]["default"]["ipv4_address"]
+    (subnet,) = (c["subnet"] for c in compose["networks"]["default"]["ipam"]["config"])
+    assert ipaddress.ip_address(varnish) in ipaddress.ip_network(subnet)
+    for name in APP_SERVICES:
+        assert services[name]["environment"]["WAREHOUSE_TRUSTED_PROXIES"] == varnish, name
+    # Purges come from the workers on that network; nothing else on it is trusted.
+    acl = (REPO_ROOT / "config" / "varnish" / "backends.docker.vcl").read_text()
+    network = ipaddress.ip_network(subnet)
+    assert f'"{network.network_address}"/{network.prefixlen};' in acl

@@ -114,3 +114,42 @@ def test_queues_command(settings, redis_server, monkeypatch):
     assert "cache-reconcile" in result.output
     assert "failed-1" in result.output and "broken on purpose" in result.output
     broker.flushdb()
+
+
+def _behind_cdn(settings, clean_database, redis_client, **changes) -> webtest.TestApp:
+    settings = settings.replace(trusted_proxies="127.0.0.1", **changes)
+    config = configure(settings, **{"db.engine": clean_database, "redis.client": redis_client})
+    return webtest.TestApp(wsgi_app(config))
+
+
+def _via_cdn(client: str) -> dict[str, str]:
+    # What Varnish sends: its own address as the peer, the client's appended to the header.
+    return {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": f"198.51.100.99, {client}"}
+
+
+def test_per_ip_rate_limits_count_the_client_behind_the_cdn(settings, clean_database, redis_client):
+    from warehouse.settings import RateLimit
+
+    app = _behind_cdn(settings, clean_database, redis_client, xmlrpc_ratelimit=RateLimit(1, 3600))
+    call = b"<?xml version='1.0'?><methodCall><methodName>changelog_last_serial</methodName></methodCall>"
+
+    def refused(environ) -> bool:
+        response = app.post("/pypi", call, content_type="text/xml", extra_environ=environ)
+        return "Too many requests" in response.text
+
+    assert not refused(_via_cdn("203.0.113.1"))
+    # Another client behind the same CDN has a budget of its own ...
+    assert not refused(_via_cdn("203.0.113.2"))
+    # ... and the first has used up its own, whatever it writes in the header itself.
+    assert refused(_via_cdn("203.0.113.1"))
+    # From a peer that is not a trusted proxy, X-Forwarded-For is not believed.
+    stranger = {"REMOTE_ADDR": "192.0.2.5", "HTTP_X_FORWARDED_FOR": "203.0.113.3"}
+    assert not refused(stranger)
+    assert refused({**stranger, "HTTP_X_FORWARDED_FOR": "203.0.113.4"})
+
+
+def test_metrics_never_answer_through_the_cdn(settings, clean_database, redis_client):
+    app = _behind_cdn(settings, clean_database, redis_client)
+    # The client named is an allowed address, but the request came through the CDN.
+    app.get("/metrics", extra_environ=_via_cdn("127.0.0.1"), status=404)
+    assert "warehouse_http_requests_total" in app.get("/metrics", extra_environ=LOOPBACK).text

@@ -11,6 +11,7 @@ from sqlalchemy import event
 from tests.support.factories import create_project, create_release
 from warehouse import db as database
 from warehouse.packaging.models import Project, Release
+from warehouse.scanning import holds
 from warehouse.search import (
     ISearchService,
     PostgresSearchService,
@@ -217,6 +218,30 @@ def test_the_entry_shows_the_newest_non_yanked_final_release(db_session):
     db_session.commit()
     # All yanked: still final before pre-release.
     assert entry(db_session, "shown").version == "2.0"
+
+
+def test_a_held_release_is_neither_shown_nor_searched_until_its_hold_is_lifted(db_session, search):
+    project = create_project(db_session, "heldpkg", versions=["1.0"], summary="plain tools")
+    newest = create_release(db_session, project, "2.0", summary="lurefreegift tools")
+    only_held = create_project(db_session, "onlyheld", versions=["1.0"], summary="quiet")
+    assert entry(db_session, "heldpkg").version == "2.0"
+    assert names(search.search("lurefreegift")) == ["heldpkg"]
+
+    hold, _ = holds.hold_release(db_session, project, newest, holds.REASON_MALICIOUS)
+    holds.hold_release(db_session, only_held, only_held.releases[0], holds.REASON_MALICIOUS)
+    db_session.commit()
+    assert entry(db_session, "heldpkg").version == "1.0"
+    assert names(search.search("lurefreegift")) == []
+    assert entry(db_session, "onlyheld") is None
+    rebuild_all(db_session)  # a full rebuild agrees with the incremental rewrite
+    db_session.commit()
+    assert entry(db_session, "heldpkg").version == "1.0"
+    assert entry(db_session, "onlyheld") is None
+
+    holds.lift_hold(db_session, hold, by="admin", reason="a false positive")
+    db_session.commit()
+    assert entry(db_session, "heldpkg").version == "2.0"
+    assert names(search.search("lurefreegift")) == ["heldpkg"]
 
 
 def test_entry_fields_and_weights(db_session):

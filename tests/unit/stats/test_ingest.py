@@ -1,5 +1,6 @@
 """Counting a log object against the real PostgreSQL: exactly once, whatever happens."""
 
+import contextlib
 import datetime
 import gzip
 import io
@@ -95,9 +96,17 @@ def test_a_concurrent_second_count_waits_then_adds_nothing(clean_database):
 
 def test_gzipped_and_plain_objects_read_alike():
     body = "".join(_lines()).encode()
-    plain = list(ingest.text_lines(io.BytesIO(body), "x.log"))
-    zipped = list(ingest.text_lines(io.BytesIO(gzip.compress(body)), "x.log.gz"))
-    assert plain == zipped == _lines()
+    expected = [line.rstrip("\n").encode() for line in _lines()]
+    plain = list(ingest.object_lines(io.BytesIO(body), "x.log"))
+    zipped = list(ingest.object_lines(io.BytesIO(gzip.compress(body)), "x.log.gz"))
+    assert plain == zipped == expected
+    # Lines across read chunks, a last line without its newline, gzip members one after
+    # another (as appended logs are).
+    long = [f"line {n} ".encode() * 50 for n in range(5000)]
+    body = b"\n".join(long)
+    members = gzip.compress(body[:300_000]) + gzip.compress(body[300_000:])
+    assert list(ingest.object_lines(io.BytesIO(body), "y.log")) == long
+    assert list(ingest.object_lines(io.BytesIO(members), "y.log.gz")) == long
 
 
 def test_recent_counts_today_week_month_without_mirrors(db_session):
@@ -186,64 +195,123 @@ def test_metrics_show_lines_and_lag(db_session):
     assert "warehouse_stats_lag_seconds " in text
 
 
-def _rows_of_lines():
-    return len(list(ingest.Tally().feed(_lines()).rows()))
+def _sources(*keys, lines=None):
+    return [(key, lambda: contextlib.nullcontext(lines or _lines())) for key in keys]
 
 
-def _pending(session):
-    from warehouse.stats.models import pending_downloads
-
-    return session.scalar(sa.select(sa.func.count()).select_from(pending_downloads))
-
-
-def test_objects_counted_without_folding_are_added_once_by_one_fold(clean_database):
+def test_a_batch_of_objects_is_written_merged_in_one_transaction(clean_database):
     from warehouse.db import make_session_factory
 
     factory = make_session_factory(clean_database)
     with factory() as session:
-        for key in ("logs/a.log", "logs/b.log"):
-            assert ingest.count(session, key, _lines(), fold_now=False).counted
+        outcomes = ingest.count_batch(session, _sources("logs/a.log", "logs/b.log", "logs/c.log"))
+        # Nothing is visible before the caller commits: one transaction for the three.
+        with factory() as other:
+            assert other.scalar(sa.select(sa.func.count()).select_from(CountedLog)) == 0
+        session.commit()
+        assert [o.counted for o in outcomes] == [True, True, True]
+        assert _overall(session) == [(False, 9), (True, 3)]
+        # Each object's own figures, its malformed lines kept under its own key.
+        assert {r.key: r.lines for r in session.scalars(sa.select(CountedLog))} == {
+            "logs/a.log": 7,
+            "logs/b.log": 7,
+            "logs/c.log": 7,
+        }
+        kept = session.scalars(sa.select(MalformedLine.log_key).order_by(MalformedLine.log_key))
+        assert kept.all() == ["logs/a.log", "logs/b.log", "logs/c.log"]
+        # A batch with a counted object and a new one adds only the new one.
+        again = ingest.count_batch(session, _sources("logs/b.log", "logs/d.log"))
+        session.commit()
+        assert [(o.key, o.counted) for o in again] == [("logs/b.log", False), ("logs/d.log", True)]
+        assert _overall(session) == [(False, 12), (True, 4)]
+
+
+def test_a_batch_stops_at_its_rows_and_the_next_transaction_takes_the_rest(clean_database):
+    from warehouse.db import make_session_factory
+
+    factory = make_session_factory(clean_database)
+    rows = len(list(ingest.Tally().feed(_lines()).rows()))
+    keys = [f"logs/{n}.log" for n in range(5)]
+    batches = []
+    with factory() as session:
+        remaining = _sources(*keys)
+        while remaining:
+            taken = ingest.count_batch(session, remaining, max_rows=rows + 1)
             session.commit()
-        # Counted (a second count adds nothing) but not in the aggregates yet.
-        assert not ingest.count(session, "logs/a.log", _lines(), fold_now=False).counted
-        assert _overall(session) == [] and _pending(session) > 0
-        # A fold that does not commit (a crash) leaves the rows pending.
-        # Both objects' rows, summed: one aggregate row per key.
-        assert ingest.fold(session) == _rows_of_lines()
+            batches.append([o.key for o in taken])
+            remaining = remaining[len(taken) :]
+        # The same lines in each object: merged, they stay `rows` rows, so one batch.
+        assert batches == [keys]
+        assert _overall(session) == [(False, 15), (True, 5)]
+
+    # Objects with rows of their own: each fills a batch of max_rows by itself.
+    def lines_of(n):
+        return [agents.download_line(agents.PIP, project=f"p{n}")]
+
+    sources = [
+        (f"logs/p{n}.log", lambda n=n: contextlib.nullcontext(lines_of(n))) for n in range(3)
+    ]
+    per_object = len(list(ingest.Tally().feed(lines_of(0)).rows()))
+    with factory() as session:
+        assert len(ingest.count_batch(session, sources, max_rows=per_object)) == 1
+        session.rollback()
+    outcomes = list(ingest.count_all(factory, sources, max_rows=per_object))
+    assert [o.counted for o in outcomes] == [True, True, True]
+    with factory() as session:
+        assert ingest.counted_keys(session, [k for k, _ in sources]) == {k for k, _ in sources}
+
+
+def test_a_batch_with_an_object_counted_meanwhile_adds_it_once(clean_database):
+    from warehouse.db import make_session_factory
+
+    factory = make_session_factory(clean_database)
+    reads = []
+
+    def opener(key):
+        def open_it():
+            reads.append(key)
+            if key == "logs/b.log" and reads.count(key) == 1:
+                # Another worker counts b while this batch is reading it.
+                with factory() as other:
+                    assert ingest.count(other, "logs/b.log", _lines()).counted
+                    other.commit()
+            return contextlib.nullcontext(_lines())
+
+        return open_it
+
+    with factory() as session:
+        keys = ["logs/a.log", "logs/b.log", "logs/c.log"]
+        outcomes = ingest.count_batch(session, [(k, opener(k)) for k in keys])
+        session.commit()
+        # Read again without b: a and c once, b by the other worker once.
+        assert [(o.key, o.counted) for o in outcomes] == [
+            ("logs/a.log", True),
+            ("logs/b.log", False),
+            ("logs/c.log", True),
+        ]
+        assert reads == keys + ["logs/a.log", "logs/c.log"]
+        assert _overall(session) == [(False, 9), (True, 3)]
+        assert session.scalar(sa.select(sa.func.count()).select_from(MalformedLine)) == 3
+
+
+def test_a_batch_that_dies_before_its_commit_leaves_nothing(clean_database):
+    from warehouse.db import make_session_factory
+
+    factory = make_session_factory(clean_database)
+
+    def broken():
+        yield from _lines()
+        raise OSError("the store went away mid-object")
+
+    with factory() as session:
+        sources = _sources("logs/a.log") + [
+            ("logs/b.log", lambda: contextlib.nullcontext(broken()))
+        ]
+        with pytest.raises(OSError):
+            ingest.count_batch(session, sources)
         session.rollback()
         assert _overall(session) == []
-        assert ingest.fold_all(factory) == _rows_of_lines()
-        assert _overall(session) == [(False, 6), (True, 2)]
-        assert _pending(session) == 0
-        assert ingest.fold_all(factory) == 0
-        assert _overall(session) == [(False, 6), (True, 2)]
-
-
-def test_a_fold_skips_while_another_runs_and_the_next_takes_the_rows(clean_database):
-    from warehouse.db import make_session_factory
-
-    factory = make_session_factory(clean_database)
-    with factory() as busy, factory() as session:
-        assert ingest.lock_folds(busy)  # another worker folding
-        ingest.count(session, "logs/a.log", _lines(), fold_now=False)
+        assert ingest.counted_keys(session, ["logs/a.log", "logs/b.log"]) == set()
+        ingest.count_batch(session, _sources("logs/a.log", "logs/b.log"))
         session.commit()
-        assert ingest.fold(session) is None
-        session.rollback()
-        assert ingest.fold_all(factory) == 0 and _pending(session) > 0
-        busy.rollback()
-        assert ingest.fold_all(factory) == _rows_of_lines()
-        assert _overall(session) == [(False, 3), (True, 1)]
-
-
-def test_folding_in_batches_adds_every_row_once(clean_database):
-    from warehouse.db import make_session_factory
-
-    factory = make_session_factory(clean_database)
-    with factory() as session:
-        for key in ("logs/a.log", "logs/b.log", "logs/c.log"):
-            ingest.count(session, key, _lines(), fold_now=False)
-            session.commit()
-        while ingest.fold(session, limit=5):
-            session.commit()
-        session.commit()
-        assert _overall(session) == [(False, 9), (True, 3)] and _pending(session) == 0
+        assert _overall(session) == [(False, 6), (True, 2)]

@@ -1,14 +1,14 @@
 """upstreams: an upstream's downloads over every project it mirrors
 
 Revision ID: 0740_upstreams_downloads
-Revises: 0730_upstreams
+Revises: 0740_stats_batches
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0740_upstreams_downloads"
-down_revision = "0730_upstreams"
+down_revision = "0740_stats_batches"
 branch_labels = None
 depends_on = None
 
