@@ -200,7 +200,9 @@ def _renderer(normalized: str, version: str | None, base: str, app_url: str):
         info = _info(project, release, app_url)
         origin = upstream_of(session, project.id)
         if origin is not None:
-            info["_upstream"] = origin.name  # mirrored from this upstream (warehouse.upstreams)
+            # Mirrored from this upstream (warehouse.upstreams): its name here and its index.
+            info["_upstream"] = origin.name
+            info["_upstream_url"] = origin.public_url
         data = {
             "info": info,
             "last_serial": serial,

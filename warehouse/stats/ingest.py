@@ -189,7 +189,11 @@ def record_batch(
     before = {key for key, _ in tallies} - claimed
     if before:
         return before
-    written = write_rows(session, aggregates.rows())
+    # Downloads through an upstream count under its name too (looked up before the COPY).
+    from warehouse.upstreams.downloads import releases_by_upstream, with_upstream_rows
+
+    through_upstreams = releases_by_upstream(session, aggregates.projects)
+    written = write_rows(session, with_upstream_rows(aggregates.rows(), through_upstreams))
     kept = [
         {"log_key": key, "line_number": m.line_number, "reason": m.reason, "line": m.line}
         for key, tally in tallies

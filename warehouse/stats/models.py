@@ -23,6 +23,8 @@ DIMENSIONS = (
     "system",
     "country",
     "file_type",
+    # The upstream a mirrored file was downloaded through (warehouse.upstreams.downloads).
+    "upstream",
 )
 
 
@@ -45,6 +47,13 @@ class DailyDownloads(Model):
     __table_args__ = (
         # Exports and rebuilds walk by day.
         sa.Index("ix_stats_daily_downloads_day", "day"),
+        # An upstream's downloads over every project it mirrors.
+        sa.Index(
+            "ix_stats_daily_downloads_upstream",
+            "category",
+            "day",
+            postgresql_where=sa.text("dimension = 'upstream'"),
+        ),
     )
 
 

@@ -38,6 +38,7 @@ API_FILTERS = {
     "installer": "installer",
     "country": "country",
     "file_type": "type",
+    "upstream": "upstream",
 }
 RANGES = {"30": 30, "180": 180, "all": None}
 CSV_SERIES = ("overall", "version", "installer", "python_minor", "system", "country")

@@ -37,7 +37,10 @@ def _upstream(request):
     decorator=admin_only,
 )
 def upstreams(request):
-    return {"runs": list(job_runs(request.db))}
+    from warehouse.upstreams import downloads
+
+    runs = list(job_runs(request.db))
+    return {"runs": runs, "downloads": downloads.recent(request.db, [r.name for r in runs])}
 
 
 @view_config(route_name="admin.upstreams", request_method="POST", decorator=admin_only)
@@ -114,8 +117,52 @@ def allow(request):
     )
 
 
+# The statistics API of an upstream: pypistats' shapes, summed over the projects it mirrors.
+STATS_KINDS = ("recent", "overall")
+
+
+@view_config(route_name="upstreams.stats_api", request_method="GET")
+def stats_api(request):
+    import json
+
+    from pyramid.response import Response
+
+    from warehouse.upstreams import downloads
+
+    def answer(status: int, data: dict) -> Response:
+        return Response(
+            status=status,
+            body=json.dumps(data, separators=(",", ":")).encode(),
+            headerlist=[
+                ("Content-Type", "application/json"),
+                ("Access-Control-Allow-Origin", "*"),
+                ("Cache-Control", "max-age=300, public"),
+            ],
+        )
+
+    kind, name = request.matchdict["kind"], request.matchdict["name"]
+    if kind not in STATS_KINDS:
+        return answer(404, {"message": f"Unknown statistics {kind!r}: use recent or overall."})
+    try:
+        upstream = services.find_upstream(request.db, name)
+    except services.UpstreamError:
+        return answer(404, {"message": f"No upstream named {name!r}."})
+    if kind == "recent":
+        data = downloads.recent(request.db, [upstream.name])[upstream.name]
+        return answer(200, {"data": data, "upstream": upstream.name, "type": "recent_downloads"})
+    rows = downloads.daily(request.db, upstream.name)
+    data = [
+        {"category": "with_mirrors", "date": day.isoformat(), "downloads": w} for day, w, _ in rows
+    ] + [
+        {"category": "without_mirrors", "date": day.isoformat(), "downloads": wo}
+        for day, _, wo in rows
+    ]
+    return answer(200, {"data": data, "upstream": upstream.name, "type": "overall_downloads"})
+
+
 def includeme(config) -> None:
     add_route = config.add_route
+    add_route("upstreams.stats_api", "/api/upstreams/{name}/{kind}")
     add_route("admin.upstreams", "/admin/upstreams/")
     add_route("admin.upstream.sync", "/admin/upstreams/{name}/sync/")
     add_route("admin.upstream.remove", "/admin/upstreams/{name}/remove/")

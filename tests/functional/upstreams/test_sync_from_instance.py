@@ -76,6 +76,12 @@ def test_incremental_sync_by_serial(ctx, instance_upstream, webapp):
     body = webapp.get(wheel["url"].removeprefix("http://localhost")).body
     upstream_copy = instance_upstream.workdir / "inst-alpha-1.0" / wheel["filename"]
     assert body == upstream_copy.read_bytes()
+    # Its PEP 658 metadata came with it (fetched once the wheel's answer was sent).
+    assert wheel.get("core-metadata")
+    metadata_key = wheel["url"].removeprefix("http://localhost/packages/") + ".metadata"
+    assert ctx.archive.exists(metadata_key)
+    sidecar = webapp.get(wheel["url"].removeprefix("http://localhost") + ".metadata").body
+    assert sidecar.startswith(b"Metadata-Version")
 
     # A new release upstream: only that project is queued and synced, found through the
     # upstream's change log (XML-RPC) rather than its whole index.

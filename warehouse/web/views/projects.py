@@ -11,6 +11,7 @@ from pyramid.view import view_config
 
 from warehouse.packaging.models import Project, Release
 from warehouse.stats.interfaces import IStatsService
+from warehouse.upstreams.pages import upstream_of
 from warehouse.web import queries
 from warehouse.web.sanitize import clean_description, safe_link
 
@@ -84,6 +85,8 @@ def release_page(request, project: Project, release: Release) -> dict:
         "links": project_links(release),
         "maintainers": queries.maintainers(request.db, project),
         "downloads": request.find_service(IStatsService).recent(project.normalized_name),
+        # Mirrored from another index (warehouse.upstreams): the page says which.
+        "upstream": upstream_of(request.db, project.id),
         "files": [(file, file_url(files_base_url(request), file.path)) for file in release.files],
     }
 

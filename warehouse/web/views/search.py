@@ -7,6 +7,7 @@ import functools
 from pyramid.view import view_config
 
 from warehouse.search.interfaces import ISearchService
+from warehouse.upstreams.pages import upstreams_of
 from warehouse.web.views.classifiers import current_classifiers
 
 PER_PAGE = 20
@@ -77,6 +78,8 @@ def search(request):
         "order_choices": ORDER_CHOICES,
         "filter_groups": filter_choices(),
         "results": results,
+        # Mirrored results say which upstream they come from (one query per page).
+        "upstreams": upstreams_of(request.db, [item.normalized_name for item in results.items]),
         "page_url": page_url,
     }
 
