@@ -26,7 +26,7 @@ from tests.support.varnish import varnish_installed
 from tests.support.waiting import wait_for
 
 # Room for a few uploads' spooled copies at once; a test fills it to see the refusal.
-UPLOAD_TMPFS_SIZE = "16m"
+UPLOAD_TMPFS_SIZE = "64m"
 
 
 @pytest.hookimpl(hookwrapper=True)

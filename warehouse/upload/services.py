@@ -530,8 +530,14 @@ class UploadService:
         file_key = keys[0]
         # The same bytes under the same filename may have been committed by a concurrent
         # upload: its row owns the blob then, and we must leave it.
-        with orm.Session(bind=self.db.get_bind()) as session:
-            owned = session.scalar(sa.select(File.id).where(File.path == file_key))
+        try:
+            with orm.Session(bind=self.db.get_bind()) as session:
+                owned = session.scalar(sa.select(File.id).where(File.path == file_key))
+        except sa.exc.SQLAlchemyError:
+            # The database is down (which is likely why the commit failed): a task asks
+            # again, and removes the blobs, once it is back.
+            self._remove_later(keys)
+            return
         if owned is not None:
             return
         for key in keys:
@@ -539,3 +545,14 @@ class UploadService:
                 self.storage.delete(key)
             except Exception:  # noqa: BLE001 - a leftover blob is reaped later; never mask the failure
                 log.exception("could not remove blob of a failed upload", key=key)
+
+    @staticmethod
+    def _remove_later(keys: list[str]) -> None:
+        from warehouse.upload.tasks import remove_unowned_blobs
+
+        try:
+            remove_unowned_blobs.send_now((list(keys),))
+        except Exception:  # noqa: BLE001 - the broker is down too: storage verify finds the orphan
+            log.exception("could not schedule the removal of a failed upload's blobs", keys=keys)
+        else:
+            log.warning("database unreachable; a task removes the failed upload's blobs", keys=keys)
