@@ -19,11 +19,15 @@ def test_postgres_restart_under_load_answers_503_and_recovers(faulty, tmp_path):
     with Traffic(faulty, tmp_path, PROJECT, reads, uploads=2) as load:
         time.sleep(1)
         faulty.postgres.stop()
-        time.sleep(2)
-        faulty.postgres.start()
+        try:
+            during = upload(faulty, wheel(tmp_path, PROJECT))
+        finally:
+            faulty.postgres.start()
         time.sleep(1)
 
     assert_answered_clearly(load)
+    # The app's own 503, or the CDN's once the app's health probe has failed.
+    assert during.status == 503 and during.clear, during
     assert load.refused("upload"), [str(o) for o in load.of("upload")]
     faulty.assert_nothing_half_written(load)
 

@@ -42,8 +42,13 @@ class Outcome:
             return bool(self.reason.strip()) and self.reason != "Service Unavailable"
         return 200 <= self.status < 400 or self.status == 404
 
+    started: float = 0.0  # time.time(), to find the request in the servers' logs
+
     def __str__(self) -> str:
-        return f"{self.kind} {self.what}: {self.status} {self.reason!r} in {self.seconds:.1f}s"
+        at = time.strftime("%H:%M:%S", time.gmtime(self.started))
+        return (
+            f"{self.kind} {self.what} at {at}: {self.status} {self.reason!r} in {self.seconds:.1f}s"
+        )
 
 
 def _multipart(fields: dict[str, list[str]], path: Path) -> tuple[bytes, str]:
@@ -67,7 +72,7 @@ def _multipart(fields: dict[str, list[str]], path: Path) -> tuple[bytes, str]:
 
 
 def request(port: int, method: str, path: str, *, headers=None, body=None) -> Outcome:
-    started = time.monotonic()
+    started, wall = time.monotonic(), time.time()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=HUNG)
     kind = "upload" if method == "POST" else "read"
     try:
@@ -75,10 +80,10 @@ def request(port: int, method: str, path: str, *, headers=None, body=None) -> Ou
         response = connection.getresponse()
         content = response.read()
         return Outcome(
-            kind, path, response.status, response.reason, time.monotonic() - started, content
+            kind, path, response.status, response.reason, time.monotonic() - started, content, wall
         )
     except (OSError, http.client.HTTPException) as exc:
-        return Outcome(kind, path, None, repr(exc), time.monotonic() - started)
+        return Outcome(kind, path, None, repr(exc), time.monotonic() - started, started=wall)
     finally:
         connection.close()
 
