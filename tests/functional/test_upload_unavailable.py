@@ -69,11 +69,11 @@ def test_when_the_database_cannot_say_who_owns_the_blob_a_task_removes_it_later(
     monkeypatch.setattr(services.orm, "Session", real_session)
 
     # Left for the task, which the database's return lets decide.
-    (keys,) = sent[0]
-    assert stored_blobs(settings) == sorted(keys) and keys
+    file_key, keys = sent[0]
+    assert stored_blobs(settings) == sorted(keys) and file_key in keys
     ctx = task_context(LocalFileStorage(settings.files_path))
     monkeypatch.setattr("warehouse.tasks._context", ctx)
-    assert remove_unowned_blobs.run(keys) is True
+    assert remove_unowned_blobs.run(file_key, keys) is True
     assert stored_blobs(settings) == []
 
 
@@ -85,7 +85,8 @@ def test_the_task_leaves_blobs_a_committed_file_owns(
     monkeypatch.setattr(
         "warehouse.tasks._context", task_context(LocalFileStorage(settings.files_path))
     )
-    assert remove_unowned_blobs.run(keys) is False
+    (file_key,) = [key for key in keys if key.endswith(".whl")]
+    assert remove_unowned_blobs.run(file_key, keys) is False
     assert stored_blobs(settings) == keys
 
 
@@ -119,6 +120,27 @@ def test_a_store_that_fails_answers_503_and_keeps_no_row(
     assert said in response.status
     db_session.rollback()
     assert db_session.scalar(sa.select(sa.func.count()).select_from(File)) == 0
+
+
+def test_a_put_that_failed_but_landed_is_removed_and_a_failed_removal_is_left_to_a_task(
+    make_app, auth_headers, tmp_path, settings, monkeypatch
+):
+    real_put = LocalFileStorage.put
+
+    def put(self, key, *args, **kwargs):
+        real_put(self, key, *args, **kwargs)
+        raise botocore.exceptions.ReadTimeoutError(endpoint_url="http://s3")  # it did land
+
+    def delete(self, key):
+        raise botocore.exceptions.EndpointConnectionError(endpoint_url="http://s3")
+
+    sent = []
+    monkeypatch.setattr(LocalFileStorage, "put", put)
+    monkeypatch.setattr(LocalFileStorage, "delete", delete)
+    monkeypatch.setattr(remove_unowned_blobs, "send_now", lambda args: sent.append(args))
+    post_upload(make_app(), make_wheel(tmp_path, "landed", "1.0"), auth_headers, status=503)
+    (file_key,) = stored_blobs(settings)
+    assert sent == [(file_key, [file_key])]
 
 
 def test_a_bug_is_still_a_500(make_app, auth_headers, tmp_path, monkeypatch):

@@ -12,12 +12,13 @@ log = structlog.get_logger(__name__)
 
 
 @app.task(name="warehouse.upload.tasks.remove_unowned_blobs", bind=True)
-def remove_unowned_blobs(self, keys: list[str]) -> bool:
-    """Remove the blobs of an upload whose transaction did not commit, unless a committed
-    file owns them (the same bytes uploaded again meanwhile). Sent when the upload could not
-    ask the database itself (it was down); retried until the database answers."""
+def remove_unowned_blobs(self, file_key: str, keys: list[str]) -> bool:
+    """Remove ``keys``, blobs of an upload of ``file_key`` whose transaction did not commit,
+    unless a committed file owns them (the same bytes uploaded again meanwhile). Sent when the
+    upload could not do it itself (the database or the store was down); retried, like any
+    task, until both answer."""
     with self.ctx.session() as session:
-        owned = session.scalar(sa.select(File.id).where(File.path == keys[0]))
+        owned = session.scalar(sa.select(File.id).where(File.path == file_key))
     if owned is not None:
         return False
     for key in keys:
