@@ -44,7 +44,9 @@ def pytest_runtest_makereport(item, call):
             shutil.copytree(
                 stack.topology.root,
                 Path(keep) / item.name,
-                ignore=shutil.ignore_patterns("redis", "metrics", "celery", "beat-schedule*"),
+                ignore=shutil.ignore_patterns(
+                    "redis", "metrics", "celery", "beat-schedule*", ".gunicorn"
+                ),
                 dirs_exist_ok=True,
             )
 
@@ -52,11 +54,21 @@ def pytest_runtest_makereport(item, call):
 class FaultyStack:
     """The topology and the servers under it, which a test may stop and start again."""
 
-    def __init__(self, topology: Topology, postgres: Postgres, s3: SeaweedFS, upload_tmp: Path):
+    def __init__(
+        self,
+        topology: Topology,
+        postgres: Postgres,
+        s3: SeaweedFS,
+        upload_tmp: Path,
+        *,
+        tmpfs: bool,
+    ):
         self.topology = topology
         self.postgres = postgres
         self.s3 = s3
         self.upload_tmp = upload_tmp
+        # Whether upload_tmp is a small tmpfs of its own (mounting one needs root).
+        self.tmpfs = tmpfs
 
     @property
     def redis(self):
@@ -172,7 +184,7 @@ def _kill_processes(topology: Topology) -> None:
 
 
 @pytest.fixture(scope="session")
-def faulty(tmp_path_factory):
+def faulty():
     if not varnish_installed():
         pytest.skip("varnishd is not installed (bin/bootstrap installs it)")
     if not test_seaweedfs.WEED.exists():
@@ -225,6 +237,4 @@ def faulty(tmp_path_factory):
         )
         # Throwaway processes: killed at once rather than each shut down in turn.
         stack.callback(_kill_processes, topology)
-        faulty = FaultyStack(topology, postgres, s3, upload_tmp)
-        faulty.tmpfs = mounted
-        yield faulty
+        yield FaultyStack(topology, postgres, s3, upload_tmp, tmpfs=mounted)
