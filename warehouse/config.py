@@ -25,6 +25,7 @@ def configure(settings: Settings | None = None, **registry_extras) -> Configurat
         config.registry[key] = value
     config.include("pyramid_services")
     config.include("pyramid_tm")
+    config.include("warehouse.unavailable")
     config.include("warehouse.logging")
     config.include("warehouse.proxies")
     config.include("warehouse.db")

@@ -32,7 +32,11 @@ _SHARED = [
 def _renderer(fmt: str):
     if fmt == "json":
         return structlog.processors.JSONRenderer()
-    return structlog.dev.ConsoleRenderer(colors=False)
+    # Plain tracebacks: rich's, with every frame's source highlighted and its locals, took
+    # seconds on a busy machine, and a request that logs an error waited for them.
+    return structlog.dev.ConsoleRenderer(
+        colors=False, exception_formatter=structlog.dev.plain_traceback
+    )
 
 
 def configure_logging(fmt: str) -> None:

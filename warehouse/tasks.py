@@ -61,6 +61,7 @@ TASK_MODULES = [
     "warehouse.stats.tasks",
     "warehouse.scanning.tasks",
     "warehouse.upstreams.tasks",
+    "warehouse.upload.tasks",
 ]
 # The queue of store verification tasks: long passes over a whole store.
 VERIFY_QUEUE = "storage-verify"

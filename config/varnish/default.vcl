@@ -134,6 +134,20 @@ sub vcl_deliver {
     unset resp.http.X-Stats-Package-Type;
 }
 
+# The app cannot answer (it is down, or its probe marked it sick), or its error was dropped
+# above to keep a stale copy: the 503 says in its reason phrase what to do (twine prints it).
+sub vcl_backend_error {
+    if (beresp.status == 503) {
+        set beresp.reason = "The index is unavailable right now; try again in a minute";
+    }
+}
+
+sub vcl_synth {
+    if (resp.status == 503 && resp.reason ~ "^(Service Unavailable|Backend fetch failed)$") {
+        set resp.reason = "The index is unavailable right now; try again in a minute";
+    }
+}
+
 # One line in the format PyPI's Fastly writes (what linehaul reads):
 #   download|<time>|<country>|<path>|<tls protocol>|<tls cipher>|<project>|<version>|<type>|<agent>
 #   simple|<time>|<country>|<path>|<tls protocol>|<tls cipher>||||<agent>

@@ -117,7 +117,17 @@ def _stop(process: subprocess.Popen) -> None:
 def topology(postgres, seaweedfs):
     if not varnish_installed():
         pytest.skip("varnishd is not installed (bin/bootstrap installs it)")
-    root = Path(tempfile.mkdtemp(prefix="warehouse-e2e-"))
+    with running_topology(postgres, seaweedfs) as stack:
+        yield stack
+
+
+@contextlib.contextmanager
+def running_topology(
+    postgres, seaweedfs, *, prefix: str = "warehouse-e2e-", extra_env: dict[str, str] | None = None
+):
+    """The stack on ``postgres`` (a cluster to make its database in) and ``seaweedfs`` (an S3
+    server to make its two buckets in); the faults tests give it servers they may stop."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(root, 0o755)
     postgres.create_database(DATABASE)
     # All at once: ports chosen one by one may repeat, since nothing listens on them yet.
@@ -144,6 +154,7 @@ def topology(postgres, seaweedfs):
             "WAREHOUSE_UPLOAD_TMPDIR": str(root / "upload-tmp"),
             "HOME": str(root),  # gunicorn's control socket goes under ~
             "PYTHONPYCACHEPREFIX": str(PYCACHE),
+            **(extra_env or {}),
         },
         database_url=postgres.url(DATABASE),
         redis=redis,

@@ -24,6 +24,7 @@ from warehouse.compression import compress
 from warehouse.headers import SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY
 from warehouse.metrics import observe_request
 from warehouse.storage.views import download
+from warehouse.unavailable import response_for
 
 _PREFIXES = ("/simple", "/packages/")
 
@@ -60,7 +61,13 @@ class SimpleFastPath:
             handler, route = download, "packages"
         start = time.perf_counter()
         request = self._request_class(environ)
-        response = handler(request)
+        try:
+            response = handler(request)
+        except Exception as exc:
+            # The database or the file store down: a 503 that says so (a bug stays a 500).
+            response = response_for(exc, path)
+            if response is None:
+                raise
         if response is not None:
             compress(response, environ)
             _add_security_headers(response.headerlist, request.scheme == "https")

@@ -36,7 +36,13 @@ def s3_client(
     secret_access_key: str | None = None,
 ):
     """A boto3 S3 client; safe to share between threads."""
-    options: dict = {"retries": {"max_attempts": 3, "mode": "standard"}, "max_pool_connections": 50}
+    options: dict = {
+        "retries": {"max_attempts": 3, "mode": "standard"},
+        "max_pool_connections": 50,
+        # A store that accepts no connection is down: say so (503) within seconds, not the
+        # minute botocore waits by default, three times over.
+        "connect_timeout": 5,
+    }
     if endpoint_url:
         # S3-compatible servers rarely resolve virtual-host bucket names, and some reject the
         # checksum trailers newer botocore adds to every request unless told to skip them.

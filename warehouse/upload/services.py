@@ -514,15 +514,17 @@ class UploadService:
     def _store_blobs(self, file: File, artifact_path: Path, artifact: Artifact) -> None:
         stored: list[str] = []
         db.after_rollback(self.db, lambda: self._remove_uncommitted_blobs(stored))
-        self.storage.put(file.path, artifact_path, content_type=content_type_for(file.filename))
+        # Noted before each write: a put that failed may still have landed (a store that went
+        # down before it answered), and must go with the rest.
         stored.append(file.path)
+        self.storage.put(file.path, artifact_path, content_type=content_type_for(file.filename))
         if file.metadata_path:
             metadata_file = artifact_path.with_suffix(".metadata")
             metadata_file.write_bytes(artifact.metadata_bytes)
+            stored.append(file.metadata_path)
             self.storage.put(
                 file.metadata_path, metadata_file, content_type=content_type_for(file.metadata_path)
             )
-            stored.append(file.metadata_path)
 
     def _remove_uncommitted_blobs(self, keys: list[str]) -> None:
         if not keys:
@@ -530,12 +532,34 @@ class UploadService:
         file_key = keys[0]
         # The same bytes under the same filename may have been committed by a concurrent
         # upload: its row owns the blob then, and we must leave it.
-        with orm.Session(bind=self.db.get_bind()) as session:
-            owned = session.scalar(sa.select(File.id).where(File.path == file_key))
+        try:
+            with orm.Session(bind=self.db.get_bind()) as session:
+                owned = session.scalar(sa.select(File.id).where(File.path == file_key))
+        except sa.exc.SQLAlchemyError:
+            # The database is down (which is likely why the commit failed): a task asks
+            # again, and removes the blobs, once it is back.
+            self._remove_later(file_key, keys)
+            return
         if owned is not None:
             return
+        left = []
         for key in keys:
             try:
                 self.storage.delete(key)
-            except Exception:  # noqa: BLE001 - a leftover blob is reaped later; never mask the failure
+            except Exception:  # noqa: BLE001 - never mask the failure that got us here
                 log.exception("could not remove blob of a failed upload", key=key)
+                left.append(key)
+        if left:
+            # The store is down (likely why the upload failed): a task tries until it is back.
+            self._remove_later(file_key, left)
+
+    @staticmethod
+    def _remove_later(file_key: str, keys: list[str]) -> None:
+        from warehouse.upload.tasks import remove_unowned_blobs
+
+        try:
+            remove_unowned_blobs.send_now((file_key, list(keys)))
+        except Exception:  # noqa: BLE001 - the broker is down too: storage verify finds the orphan
+            log.exception("could not schedule the removal of a failed upload's blobs", keys=keys)
+        else:
+            log.warning("a task removes the failed upload's blobs", keys=keys)
