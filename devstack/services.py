@@ -87,6 +87,10 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    # A zombie answers signal 0 but serves nothing: it is gone for our purposes.
+    with contextlib.suppress(OSError, IndexError):
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
     return True
 
 
@@ -263,6 +267,10 @@ class Redis:
         if pid:
             os.kill(pid, signal.SIGTERM)
             _wait_for_exit(pid, 10)
+            if _pid_alive(pid):
+                # Still there: a later start() would take it for running and start nothing.
+                os.kill(pid, signal.SIGKILL)
+                _wait_for_exit(pid, 10)
 
 
 def _wait_for_exit(pid: int, timeout: float) -> None:

@@ -51,6 +51,31 @@ def pytest_runtest_makereport(item, call):
             )
 
 
+class Supervisor(threading.Thread):
+    """What compose's ``restart: unless-stopped`` does for the worker and beat.
+
+    A Celery worker can exit on its own when its broker goes away (kombu fails while it puts
+    back its unacknowledged messages: "Unrecoverable error"); production's process manager
+    starts it again, and so does this. ``paused`` leaves a test to restart by hand.
+    """
+
+    def __init__(self, processes):
+        super().__init__(daemon=True)
+        self.processes = processes
+        self.paused = threading.Event()
+        self.done = threading.Event()
+        self.restarts = 0
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            if self.paused.is_set():
+                continue
+            for managed in self.processes:
+                if managed.wanted and managed.process.poll() is not None:
+                    managed.start()
+                    self.restarts += 1
+
+
 class FaultyStack:
     """The topology and the servers under it, which a test may stop and start again."""
 
@@ -237,4 +262,9 @@ def faulty():
         )
         # Throwaway processes: killed at once rather than each shut down in turn.
         stack.callback(_kill_processes, topology)
-        yield FaultyStack(topology, postgres, s3, upload_tmp, tmpfs=mounted)
+        supervisor = Supervisor([topology.worker, topology.beat])
+        supervisor.start()
+        stack.callback(supervisor.done.set)
+        faulty = FaultyStack(topology, postgres, s3, upload_tmp, tmpfs=mounted)
+        faulty.supervisor = supervisor
+        yield faulty

@@ -27,6 +27,15 @@ def _copy_under_way(log: str) -> bool:
 
 def test_a_worker_killed_mid_copy_loses_no_copy(faulty, tmp_path):
     worker = faulty.topology.worker
+    # This test kills and restarts the worker itself, at the moments it chooses.
+    faulty.supervisor.paused.set()
+    try:
+        _kill_mid_copy_and_recover(faulty, worker, tmp_path)
+    finally:
+        faulty.supervisor.paused.clear()
+
+
+def _kill_mid_copy_and_recover(faulty, worker, tmp_path):
     worker.stop()
     # Files large enough that a copy takes a while: the kill lands inside one.
     files = [wheel(tmp_path, PROJECT, size=6 * 1024 * 1024) for _ in range(3)]

@@ -61,9 +61,12 @@ class WorkerProcess:
         self.name = name
         self.log = root / f"{name}.log"
         self.process: subprocess.Popen | None = None
+        # Whether it should be running: false after stop(), so a supervisor leaves it down.
+        self.wanted = False
 
     def start(self, *extra: str) -> None:
         assert self.process is None or self.process.poll() is not None
+        self.wanted = True
         argv = [
             str(VENV_BIN / "celery"),
             "-A",
@@ -99,6 +102,7 @@ class WorkerProcess:
             raise AssertionError(f"celery {self.name} exited:\n{self.log_tail()}")
 
     def stop(self, timeout: float = 30) -> None:
+        self.wanted = False
         if self.process is None or self.process.poll() is not None:
             return
         # TERM: a warm shutdown, which finishes the task at hand.
