@@ -38,6 +38,39 @@ def utc_today() -> datetime.date:
     return datetime.datetime.now(datetime.UTC).date()
 
 
+def recent_windows(session, key_column, condition, keys, today=None) -> dict[str, dict]:
+    """pypistats' recent figures for each of ``keys`` (values of ``key_column`` among the rows
+    ``condition`` selects): downloads today, in the last 7 days and in the last 30, without
+    mirrors. Keys without downloads get zeros."""
+    today = today or utc_today()
+    t = DailyDownloads
+    zero = sa.literal(0, sa.BigInteger)
+    rows = session.execute(
+        sa.select(
+            key_column,
+            sa.func.coalesce(sa.func.sum(t.downloads).filter(t.day >= today), zero),
+            sa.func.coalesce(
+                sa.func.sum(t.downloads).filter(t.day >= today - datetime.timedelta(days=6)),
+                zero,
+            ),
+            sa.func.coalesce(sa.func.sum(t.downloads), zero),
+        )
+        .where(
+            key_column.in_(list(keys)),
+            condition,
+            t.mirror.is_(False),
+            t.day >= today - datetime.timedelta(days=29),
+            t.day <= today,
+        )
+        .group_by(key_column)
+    ).all()
+    found = {
+        key: {"last_day": int(d), "last_week": int(w), "last_month": int(m)}
+        for key, d, w, m in rows
+    }
+    return {key: found.get(key, {"last_day": 0, "last_week": 0, "last_month": 0}) for key in keys}
+
+
 @implementer(IStatsService)
 class DatabaseStatsService:
     def __init__(self, session, redis=None):
@@ -47,34 +80,8 @@ class DatabaseStatsService:
     # -- recent ---------------------------------------------------------------------------
 
     def recent_many(self, projects, today=None) -> dict:
-        today = today or utc_today()
         t = DailyDownloads
-        zero = sa.literal(0, sa.BigInteger)
-        rows = self.session.execute(
-            sa.select(
-                t.project,
-                sa.func.coalesce(sa.func.sum(t.downloads).filter(t.day >= today), zero),
-                sa.func.coalesce(
-                    sa.func.sum(t.downloads).filter(t.day >= today - datetime.timedelta(days=6)),
-                    zero,
-                ),
-                sa.func.coalesce(sa.func.sum(t.downloads), zero),
-            )
-            .where(
-                t.project.in_(list(projects)),
-                t.dimension == "overall",
-                t.mirror.is_(False),
-                t.day >= today - datetime.timedelta(days=29),
-                t.day <= today,
-            )
-            .group_by(t.project)
-        ).all()
-        found = {
-            name: {"last_day": int(d), "last_week": int(w), "last_month": int(m)}
-            for name, d, w, m in rows
-        }
-        empty = {"last_day": 0, "last_week": 0, "last_month": 0}
-        return {name: found.get(name, dict(empty)) for name in projects}
+        return recent_windows(self.session, t.project, t.dimension == "overall", projects, today)
 
     def recent(self, project, today=None) -> dict:
         if self.redis is None or today is not None:

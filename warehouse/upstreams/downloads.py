@@ -85,37 +85,7 @@ def daily(session: orm.Session, upstream: str, since=None) -> list[tuple]:
 def recent(session: orm.Session, upstreams: Iterable[str], today=None) -> dict[str, dict]:
     """Last day, week and month (without mirrors, as a project's recent figures) through
     each of ``upstreams``."""
-    import datetime
-
     from warehouse.stats.models import DailyDownloads as t
-    from warehouse.stats.services import utc_today
+    from warehouse.stats.services import recent_windows
 
-    today = today or utc_today()
-    zero = sa.literal(0, sa.BigInteger)
-    rows = session.execute(
-        sa.select(
-            t.category,
-            sa.func.coalesce(sa.func.sum(t.downloads).filter(t.day >= today), zero),
-            sa.func.coalesce(
-                sa.func.sum(t.downloads).filter(t.day >= today - datetime.timedelta(days=6)),
-                zero,
-            ),
-            sa.func.coalesce(sa.func.sum(t.downloads), zero),
-        )
-        .where(
-            t.dimension == DIMENSION,
-            t.category.in_(list(upstreams)),
-            t.mirror.is_(False),
-            t.day >= today - datetime.timedelta(days=29),
-            t.day <= today,
-        )
-        .group_by(t.category)
-    ).all()
-    found = {
-        name: {"last_day": int(d), "last_week": int(w), "last_month": int(m)}
-        for name, d, w, m in rows
-    }
-    return {
-        name: found.get(name, {"last_day": 0, "last_week": 0, "last_month": 0})
-        for name in upstreams
-    }
+    return recent_windows(session, t.category, t.dimension == DIMENSION, upstreams, today)
