@@ -37,7 +37,7 @@ from warehouse.api.common import (
     text_response,
     with_query,
 )
-from warehouse.cdn.keys import SIMPLE_FAMILY, SIMPLE_INDEX, project_key
+from warehouse.cdn.keys import SIMPLE_FAMILY, SIMPLE_INDEX, SIMPLE_INDEX_SERIALS, project_key
 from warehouse.compression import GZIP_ETAG_SUFFIX, accepts_gzip
 from warehouse.packaging import journal
 from warehouse.packaging.models import PROJECT_NAME_RE, File, Project, Release
@@ -273,6 +273,8 @@ def index_response(request):
     if refusal is not None:
         return refusal
     surrogate_key = f"{SIMPLE_FAMILY} {SIMPLE_INDEX}"
+    if choice.fmt == "json":
+        surrogate_key += f" {SIMPLE_INDEX_SERIALS}"
     cache = pages(request)
     known = cache.memo.get(INDEX_SERIAL_KEY)
     if known is not None and etag_matches(request, _index_etag(choice, known)):

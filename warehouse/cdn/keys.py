@@ -6,6 +6,8 @@ entry purges the keys :func:`keys_for_entry` derives from its structured data. K
 * ``project/<normalized>``: everything about one project (its simple page in either format,
   its JSON documents, the 404 page a project that doesn't exist yet answers with);
 * ``simple-index``: the ``/simple/`` index, which changes when a project appears or goes;
+* ``simple-index-serials``: its JSON form as well, whose ``_last-serial`` of each project
+  changes with every journal entry (so mirrors reading it through the CDN see each change);
 * ``file/<filename>``: a file and its ``.metadata`` sidecar under ``/packages/``;
 * ``stats/<normalized>``: a project's download statistics (pages, CSV, API answers, and the
   JSON API's ``info.downloads``), purged when new counts land rather than by journal entries;
@@ -20,6 +22,7 @@ from packaging.utils import canonicalize_name
 from warehouse.packaging.journal import Action, Entry
 
 SIMPLE_INDEX = "simple-index"
+SIMPLE_INDEX_SERIALS = "simple-index-serials"
 SIMPLE_FAMILY = "simple"
 JSON_FAMILY = "json"
 FAMILIES = (SIMPLE_FAMILY, JSON_FAMILY)
@@ -39,7 +42,7 @@ def stats_key(name: str) -> str:
 
 def keys_for_entry(entry: Entry) -> set[str]:
     """The keys a committed journal entry makes stale."""
-    keys = {project_key(entry.project)}
+    keys = {project_key(entry.project), SIMPLE_INDEX_SERIALS}
     if entry.action.changes_index:
         keys.add(SIMPLE_INDEX)
     if entry.action is not Action.ADD_FILE:

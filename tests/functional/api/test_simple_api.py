@@ -308,6 +308,9 @@ def test_index_headers_carry_the_global_serial(webapp, db_session, project):
     assert response.headers["X-PyPI-Last-Serial"] == str(newest)
     assert response.headers["Surrogate-Key"] == "simple simple-index"
     assert response.headers["Cache-Control"] == "max-age=600, public"
+    # The JSON form names each project's serial: every journal entry purges it.
+    as_json = webapp.get("/simple/", headers={"Accept": V1_JSON})
+    assert as_json.headers["Surrogate-Key"] == "simple simple-index simple-index-serials"
     assert response.headers["Surrogate-Control"] == "max-age=86400"
 
 

@@ -65,10 +65,11 @@ def test_an_upload_purges_its_project_and_a_new_project_the_index(
     app, recorder, tmp_path, auth_headers
 ):
     upload(app, tmp_path, "purgeme", "1.0", auth_headers)
-    assert purged(recorder) == ["project/purgeme", "simple-index"]
+    assert purged(recorder) == ["project/purgeme", "simple-index", "simple-index-serials"]
     assert recorder.requests == []
     upload(app, tmp_path, "purgeme", "2.0", auth_headers)
-    assert purged(recorder) == ["project/purgeme"]
+    # The JSON root listing names each project's serial, so it goes stale with every upload.
+    assert purged(recorder) == ["project/purgeme", "simple-index-serials"]
 
 
 def test_the_page_cache_is_invalidated_before_the_purge(app, recorder, tmp_path, auth_headers):
@@ -86,13 +87,15 @@ def test_deletes_purge_the_files_they_remove(app, ctx, recorder, db_session):
     with ctx.session() as session:
         release = session.get(Project, project.id).releases[0]
         ProjectManagement(session, DatabaseProjectService(session)).delete_release(release, None)
-    assert purged(recorder) == sorted(["project/doomed", *(f"file/{f}" for f in filenames)])
+    assert purged(recorder) == sorted(
+        ["project/doomed", "simple-index-serials", *(f"file/{f}" for f in filenames)]
+    )
 
     with ctx.session() as session:
         ProjectManagement(session, DatabaseProjectService(session)).delete_project(
             session.get(Project, project.id), None
         )
-    assert purged(recorder) == ["project/doomed", "simple-index"]
+    assert purged(recorder) == ["project/doomed", "simple-index", "simple-index-serials"]
 
 
 def test_nothing_is_purged_for_a_rolled_back_change(app, ctx, recorder):
