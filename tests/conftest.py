@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from _pytest.nodeid import coerce_node_id
 import sqlalchemy as sa
 import webtest
 
@@ -22,6 +23,21 @@ from warehouse.cli.db import alembic_config
 from warehouse.settings import Settings
 
 pytest_plugins = ["tests.support.fixtures", "tests.support.seaweedfs", "tests.support.live_server"]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    # Tests marked xdist_group("e2e"), ("interop") or ("faults") share one stack of processes
+    # each, started once by the worker that runs the group. pytest-xdist 3.8 marks a group by
+    # setting item._nodeid to "<id>@<group>", which pytest 9 no longer reads (it keeps the id
+    # in item._id): without this, --dist loadgroup spreads a group over every worker and each
+    # worker starts its own stack of PostgreSQL, Redis, SeaweedFS, Varnish, gunicorn, Celery.
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        grouped = getattr(item, "_nodeid", None)
+        if grouped and "@" in grouped and grouped != item.nodeid:
+            item._id = coerce_node_id(grouped)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-from _pytest.nodeid import coerce_node_id
 
 from devstack.services import Postgres, SeaweedFS, free_port
 from tests.faults.traffic import Outcome, Traffic, blob_key, read, upload, wheel
@@ -166,19 +165,6 @@ class FaultyStack:
             interval=0.5,
             message=f"blobs of refused uploads left in the archive: {refused}",
         )
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config, items):
-    # One stack for the whole folder: its tests share the "faults" xdist group. pytest-xdist
-    # 3.8 marks a group by setting item._nodeid, which pytest 9 no longer reads (it keeps the
-    # id in item._id), so --dist loadgroup would spread them and start a stack per worker.
-    if not getattr(config.option, "loadgroup", False):
-        return
-    for item in items:
-        grouped = getattr(item, "_nodeid", None)
-        if grouped and grouped.endswith("@faults") and grouped != item.nodeid:
-            item._id = coerce_node_id(grouped)
 
 
 def _mount_tmpfs(path: Path) -> bool:

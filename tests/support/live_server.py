@@ -31,7 +31,7 @@ VENV_BIN = Path(sys.executable).parent
 DATABASE = "warehouse_interop"
 # Importing the app (gunicorn preloads it) takes a few seconds, but more than 20 when the whole
 # suite runs on two busy cores. A server that crashes is reported as soon as it exits.
-STARTUP_TIMEOUT = 60.0
+STARTUP_TIMEOUT = 120.0
 # The venv has no .pyc files and PYTHONDONTWRITEBYTECODE is set, so every CLI, gunicorn or
 # client process would compile its imports again (a second or more each on a busy machine).
 # Subprocesses keep their bytecode here instead: outside the venv, shared across sessions.
