@@ -147,14 +147,14 @@ def worth_parsing(source: bytes) -> bool:
     present = words_present(source)
     if "marshal" in present:
         return True
-    networks = "networks" in present
-    executes = "executes" in present and _EXEC_CALL.search(source) is not None
-    runs = "runs" in present
-    if (executes or runs) and (networks or "decodes" in present):
+    networks, runs = "networks" in present, "runs" in present
+    if (runs and "shells" in present) or (networks and "secrets" in present):
         return True
-    if runs and "shells" in present:
-        return True
-    return networks and "secrets" in present
+    if not (networks or "decodes" in present):
+        return False
+    # Exec or a command next to decoding or the network. The exec regex is the slow test (it
+    # tries every position): only when the words alone cannot answer.
+    return runs or ("executes" in present and _EXEC_CALL.search(source) is not None)
 
 
 def shannon_entropy(data: str) -> float:
