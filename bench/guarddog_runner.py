@@ -1,6 +1,8 @@
 """Run guarddog over local distribution files, in guarddog's own virtualenv, one JSON line each.
 
     bench/.venv-guarddog/bin/python bench/guarddog_runner.py FILE...
+    bench/.venv-guarddog/bin/python bench/guarddog_runner.py -   # paths on stdin, one a line
+
 
 Each file is extracted and scanned the way ``guarddog pypi scan FILE`` does (safe_extract into a
 temporary directory, then ``scan_local``), but in one process, so interpreter start-up and its
@@ -23,9 +25,20 @@ from guarddog.scanners import get_package_scanner  # noqa: E402
 from guarddog.utils.archives import safe_extract  # noqa: E402
 
 
+def paths():
+    """The files to scan: the arguments, or with ``-`` the lines of stdin as they come (so that
+    scan_quality.py can alternate files between this process and its own scanner)."""
+    if sys.argv[1:] == ["-"]:
+        for line in sys.stdin:
+            if line.strip():
+                yield line.strip()
+    else:
+        yield from sys.argv[1:]
+
+
 def main() -> None:
     scanner = get_package_scanner(ECOSYSTEM.PYPI)
-    for path in sys.argv[1:]:
+    for path in paths():
         started, cpu = time.perf_counter(), time.process_time()
         label, error = None, None
         try:

@@ -71,6 +71,49 @@ class RuleSet:
 
         return yara.compile(sources=self.yara_sources)
 
+    @functools.cached_property
+    def _secret_hint_scanner(self):
+        """The secrets' hints as YARA rules (rule ``s<i>`` for ``secret_patterns[i]``): one pass
+        over a member finds which patterns are worth trying, instead of one pass per hint."""
+        try:
+            import yara
+        except ImportError:  # pragma: no cover - yara-python is a dependency
+            return None
+        source = "\n".join(
+            f"rule s{index} {{ strings: "
+            + " ".join(f"$h{i} = {yara_literal(hint)}" for i, hint in enumerate(hints))
+            + " condition: any of them }"
+            for index, (_, hints, _) in enumerate(self.secret_patterns)
+        )
+        return yara.compile(source=source)
+
+    def hinted_secrets(self, data: bytes) -> list[tuple[str, re.Pattern[bytes]]]:
+        """The secret patterns (rule id, pattern) whose hints occur in ``data``, in rule order."""
+        scanner = self._secret_hint_scanner
+        if scanner is not None:
+            import yara
+
+            try:
+                hinted = {int(match.rule[1:]) for match in scanner.match(data=data, timeout=10)}
+            except yara.Error:
+                pass  # too many hits of one hint, or the timeout: one pass per hint instead
+            else:
+                return [
+                    (rule_id, pattern)
+                    for index, (rule_id, _, pattern) in enumerate(self.secret_patterns)
+                    if index in hinted
+                ]
+        return [
+            (rule_id, pattern)
+            for rule_id, hints, pattern in self.secret_patterns
+            if any(hint in data for hint in hints)
+        ]
+
+
+def yara_literal(word: bytes) -> str:
+    """``word`` as a YARA text string, every byte escaped (words hold quotes, dots, anything)."""
+    return '"' + "".join(f"\\x{byte:02x}" for byte in word) + '"'
+
 
 def _load(directory: Path) -> RuleSet:
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 
 from warehouse.scanning.analyzers import content, files, metadata
@@ -46,6 +47,16 @@ def test_secrets(rules):
     assert content.analyze_secrets(b"-----BEGIN PRIVATE KEY-----", "a.py", rules) == []
     line = content.analyze_secrets(b"\n\n" + aws, "a.py", rules)[0].location.line
     assert line == 3
+
+
+def test_secret_hints_are_found_in_one_pass_or_hint_by_hint_alike(rules):
+    data = b"x = 'ghp_abc' # AKIA\n-----BEGIN RSA PRIVATE KEY-----\n"
+    hinted = [rule_id for rule_id, _ in rules.hinted_secrets(data)]
+    assert hinted == ["secret-github-token", "secret-aws-key", "secret-private-key"]
+    assert rules.hinted_secrets(b"nothing to see") == []
+    slow = dataclasses.replace(rules)  # a fresh copy: its scanner is cached apart
+    slow.__dict__["_secret_hint_scanner"] = None  # no YARA: one test per hint
+    assert [rule_id for rule_id, _ in slow.hinted_secrets(data)] == hinted
 
 
 def test_sensitive_file_names_and_compiled_code(rules):

@@ -7,6 +7,7 @@ import textwrap
 
 import pytest
 
+from warehouse.scanning.analyzers import python
 from warehouse.scanning.analyzers.python import analyze_python, worth_parsing
 
 
@@ -170,3 +171,36 @@ def test_triage_skips_modules_that_cannot_hold_a_threat(rules):
     assert not worth_parsing(b"import re\nPATTERN = re.compile('x')\nimport subprocess\n")
     assert worth_parsing(b"import base64\nexec(base64.b64decode(x))")
     assert worth_parsing(b"import os, requests\nrequests.post(u, data=os.environ)")
+
+
+_TRIAGE_SAMPLES = [
+    b"import re\nPATTERN = re.compile('x')\n",
+    b"import base64\nexec(base64.b64decode(x))",
+    b"import os, requests\nrequests.post(u, data=os.environ)",
+    b"import subprocess\nsubprocess.call('curl http://x | sh', shell=True)",
+    b"import marshal\nmarshal.loads(b'')",
+    b"# exec(x) in a comment, x.exec(y), obj.eval(z)\nimport zlib\nzlib.decompress(d)",
+    b'url = "https://example.org/setup.sh"\nimport os\nos.system(url)',
+    "s = 'caf\xe9 \u2603 exec('\nimport subprocess".encode(),
+]
+
+
+@pytest.mark.parametrize("source", _TRIAGE_SAMPLES)
+def test_triage_words_found_in_one_pass_are_the_words_present(source):
+    one_pass = python.words_present(source)
+    word_by_word = {n for n, words in python._WORD_LISTS.items() if python._has(source, words)}
+    assert one_pass == word_by_word
+
+
+def test_triage_answers_the_same_when_yara_refuses_the_module(monkeypatch):
+    import yara
+
+    expected = [worth_parsing(source) for source in _TRIAGE_SAMPLES]
+    assert expected.count(True) >= 4
+
+    class Refusing:
+        def match(self, **kwargs):
+            raise yara.Error("internal error: 30")  # too many matches
+
+    monkeypatch.setattr(python, "_word_scanner", lambda: (Refusing(), yara.Error))
+    assert [worth_parsing(source) for source in _TRIAGE_SAMPLES] == expected

@@ -59,10 +59,8 @@ def analyze_secrets(data: bytes, member: str, rules: RuleSet) -> list[Finding]:
     # Test suites of TLS, SSH and crypto libraries carry throwaway keys: a key there is a
     # fixture, while a token is a leak wherever it is.
     in_tests = bool(_TEST_DIRS.intersection(member.lower().replace("\\", "/").split("/")[:-1]))
-    for rule_id, hints, pattern in rules.secret_patterns:
+    for rule_id, pattern in rules.hinted_secrets(data):
         if in_tests and rule_id == "secret-private-key":
-            continue
-        if not any(hint in data for hint in hints):
             continue
         match = pattern.search(data)
         if match:

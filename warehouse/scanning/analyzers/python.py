@@ -15,13 +15,14 @@ hooks), ``startup`` for the import lines of ``.pth`` files, ``runtime`` otherwis
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import re
 from collections import Counter
 from collections.abc import Iterable
 
 from warehouse.scanning.findings import Finding
-from warehouse.scanning.rules import RuleSet
+from warehouse.scanning.rules import RuleSet, yara_literal
 
 _DECODERS = {
     "base64.b64decode": "decode", "base64.b32decode": "decode", "base64.b16decode": "decode",
@@ -103,23 +104,57 @@ _SHELLS = (b"curl", b"wget", b"powershell", b"/dev/tcp", b"certutil", b"bitsadmi
            b"Invoke-", b'.sh"', b".sh'", b".ps1", b".bat", b".vbs", b".exe")  # fmt: skip
 
 
+_WORD_LISTS = {"marshal": (b"marshal",), "executes": _EXECUTES, "decodes": _DECODES,
+               "networks": _NETWORKS, "runs": _RUNS, "secrets": _SECRETS, "shells": _SHELLS}  # fmt: skip
+
+
 def _has(source: bytes, words: tuple[bytes, ...]) -> bool:
     return any(word in source for word in words)
+
+
+@functools.cache
+def _word_scanner():
+    """The triage word lists as YARA rules, one rule per list, and yara's error type: YARA
+    finds every word of every list in one pass (Aho-Corasick), where ``word in source`` is one
+    pass per word (~35 of them for a module that holds none, most modules)."""
+    try:
+        import yara
+    except ImportError:  # pragma: no cover - yara-python is a dependency
+        return None, ()
+    source = "\n".join(
+        f"rule {name} {{ strings: "
+        + " ".join(f"$w{i} = {yara_literal(word)}" for i, word in enumerate(words))
+        + " condition: any of them }"
+        for name, words in _WORD_LISTS.items()
+    )
+    return yara.compile(source=source), yara.Error
+
+
+def words_present(source: bytes) -> set[str]:
+    """The names of the word lists (``_WORD_LISTS``) with at least one word in ``source``."""
+    scanner, yara_error = _word_scanner()
+    if scanner is not None:
+        try:
+            return {match.rule for match in scanner.match(data=source, timeout=10)}
+        except yara_error:
+            pass  # too many matches of one word, or the timeout: one pass per word instead
+    return {name for name, words in _WORD_LISTS.items() if _has(source, words)}
 
 
 def worth_parsing(source: bytes) -> bool:
     """True when the module could hold a threat: exec next to decoding or the network, secrets
     next to the network, a command next to a download, or hidden bytecode."""
-    if b"marshal" in source:
+    present = words_present(source)
+    if "marshal" in present:
         return True
-    networks = _has(source, _NETWORKS)
-    executes = _has(source, _EXECUTES) and _EXEC_CALL.search(source) is not None
-    runs = _has(source, _RUNS)
-    if (executes or runs) and (networks or _has(source, _DECODES)):
+    networks, runs = "networks" in present, "runs" in present
+    if (runs and "shells" in present) or (networks and "secrets" in present):
         return True
-    if runs and _has(source, _SHELLS):
-        return True
-    return networks and _has(source, _SECRETS)
+    if not (networks or "decodes" in present):
+        return False
+    # Exec or a command next to decoding or the network. The exec regex is the slow test (it
+    # tries every position): only when the words alone cannot answer.
+    return runs or ("executes" in present and _EXEC_CALL.search(source) is not None)
 
 
 def shannon_entropy(data: str) -> float:
@@ -197,16 +232,23 @@ class _Module:
     def tags(self, node: ast.AST | None, depth: int = 0) -> set[str]:
         if node is None or depth > 40:
             return set()
-        if self.memo is not None:
-            key = id(node)
-            if key not in self.memo:
-                self.memo[key] = self._tags(node, depth)
-            return self.memo[key]
+        memo = self.memo
+        if memo is not None:
+            tags = memo.get(id(node))
+            if tags is None:
+                tags = memo[id(node)] = self._tags(node, depth)
+            return tags
         return self._tags(node, depth)
 
     def _tags(self, node: ast.AST, depth: int) -> set[str]:
+        # Dispatch on the exact node type, most frequent first: this runs for every expression
+        # of every parsed module, and a chain of isinstance() tests was most of its cost.
         d = depth + 1
-        if isinstance(node, ast.Constant):
+        kind = type(node)
+        if kind is ast.Name:
+            local = self.var_tags.get((self.scopes.get(id(node), ""), node.id), ())
+            return set(local) | self.var_tags.get(("", node.id), set())
+        if kind is ast.Constant:
             value = node.value
             if isinstance(value, str | bytes):
                 tags = set()
@@ -217,20 +259,19 @@ class _Module:
                     tags.add("sensitive-path")
                 return tags
             return set()
-        if isinstance(node, ast.Name):
-            local = self.var_tags.get((self.scopes.get(id(node), ""), node.id), ())
-            return set(local) | self.var_tags.get(("", node.id), set())
-        if isinstance(node, ast.Attribute):
+        if kind is ast.Attribute:
             name = self.qualname(node)
             if name == "os.environ":
                 return {"env-all"}
             return self.tags(node.value, d)
-        if isinstance(node, ast.Subscript):
+        if kind is ast.Call:
+            return self.call_tags(node, d)
+        if kind is ast.Subscript:
             sl = node.slice
             if (
-                isinstance(sl, ast.Slice)
-                and isinstance(sl.step, ast.UnaryOp)
-                and isinstance(node.value, ast.Constant)
+                type(sl) is ast.Slice
+                and type(sl.step) is ast.UnaryOp
+                and type(node.value) is ast.Constant
                 and isinstance(node.value.value, str | bytes)
                 and len(node.value.value) > 20
             ):
@@ -238,27 +279,25 @@ class _Module:
             base = self.tags(node.value, d)
             base.discard("env-all")
             return base
-        if isinstance(node, ast.Call):
-            return self.call_tags(node, d)
-        if isinstance(node, ast.BinOp):
+        if kind is ast.BinOp:
             return self.tags(node.left, d) | self.tags(node.right, d)
-        if isinstance(node, ast.JoinedStr):
+        if kind is ast.JoinedStr:
             return set().union(*(self.tags(v, d) for v in node.values))
-        if isinstance(node, ast.FormattedValue):
+        if kind is ast.FormattedValue:
             return self.tags(node.value, d)
-        if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        if kind is ast.List or kind is ast.Tuple or kind is ast.Set:
             return set().union(*(self.tags(e, d) for e in node.elts))
-        if isinstance(node, ast.Dict):
+        if kind is ast.Dict:
             return set().union(
                 *(self.tags(v, d) for v in node.values if v is not None)
             ) | set().union(*(self.tags(k, d) for k in node.keys if k is not None))
-        if isinstance(node, ast.ListComp | ast.GeneratorExp | ast.SetComp):
+        if kind is ast.ListComp or kind is ast.GeneratorExp or kind is ast.SetComp:
             return self.tags(node.elt, d) | set().union(
                 *(self.tags(g.iter, d) for g in node.generators)
             )
-        if isinstance(node, ast.IfExp):
+        if kind is ast.IfExp:
             return self.tags(node.body, d) | self.tags(node.orelse, d)
-        if isinstance(node, ast.Await):
+        if kind is ast.Await:
             return self.tags(node.value, d)
         return set()
 
@@ -396,15 +435,14 @@ class _Module:
         func = self.qualname(node.func)
         if not func:
             return
+        short = func.rsplit(".", 1)[-1]
+        sink = _sink_of(func)
+        if sink is None and not (type(node.func) is ast.Attribute and short in _SEND_METHODS):
+            return  # not a sink: its arguments' tags are not needed
         all_args = list(node.args) + [k.value for k in node.keywords]
         args = set().union(*(self.tags(a) for a in all_args)) if all_args else set()
-        short = func.rsplit(".", 1)[-1]
 
-        if (
-            func in _EXEC_BUILTINS
-            or func.startswith(("builtins.", "__builtins__.", "__builtin__."))
-            and short in _EXEC_BUILTINS
-        ):
+        if sink == "exec":
             if not node.args:
                 return
             if "network" in args:
@@ -432,7 +470,7 @@ class _Module:
         if func == "chr":
             return
 
-        if _SUBPROCESS.match(func):
+        if sink == "subprocess":
             self.runs_something.setdefault(self.scopes.get(id(node), ""), node.lineno)
             command = _literal_text(node.args[0]) if node.args else ""
             for word in command.split():
@@ -461,7 +499,7 @@ class _Module:
             self.report("py-write-executable", node, func)
             return
 
-        if _NETWORK.match(func) or func in _DOWNLOAD_TO_FILE:
+        if sink == "network":
             if func in _DOWNLOAD_TO_FILE:
                 self.downloads_to_file.setdefault(self.scopes.get(id(node), ""), node.lineno)
             if args & {"env-all", "sensitive"}:
@@ -488,11 +526,11 @@ class _Module:
                 self.report("py-exfiltration", node, f".{short}() of environment or key data")
             return
 
-        if _PICKLE.match(func):
+        if sink == "pickle":
             self.report("py-pickle", node, func)
             return
 
-        if _CTYPES.match(func):
+        if sink == "ctypes":
             if args & _EXEC_TAINT:
                 self.report("py-exec-decoded", node, f"{func} of decoded data")
             else:
@@ -520,6 +558,42 @@ class _Module:
         self.findings.extend(extra)
 
 
+_SINKS: dict[str, str | None] = {}
+
+
+def _sink_of(func: str) -> str | None:
+    """What kind of sink a qualified call name is (None for most calls), remembered per name:
+    the same few thousand names recur in every module."""
+    try:
+        return _SINKS[func]
+    except KeyError:
+        pass
+    short = func.rsplit(".", 1)[-1]
+    if func in _EXEC_BUILTINS or (
+        func.startswith(("builtins.", "__builtins__.", "__builtin__.")) and short in _EXEC_BUILTINS
+    ):
+        sink = "exec"
+    elif func in _DECODERS:
+        sink = "decoder"
+    elif func == "chr":
+        sink = "chr"
+    elif _SUBPROCESS.match(func):
+        sink = "subprocess"
+    elif func == "os.chmod":
+        sink = "chmod"
+    elif _NETWORK.match(func) or func in _DOWNLOAD_TO_FILE:
+        sink = "network"
+    elif _PICKLE.match(func):
+        sink = "pickle"
+    elif _CTYPES.match(func):
+        sink = "ctypes"
+    else:
+        sink = None
+    if len(_SINKS) < 100_000:  # names come from scanned code: bound the memory they take
+        _SINKS[func] = sink
+    return sink
+
+
 def _leaf_types() -> frozenset[type]:
     """Field values that are never walked into: primitives and the context/operator nodes."""
     leaves: set[type] = {str, int, float, complex, bytes, bool, type(None), type(...)}
@@ -532,6 +606,31 @@ def _leaf_types() -> frozenset[type]:
 
 
 _LEAVES = _leaf_types()
+# Fields that hold names, numbers or flags, never nodes: not looked at by the walk.
+_PRIMITIVE_FIELDS = {
+    "Name": {"id", "ctx"}, "Constant": {"value", "kind"}, "Attribute": {"attr", "ctx"},
+    "Starred": {"ctx"}, "Subscript": {"ctx"}, "List": {"ctx"}, "Tuple": {"ctx"},
+    "FunctionDef": {"name", "type_comment"}, "AsyncFunctionDef": {"name", "type_comment"},
+    "ClassDef": {"name"}, "ImportFrom": {"module", "level"}, "alias": {"name", "asname"},
+    "arg": {"arg", "type_comment"}, "keyword": {"arg"}, "Global": {"names"},
+    "Nonlocal": {"names"}, "ExceptHandler": {"name"}, "FormattedValue": {"conversion"},
+    "comprehension": {"is_async"}, "AnnAssign": {"simple"}, "Assign": {"type_comment"},
+    "For": {"type_comment"}, "AsyncFor": {"type_comment"}, "With": {"type_comment"},
+    "AsyncWith": {"type_comment"}, "BinOp": {"op"}, "UnaryOp": {"op"}, "BoolOp": {"op"},
+    "AugAssign": {"op"}, "Compare": {"ops"}, "MatchAs": {"name"}, "MatchStar": {"name"},
+    "MatchSingleton": {"value"}, "MatchMapping": {"rest"}, "MatchClass": {"kwd_attrs"},
+}  # fmt: skip
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(kind: type) -> tuple[str, ...]:
+    fields = _CHILD_FIELDS.get(kind)
+    if fields is None:
+        skip = _PRIMITIVE_FIELDS.get(kind.__name__, ())
+        fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in skip)
+    return fields
+
+
 # Only these nodes are ever looked up by scope (variables, assignment targets, calls).
 _SCOPED = frozenset(
     {ast.Name, ast.Call, ast.Tuple, ast.List, ast.Subscript, ast.Attribute, ast.Starred}
@@ -546,7 +645,7 @@ def _walk_scoped(tree: ast.AST) -> tuple[dict[type, list[ast.AST]], dict[int, st
     stack: list[tuple[ast.AST, str]] = [(tree, "")]
     pop, push = stack.pop, stack.append
     function_types = (ast.FunctionDef, ast.AsyncFunctionDef)
-    leaves, scoped = _LEAVES, _SCOPED
+    leaves, scoped, child_fields = _LEAVES, _SCOPED, _CHILD_FIELDS
     while stack:
         node, scope = pop()
         kind = type(node)
@@ -561,7 +660,10 @@ def _walk_scoped(tree: ast.AST) -> tuple[dict[type, list[ast.AST]], dict[int, st
         if kind in function_types:
             inner = f"{scope}/{node.name}@{node.lineno}"
             decorators = node.decorator_list
-        for field in kind._fields:
+        fields = child_fields.get(kind)
+        if fields is None:
+            fields = _child_fields(kind)
+        for field in fields:
             value = getattr(node, field, None)
             value_type = type(value)
             if value_type is list:
