@@ -262,7 +262,8 @@ def check_filer_store_load(client) -> None:
     assert deleted not in left, "an object written into the store could not be deleted"
 
 
-def bare_listing(client, bucket: str) -> tuple[int, float]:
+def bare_listing(client, bucket: str, end: str | None = None) -> tuple[int, float]:
+    """Keys listed (below ``end``, when given) and the seconds it took."""
     started = time.perf_counter()
     count, after = 0, ""
     while True:
@@ -270,6 +271,9 @@ def bare_listing(client, bucket: str) -> tuple[int, float]:
         if after:
             args["StartAfter"] = after
         contents = client.list_objects_v2(**args).get("Contents", ())
+        if end is not None and contents and contents[-1]["Key"] >= end:
+            count += sum(1 for entry in contents if entry["Key"] < end)
+            return count, time.perf_counter() - started
         count += len(contents)
         if len(contents) < 1000:
             return count, time.perf_counter() - started
@@ -296,9 +300,8 @@ def keys_done(engine, run_id: int) -> int:
         )
 
 
-def run_cli(argv, env, engine=None, kill_at: tuple[int, int] | None = None):
-    """(exit status, peak RSS KiB, wall seconds); with ``kill_at=(run, keys)``, SIGKILLed
-    once that run has settled that many keys.
+def run_cli(argv, env, kill_when=None):
+    """(exit status, peak RSS KiB, wall seconds); SIGKILLed once ``kill_when()`` is true.
 
     The peak is the process's VmHWM, read from /proc while it runs (a high-water mark, so
     only growth in its last 0.1 s could be missed). Not wait4's ``ru_maxrss``: that counts
@@ -311,7 +314,7 @@ def run_cli(argv, env, engine=None, kill_at: tuple[int, int] | None = None):
     peak = 0
     while process.poll() is None:
         peak = max(peak, peak_rss_kib(process.pid))
-        if kill_at is not None and keys_done(engine, kill_at[0]) >= kill_at[1]:
+        if kill_when is not None and kill_when():
             process.send_signal(signal.SIGKILL)
             process.wait()
             break
@@ -319,14 +322,55 @@ def run_cli(argv, env, engine=None, kill_at: tuple[int, int] | None = None):
     return process.returncode, peak, time.perf_counter() - started
 
 
-def run_figures(engine, run_id: int) -> tuple[dict, float]:
+def run_figures(engine, run_id: int, end: str | None = None) -> tuple[dict, float]:
+    """The run's totals and seconds (start to finish); with ``end``, over the ranges below
+    ``end`` only (finished), and the seconds from the run's start to the last of them."""
     from sqlalchemy import orm
 
     from warehouse.storage.verify import runner
 
     with orm.Session(engine) as session:
         run = session.get(runner.VerifyRun, run_id)
-        return runner.totals(session, run), (run.finished_at - run.started_at).total_seconds()
+        if end is None:
+            return runner.totals(session, run), (run.finished_at - run.started_at).total_seconds()
+        keys, skipped, finished = session.execute(
+            sa.select(
+                sa.func.sum(runner.VerifyRange.keys_done),
+                sa.func.sum(runner.VerifyRange.skipped),
+                sa.func.max(runner.VerifyRange.finished_at),
+            ).where(runner.VerifyRange.run_id == run_id, runner.VerifyRange.lo < end)
+        ).one()
+        kinds = dict(
+            session.execute(
+                sa.select(runner.VerifyProblem.kind, sa.func.count())
+                .where(
+                    runner.VerifyProblem.run_id == run_id,
+                    sa.collate(runner.VerifyProblem.key, "C") < end,
+                )
+                .group_by(runner.VerifyProblem.kind)
+            ).all()
+        )
+        counts = {"keys": int(keys), "skipped": int(skipped)}
+        counts.update({kind: kinds.get(kind, 0) for kind in runner.PROBLEMS})
+        counts["ok"] = counts["keys"] - counts["skipped"] - sum(kinds.values())
+        return counts, (finished - run.started_at).total_seconds()
+
+
+def span_done(engine, run_id: int, end: str | None, ranges: int):
+    """A predicate: the run has finished its ``ranges`` ranges below ``end``."""
+
+    def done() -> bool:
+        with engine.connect() as connection:
+            finished = connection.scalar(
+                sa.text(
+                    "SELECT count(*) FROM storage_verify_ranges WHERE run_id = :r"
+                    " AND finished_at IS NOT NULL AND lo < :end"
+                ),
+                {"r": run_id, "end": end},
+            )
+        return finished >= ranges
+
+    return done if end is not None else None
 
 
 def last_run_id(engine) -> int:
@@ -353,6 +397,13 @@ def main() -> None:
     )
     parser.add_argument("--kills", type=int, default=0)
     parser.add_argument("--range-digits", type=int, default=1)
+    parser.add_argument(
+        "--span-ranges",
+        type=int,
+        default=0,
+        help="measure over the first N ranges only: the bare pass stops at their end and"
+        " verify runs are stopped once those ranges are finished (0: the whole store)",
+    )
     parser.add_argument(
         "--deep", action="store_true", help="then time a --deep run (reads and hashes every blob)"
     )
@@ -395,8 +446,19 @@ def main() -> None:
         rows_started = time.perf_counter()
         write_rows(engine, options.objects)
         print(f"  rows (COPY) in {time.perf_counter() - rows_started:.0f} s", flush=True)
-        missing = sum(1 for *_, has_blob in planted(options.objects) if not has_blob)
-        orphans = sum(1 for *_, has_row, _ in planted(options.objects) if not has_row)
+        end = None  # the whole store, or the first --span-ranges ranges
+        if options.span_ranges:
+            from warehouse.storage.verify.runner import split_ranges
+
+            end = split_ranges(options.range_digits)[options.span_ranges - 1][1]
+            print(f"measuring the first {options.span_ranges} ranges: keys below {end!r}")
+        in_span = [
+            (has_row, has_blob)
+            for _, key, _, has_row, has_blob in planted(options.objects)
+            if end is None or key < end
+        ]
+        missing = sum(1 for _, has_blob in in_span if not has_blob)
+        orphans = sum(1 for has_row, _ in in_span if not has_row)
 
         env = {
             **os.environ,
@@ -414,15 +476,18 @@ def main() -> None:
         bare_rates, verify_rates, peaks = [], [], []
         totals = None
         for repeat in range(options.repeats):
-            listed, seconds = bare_listing(client, bucket)
+            listed, seconds = bare_listing(client, bucket, end)
             bare_rates.append(listed / seconds)
             print(
                 f"[{repeat + 1}] bare list_objects_v2 paging: {listed} keys in {seconds:.1f} s"
                 f" = {listed / seconds:.0f}/s (load average {load_average()})",
                 flush=True,
             )
-            status, peak, wall = run_cli(argv, env)
-            run_totals, run_seconds = run_figures(engine, last_run_id(engine))
+            run_id = last_run_id(engine) + 1
+            status, peak, wall = run_cli(
+                argv, env, span_done(engine, run_id, end, options.span_ranges)
+            )
+            run_totals, run_seconds = run_figures(engine, run_id, end)
             verify_rates.append(run_totals["keys"] / run_seconds)
             peaks.append(peak)
             print(
@@ -452,7 +517,9 @@ def main() -> None:
             for kill, percent in enumerate(points):
                 at = totals["keys"] * percent // 100
                 status, peak_k, _ = run_cli(
-                    argv + (["--resume"] if kill else []), env, engine, kill_at=(killed, at)
+                    argv + (["--resume"] if kill else []),
+                    env,
+                    lambda at=at: keys_done(engine, killed) >= at,
                 )
                 done = keys_done(engine, killed)
                 print(
@@ -460,8 +527,10 @@ def main() -> None:
                     f" peak RSS {peak_k / 1024:.0f} MiB",
                     flush=True,
                 )
-            status, peak_k, _ = run_cli(argv + ["--resume"], env)
-            killed_totals, _ = run_figures(engine, killed)
+            status, peak_k, _ = run_cli(
+                argv + ["--resume"], env, span_done(engine, killed, end, options.span_ranges)
+            )
+            killed_totals, _ = run_figures(engine, killed, end)
             same = "the same" if killed_totals == totals else "DIFFERENT"
             print(
                 f"  resumed after {options.kills} kills: exit {status}; totals {same};"
