@@ -2,27 +2,12 @@
 
     .venv/bin/python bench/verify_scale.py --objects 100000
     .venv/bin/python bench/verify_scale.py --objects 100000 --kills 3
-    .venv/bin/python bench/verify_scale.py --objects 1000000 --load filer-store --repeats 2 --kills 3
+    .venv/bin/python bench/verify_scale.py --objects 1000000 --load filer-store \
+        --span-ranges 2 --repeats 2 --kills 3
 
 Starts a throwaway PostgreSQL and SeaweedFS (the test suite's), writes ``--objects`` blobs
 under content addresses into one bucket with a file row for each (one in a thousand blobs
 deleted, one in a thousand rows without a blob's owner: planted problems), then measures:
-
-How the blobs get into SeaweedFS (``--load``):
-
-* ``put`` (default): ``put_object`` through the S3 API from ``--workers`` threads (~100-220
-  puts/s on this machine: hours for a million);
-* ``filer-store``: SeaweedFS runs with its SQLite filer store (a ``filer.toml`` beside it;
-  ``sqlite`` is one of the stores SeaweedFS ships) instead of the default LevelDB, and the
-  bucket's entries are written straight into the store's table, in the very rows SeaweedFS
-  writes itself (checked in :func:`check_filer_store_load` against objects put through S3):
-  a directory row for each level of the key and a file row whose bytes are stored inline in
-  the entry (SeaweedFS keeps small files in the entry the same way), with size and MD5 in its
-  attributes. The running server then lists, HEADs and GETs them like any other object. A
-  million objects take a few minutes instead of hours. Both passes measured (bare listing and
-  verify) run against this same server, so their ratio compares like with like.
-
-The file rows are written with COPY either way.
 
 * the bare paging rate: ``list_objects_v2`` with MaxKeys=1000 over the whole bucket,
   following the last key, and nothing else (the physical limit of a listing pass);
@@ -32,8 +17,28 @@ The file rows are written with COPY either way.
   wall time, and its peak RSS (VmHWM, read from /proc while it runs);
 * with ``--repeats N``: the bare pass and the verify run alternate N times; medians are
   printed beside each figure;
+* with ``--span-ranges N``: over the first N of the run's ranges only (16 with
+  ``--range-digits 1``): the bare pass stops at their end, verify runs are stopped once they
+  are finished, and the figures are those ranges' (time: from the run's start to the last of
+  them finishing);
 * with ``--kills K``: the same run killed with SIGKILL K times at random moments, resumed
   each time, and its totals compared with the uninterrupted run's.
+
+How the blobs get into SeaweedFS (``--load``):
+
+* ``put`` (default): ``put_object`` through the S3 API from ``--workers`` threads (~100-220
+  puts/s on this machine: hours for a million);
+* ``filer-store``: the bucket's entries are written, before SeaweedFS starts, straight into
+  its default filer store (LevelDB, ``leveldb2``; a ``filer.toml`` beside the server points it
+  at the directory), as the very records SeaweedFS writes itself: a directory entry for each
+  level of the key and a file entry whose bytes are stored inline in the entry (SeaweedFS
+  keeps small files in the entry the same way), with size and MD5 in its attributes. The
+  running server then lists, HEADs, GETs and deletes them like any other object
+  (:func:`check_filer_store_load` checks that on a bucket of its own, beside objects put
+  through S3, before anything is measured). A million objects take minutes instead of hours.
+  Both passes measured (bare listing and verify) run against this same server.
+
+The file rows are written with COPY either way.
 
 Everything listens on 127.0.0.1 and is removed at the end.
 """
