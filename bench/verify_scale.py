@@ -521,8 +521,10 @@ def main() -> None:
             points = sorted(random.Random(12).sample(range(5, 95), options.kills))
             for kill, percent in enumerate(points):
                 at = totals["keys"] * percent // 100
+                # --resume alone would go on with every unfinished run (those stopped at
+                # the end of a span too): name the killed one.
                 status, peak_k, _ = run_cli(
-                    argv + (["--resume"] if kill else []),
+                    argv + (["--resume", "--run", str(killed)] if kill else []),
                     env,
                     lambda at=at: keys_done(engine, killed) >= at,
                 )
@@ -533,7 +535,9 @@ def main() -> None:
                     flush=True,
                 )
             status, peak_k, _ = run_cli(
-                argv + ["--resume"], env, span_done(engine, killed, end, options.span_ranges)
+                argv + ["--resume", "--run", str(killed)],
+                env,
+                span_done(engine, killed, end, options.span_ranges),
             )
             killed_totals, _ = run_figures(engine, killed, end)
             same = "the same" if killed_totals == totals else "DIFFERENT"
