@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import secrets
 import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -195,6 +196,47 @@ def test_every_class_is_found_on_real_buckets(ctx, db_session, release, stores, 
     # Nothing was touched without --repair.
     assert archive.exists(orphan_key)
     assert not archive.exists(missing.path)
+
+
+def test_the_next_page_is_listed_while_a_page_is_checkpointed(
+    ctx, db_session, release, stores, tmp_path, monkeypatch
+):
+    # The listing is the slow side of a run: the next page must already be asked for while
+    # a page is merged and checkpointed. Each checkpoint waits for that request; a verifier
+    # that asks only after its checkpoint fails here.
+    archive, _ = stores
+    files = [new_file(db_session, release, f"paged {i}".encode()) for i in range(9)]
+    for file in files:
+        store_blobs(archive, file, tmp_path)
+    asked: list[str] = []
+    asked_changed = threading.Condition()
+    list_page = archive.list_page
+
+    def recording_list_page(start_after="", limit=1000):
+        with asked_changed:
+            asked.append(start_after)
+            asked_changed.notify_all()
+        return list_page(start_after, limit)
+
+    checkpoint = runner._checkpoint
+    waited = []
+
+    def checkpoint_after_next_request(engine, range_id, owner, lease, settled, result, end):
+        if not end:
+            with asked_changed:
+                requested = asked_changed.wait_for(lambda: settled in asked, timeout=10)
+            assert requested, f"the page after {settled} was not asked for before checkpoint"
+            waited.append(settled)
+        return checkpoint(engine, range_id, owner, lease, settled, result, end)
+
+    monkeypatch.setattr(archive, "list_page", recording_list_page)
+    monkeypatch.setattr(runner, "_checkpoint", checkpoint_after_next_request)
+    run_id = run_verify(ctx, digits=0)  # pages of 4 keys
+
+    assert len(waited) == 4  # 18 keys in pages of 4: four pages before the last
+    assert asked == ["", *waited]  # and no page asked for twice, none past the end
+    counts = totals_of(ctx, run_id)
+    assert counts["keys"] == 18 and counts["ok"] == 18
 
 
 def test_report_is_json_lines_with_totals(ctx, db_session, release, stores, tmp_path):

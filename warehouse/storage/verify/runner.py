@@ -393,15 +393,24 @@ class RangeVerifier:
         with (
             self.engine.connect() as cursor_connection,
             concurrent.futures.ThreadPoolExecutor(DEEP_READERS if self.deep else 1) as readers,
+            concurrent.futures.ThreadPoolExecutor(1) as lister,
         ):
             expected = _Peekable(
                 expected_blobs(cursor_connection, lo, hi, position, self.started_at)
             )
             start_after = position if position is not None else _listing_start(lo)
             settled = position  # the greatest key settled (pages go up in key order)
+            # The store's listing is the slow side: the next page is asked for as soon as
+            # this one is in, and lists while this one is merged and checkpointed.
+            next_listing = lister.submit(self.store.list_page, start_after, self.page_size)
             while True:
-                listing = self.store.list_page(start_after, limit=self.page_size)
+                listing = next_listing.result()
                 end_of_range = len(listing) < self.page_size
+                if not end_of_range and (hi is None or listing[-1].key < hi):
+                    # (A page that reaches the range's end is the last: no next one.)
+                    next_listing = lister.submit(
+                        self.store.list_page, listing[-1].key, self.page_size
+                    )
                 page: list[BlobInfo] = []
                 for info in listing:
                     if hi is not None and info.key >= hi:
