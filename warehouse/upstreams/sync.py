@@ -39,7 +39,7 @@ from warehouse.db import utcnow
 from warehouse.packaging import journal
 from warehouse.packaging.journal import Action, FileRef
 from warehouse.packaging.models import File, Project, Release
-from warehouse.packaging.services import DatabaseProjectService
+from warehouse.packaging.services import DatabaseProjectService, release_sort_key
 from warehouse.storage.keys import content_key
 from warehouse.upstreams import metrics, secrets
 from warehouse.upstreams.client import (
@@ -292,10 +292,14 @@ def store_page(
             UpstreamQueueItem.upstream_id == upstream.id,
             UpstreamQueueItem.normalized_name == normalized,
             # A row a newer discovery raised meanwhile stays: that serial is not applied.
-            UpstreamQueueItem.serial <= ((page.serial or 0) if page else wanted),
+            UpstreamQueueItem.serial <= _serial_applied(page, wanted),
         )
     )
     return applied
+
+
+def _serial_applied(page: ProjectPage | None, wanted: int) -> int:
+    return (page.serial or 0) if page else wanted
 
 
 @dataclasses.dataclass
@@ -403,25 +407,46 @@ def sync_queued(
 
 
 def _store_batch(ctx, upstream_id: int, ready, filters: Filters, outcome: PassOutcome) -> None:
+    """Apply pages in one transaction: their projects read (and locked) together, their
+    queue rows deleted together, with the rows they stand for."""
+    names = [normalized for normalized, _, _ in ready]
     with ctx.session() as session:
         upstream = session.get(Upstream, upstream_id, with_for_update=True)
-        names = [normalized for normalized, _, _ in ready]
-        session.execute(
-            sa.update(UpstreamQueueItem)
-            .where(
-                UpstreamQueueItem.upstream_id == upstream_id,
-                UpstreamQueueItem.normalized_name.in_(names),
+        locked = {
+            p.normalized_name: p
+            for p in session.scalars(
+                sa.select(Project)
+                .where(Project.normalized_name.in_(names))
+                .order_by(Project.id)
+                .with_for_update()
             )
-            .values(attempted_at=utcnow(), attempts=UpstreamQueueItem.attempts + 1)
-        )
+        }
+        if locked:
+            # Into the identity map: apply_page's look-ups of these links are free.
+            session.scalars(
+                sa.select(UpstreamProject).where(
+                    UpstreamProject.project_id.in_([p.id for p in locked.values()])
+                )
+            ).all()
         results = [
-            store_page(session, upstream, normalized, wanted, page, filters)
-            for normalized, wanted, page in ready
+            apply_page(session, upstream, normalized, page, filters, locked=locked)
+            for normalized, _, page in ready
         ]
+        applied = sa.values(
+            sa.column("name", sa.Text), sa.column("upto", sa.BigInteger), name="applied"
+        ).data([(normalized, _serial_applied(page, wanted)) for normalized, wanted, page in ready])
+        session.execute(
+            sa.delete(UpstreamQueueItem).where(
+                UpstreamQueueItem.upstream_id == upstream_id,
+                UpstreamQueueItem.normalized_name == applied.c.name,
+                # A row a newer discovery raised meanwhile stays: that serial is not applied.
+                UpstreamQueueItem.serial <= applied.c.upto,
+            )
+        )
     metrics.PROJECTS_SYNCED.inc(len(results))
     outcome.applied += len(results)
-    for applied in results:
-        outcome.new_file_ids += applied.new_file_ids
+    for result in results:
+        outcome.new_file_ids += result.new_file_ids
 
 
 def _note_error(
@@ -451,14 +476,20 @@ def apply_page(
     normalized: str,
     page: ProjectPage | None,
     filters: Filters,
+    *,
+    locked: dict[str, Project] | None = None,
 ) -> Applied:
     """Make the project here match the upstream's page (None: the upstream has no such
-    project, or the filters exclude it); every change is journaled."""
+    project, or the filters exclude it); every change is journaled. ``locked``: the projects
+    of a batch already read ``FOR UPDATE`` (with their links), by name."""
     applied = Applied()
     who = submitter(upstream)
-    project = session.scalar(
-        sa.select(Project).where(Project.normalized_name == normalized).with_for_update()
-    )
+    if locked is not None:
+        project = locked.get(normalized)
+    else:
+        project = session.scalar(
+            sa.select(Project).where(Project.normalized_name == normalized).with_for_update()
+        )
     link = session.get(UpstreamProject, project.id) if project is not None else None
     if project is not None and (link is None or link.upstream_id != upstream.id):
         if link is not None:
@@ -579,6 +610,15 @@ def _apply_releases(session, upstream, project, page, releases, applied: Applied
         if filename not in wanted_files:
             _remove_file(session, project, file, who)
             applied.removed_files += 1
+    with_files = {file.release for file, _ in new_files}
+    whole = created and all(r in with_files for r in existing.values())
+    if whole:
+        # A new project whose every release has files: the ranks are known before the rows
+        # are written (no count, no reordering afterwards).
+        ranked = sorted(existing.values(), key=lambda r: release_sort_key(r.version))
+        for rank, release in enumerate(ranked):
+            release.sort_order = rank
+        reorder = False
     session.flush()  # the new releases and files, in one go
     for file, f in new_files:
         session.add(
@@ -592,14 +632,18 @@ def _apply_releases(session, upstream, project, page, releases, applied: Applied
         )
         applied.new_file_ids.append(file.id)
     # Releases left without files go (all their files gone, or every name taken).
-    counts = dict(
-        session.execute(
-            sa.select(File.release_id, sa.func.count())
-            .where(File.release_id.in_([r.id for r in existing.values()]))
-            .group_by(File.release_id)
-        ).all()
+    counts = (
+        {}
+        if whole
+        else dict(
+            session.execute(
+                sa.select(File.release_id, sa.func.count())
+                .where(File.release_id.in_([r.id for r in existing.values()]))
+                .group_by(File.release_id)
+            ).all()
+        )
     )
-    for release in list(existing.values()):
+    for release in [] if whole else list(existing.values()):
         if not counts.get(release.id):
             journal.record(
                 session,
