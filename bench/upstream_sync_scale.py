@@ -1,11 +1,11 @@
 """Metadata sync of N projects from another instance of this index: ``warehouse upstream
 sync`` beside unmodified bandersnatch 8 (``release-files = false``), by hand.
 
-    .venv/bin/python -u bench/upstream_sync_scale.py --projects 10000
+    .venv/bin/python -u bench/upstream_sync_scale.py --projects 10000 [--rounds 2]
 
 Starts a throwaway PostgreSQL and Redis with two databases: the upstream (N projects, one
-release each with an sdist and a wheel, written with the test factories, so every change is
-journaled and serials exist) and the mirror (empty). The upstream is served by gunicorn as the suite's live server runs it, on loopback
+release each with an sdist and a wheel, written with COPY in the test factories' shape, with
+journal entries, so serials exist; seconds at 10,000) and the mirror (empty). The upstream is served by gunicorn as the suite's live server runs it, on loopback
 behind the suite's TLS front (bandersnatch only talks https);
 both tools go through that front, with the same bandersnatch configuration file (its
 ``[plugins]`` are the filters of both; ``--blocklist`` names leave some projects out).
@@ -16,6 +16,11 @@ Then, each tool as its own process, timed (wall, and the child's user+system CPU
 2. ``--changes`` projects get a new release upstream (uploaded), and each tool syncs again
    (incrementally: bandersnatch from its status file's serial, ours from the upstream's
    change log).
+
+``--rounds R`` repeats both passes into fresh mirrors (a new database, a new directory),
+the tools' order alternating from round to round; the table gives each round's ratio and the
+medians. ``--our-workers`` is ``warehouse upstream sync --workers``; ``--profile FILE`` runs
+our first sync under cProfile (its main, applying, thread).
 
 No distribution files are fetched by either (``release-files = false``; our upstream is
 ``on_demand``). The number of projects each mirrored is printed and checked to agree.

@@ -34,6 +34,10 @@ TIMEOUT = (5, 60)
 USER_AGENT = "warehouse-upstream-sync"
 
 
+# Index URL -> whether its JSON API can stand for its simple pages (see UpstreamClient).
+_JSON_API_COMPLETE: dict[str, bool] = {}
+
+
 class UpstreamUnavailable(Exception):
     """The upstream did not answer, or answered with an error; trying later may work."""
 
@@ -65,8 +69,9 @@ class UpstreamClient:
         # Without credentials requests reads ~/.netrc for the host, as pip does.
         # Whether the upstream's JSON API carries everything its simple pages do (each file's
         # PEP 658 ``core-metadata``, as this index's does): then one request a project does.
-        # Learnt from the first project fetched with both; None until then.
-        self.json_api_complete: bool | None = None
+        # Learnt from the first project fetched with both, once per process and upstream
+        # (every task, thread and client of this process then knows it); None until then.
+        self.json_api_complete: bool | None = _JSON_API_COMPLETE.get(self.index_url)
 
     def close(self) -> None:
         self.session.close()
@@ -163,7 +168,7 @@ class UpstreamClient:
             display_name = normalized
         api = self._json_api(normalized) if with_json_api else None
         if api is not None and self.json_api_complete is None and files:
-            self.json_api_complete = _complete(api)
+            self.json_api_complete = _JSON_API_COMPLETE[self.index_url] = _complete(api)
         return ProjectPage(normalized, serial, _document(display_name, files, api))
 
     def _json_api(self, normalized: str) -> dict | None:
