@@ -118,7 +118,14 @@ def list_() -> None:
 @upstream.command("sync")
 @click.argument("name")
 @click.option("--all-projects", is_flag=True, help="Fetch every listed project again.")
-def sync_(name, all_projects):
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Project pages fetched at once (they are applied in order, one transaction a batch).",
+)
+def sync_(name, all_projects, workers):
     """Sync upstream NAME now, in this process (resumes a pass left unfinished)."""
     from warehouse.tasks import TaskContext
     from warehouse.upstreams import sync
@@ -137,16 +144,14 @@ def sync_(name, all_projects):
         except UpstreamUnavailable as exc:
             raise click.ClickException(f"upstream {name} cannot be reached: {exc}") from exc
         with ctx.session() as session:
-            names = sync.queued_names(session, upstream_id)
-        failed = fetched = 0
-        new_files: list[int] = []
-        with click.progressbar(names, label=f"Syncing {name}", show_pos=True) as bar:
-            for normalized in bar:
-                try:
-                    new_files += sync.sync_project(ctx, upstream_id, normalized).new_file_ids
-                except UpstreamUnavailable as exc:
-                    failed += 1
-                    click.echo(f"\n{normalized}: {exc}", err=True)
+            queued = len(sync.queued_names(session, upstream_id))
+        fetched = 0
+        with click.progressbar(length=queued, label=f"Syncing {name}", show_pos=True) as bar:
+            outcome = sync.sync_queued(ctx, upstream_id, workers=workers, progress=bar.update)
+        for normalized, error in outcome.failed.items():
+            click.echo(f"{normalized}: {error}", err=True)
+        failed = len(outcome.failed)
+        new_files = outcome.new_file_ids
         if policy == "immediate" and new_files:
             with click.progressbar(new_files, label="Fetching files", show_pos=True) as bar:
                 for file_id in bar:
@@ -159,7 +164,7 @@ def sync_(name, all_projects):
         with ctx.session() as session:
             upstream = find_upstream(session, name)
             click.echo(
-                f"{len(names)} projects synced, {len(new_files)} new files"
+                f"{outcome.applied} projects synced, {len(new_files)} new files"
                 + (f", {fetched} fetched" if policy == "immediate" else "")
                 + f"; serial {upstream.last_serial}; {upstream.state_detail}"
             )

@@ -34,6 +34,10 @@ TIMEOUT = (5, 60)
 USER_AGENT = "warehouse-upstream-sync"
 
 
+# Index URL -> whether its JSON API can stand for its simple pages (see UpstreamClient).
+_JSON_API_COMPLETE: dict[str, bool] = {}
+
+
 class UpstreamUnavailable(Exception):
     """The upstream did not answer, or answered with an error; trying later may work."""
 
@@ -63,6 +67,11 @@ class UpstreamClient:
         if username:
             self.session.auth = (username, password or "")
         # Without credentials requests reads ~/.netrc for the host, as pip does.
+        # Whether the upstream's JSON API carries everything its simple pages do (each file's
+        # PEP 658 ``core-metadata``, as this index's does): then one request a project does.
+        # Learnt from the first project fetched with both, once per process and upstream
+        # (every task, thread and client of this process then knows it); None until then.
+        self.json_api_complete: bool | None = _JSON_API_COMPLETE.get(self.index_url)
 
     def close(self) -> None:
         self.session.close()
@@ -134,6 +143,12 @@ class UpstreamClient:
     def project(self, name: str, *, with_json_api: bool = True) -> ProjectPage | None:
         """The project as the upstream shows it now; None if the upstream has no such project."""
         normalized = canonicalize_name(name)
+        if with_json_api and self.json_api_complete:
+            api = self._json_api(normalized)
+            if api is not None and _complete(api):
+                base = self.index_url[: -len("simple/")] + f"pypi/{normalized}/json"
+                return _page_from_json_api(normalized, api, base)
+            # Not there (or not complete after all): the simple page says which.
         url = urljoin(self.index_url, f"{normalized}/")
         response = self.get(url, headers={"Accept": ACCEPT})
         if response.status_code == 404:
@@ -152,6 +167,8 @@ class UpstreamClient:
             files = [_file_from_link(url, *link) for link in _Links.parse(response.text)]
             display_name = normalized
         api = self._json_api(normalized) if with_json_api else None
+        if api is not None and self.json_api_complete is None and files:
+            self.json_api_complete = _JSON_API_COMPLETE[self.index_url] = _complete(api)
         return ProjectPage(normalized, serial, _document(display_name, files, api))
 
     def _json_api(self, normalized: str) -> dict | None:
@@ -167,9 +184,51 @@ class UpstreamClient:
         metrics.PAGES_FETCHED.labels(kind="json").inc()
         metrics.BYTES_FETCHED.labels(kind="page").inc(len(response.content))
         try:
-            return response.json()
+            data = response.json()
         except ValueError:
             return None
+        if isinstance(data, dict) and data.get("last_serial") is None:
+            data["last_serial"] = _header_serial(response)
+        return data if isinstance(data, dict) else None
+
+
+def _complete(api: dict) -> bool:
+    """The JSON API names each file's PEP 658 metadata (or its absence) and the serial: it
+    can stand for the simple page."""
+    files = [f for files in (api.get("releases") or {}).values() for f in files]
+    return (
+        api.get("last_serial") is not None
+        and bool(files)
+        and all("core-metadata" in f and f.get("url") for f in files)
+    )
+
+
+def _page_from_json_api(normalized: str, api: dict, api_url: str) -> ProjectPage:
+    """The page a project's JSON API describes, in the shape the simple page gives."""
+    files = []
+    for api_files in (api.get("releases") or {}).values():
+        # In the simple page's order (releases as listed, then filenames): the same rows
+        # and journal entries come out, whichever request a project was read with.
+        for f in sorted(api_files, key=lambda f: f["filename"]):
+            metadata = f.get("core-metadata")
+            yanked = f.get("yanked", False)
+            files.append(
+                {
+                    "filename": f["filename"],
+                    "url": urljoin(api_url, f["url"]),
+                    "digests": {
+                        k.lower(): v.lower() for k, v in (f.get("digests") or {}).items() if v
+                    },
+                    "requires_python": f.get("requires_python"),
+                    "size": f.get("size"),
+                    "upload_time_iso_8601": f.get("upload_time_iso_8601"),
+                    "yanked": bool(yanked),
+                    "yanked_reason": f.get("yanked_reason"),
+                    "core_metadata": metadata.get("sha256") if isinstance(metadata, dict) else None,
+                }
+            )
+    name = (api.get("info") or {}).get("name") or normalized
+    return ProjectPage(normalized, int(api["last_serial"]), _document(name, files, api))
 
 
 def _is_json(response: requests.Response) -> bool:

@@ -21,6 +21,8 @@ again once older than the upstream's ``page_ttl``.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import datetime
 import threading
@@ -37,7 +39,7 @@ from warehouse.db import utcnow
 from warehouse.packaging import journal
 from warehouse.packaging.journal import Action, FileRef
 from warehouse.packaging.models import File, Project, Release
-from warehouse.packaging.services import DatabaseProjectService
+from warehouse.packaging.services import DatabaseProjectService, release_sort_key
 from warehouse.storage.keys import content_key
 from warehouse.upstreams import metrics, secrets
 from warehouse.upstreams.client import (
@@ -177,6 +179,16 @@ def discover(ctx, upstream_id: int, *, force: bool = False) -> int:
     return len(queue)
 
 
+def queued_items(session: orm.Session, upstream_id: int) -> list[tuple[str, int]]:
+    """(name, serial its page must reach) of every queued project, in the queue's order."""
+    rows = session.execute(
+        sa.select(UpstreamQueueItem.normalized_name, UpstreamQueueItem.serial)
+        .where(UpstreamQueueItem.upstream_id == upstream_id)
+        .order_by(UpstreamQueueItem.normalized_name)
+    ).all()
+    return [(name, serial) for name, serial in rows]
+
+
 def queued_names(session: orm.Session, upstream_id: int, *, due_before=None) -> list[str]:
     query = sa.select(UpstreamQueueItem.normalized_name).where(
         UpstreamQueueItem.upstream_id == upstream_id
@@ -231,25 +243,15 @@ def sync_project(ctx, upstream_id: int, normalized: str) -> Applied:
         config = upstream.bandersnatch_config
     filters = Filters.from_config(config)
     try:
-        page = client.project(normalized) if filters.project_allowed(normalized) else None
+        page = fetch_page(client, filters, normalized, wanted)
     except UpstreamUnavailable as exc:
         _note_error(ctx, upstream_id, normalized, str(exc))
         raise
     finally:
         client.close()
-    if page is not None and page.serial is not None and page.serial < wanted:
-        _note_error(ctx, upstream_id, normalized, f"stale page: {page.serial} < {wanted}")
-        raise StalePage(f"{normalized}: the upstream served serial {page.serial} < {wanted}")
     with ctx.session() as session:
         upstream = session.get(Upstream, upstream_id, with_for_update=True)
-        applied = apply_page(session, upstream, normalized, page, filters)
-        session.execute(
-            sa.delete(UpstreamQueueItem).where(
-                UpstreamQueueItem.upstream_id == upstream_id,
-                UpstreamQueueItem.normalized_name == normalized,
-                UpstreamQueueItem.serial <= (page.serial or 0 if page else wanted),
-            )
-        )
+        applied = store_page(session, upstream, normalized, wanted, page, filters)
         remaining = session.scalar(
             sa.select(sa.func.count()).where(UpstreamQueueItem.upstream_id == upstream_id)
         )
@@ -259,7 +261,200 @@ def sync_project(ctx, upstream_id: int, normalized: str) -> Applied:
     return applied
 
 
-def _note_error(ctx, upstream_id: int, normalized: str, message: str) -> None:
+def fetch_page(
+    client: UpstreamClient, filters: Filters, normalized: str, wanted: int
+) -> ProjectPage | None:
+    """The project's page as the upstream shows it (None: not there, or filtered out).
+
+    Raises :class:`StalePage` for a page older than the serial queued for it. Touches no
+    database, so that pages can be fetched in threads (:func:`sync_queued`)."""
+    if not filters.project_allowed(normalized):
+        return None
+    page = client.project(normalized)
+    if page is not None and page.serial is not None and page.serial < wanted:
+        raise StalePage(f"stale page: {normalized}: the upstream served {page.serial} < {wanted}")
+    return page
+
+
+def store_page(
+    session: orm.Session,
+    upstream: Upstream,
+    normalized: str,
+    wanted: int,
+    page: ProjectPage | None,
+    filters: Filters,
+) -> Applied:
+    """Apply a fetched page and take its project off the queue, in the caller's transaction:
+    the queue row goes only with the rows it stands for (the pass's checkpoint)."""
+    applied = apply_page(session, upstream, normalized, page, filters)
+    session.execute(
+        sa.delete(UpstreamQueueItem).where(
+            UpstreamQueueItem.upstream_id == upstream.id,
+            UpstreamQueueItem.normalized_name == normalized,
+            # A row a newer discovery raised meanwhile stays: that serial is not applied.
+            UpstreamQueueItem.serial <= _serial_applied(page, wanted),
+        )
+    )
+    return applied
+
+
+def _serial_applied(page: ProjectPage | None, wanted: int) -> int:
+    return (page.serial or 0) if page else wanted
+
+
+@dataclasses.dataclass
+class PassOutcome:
+    """What :func:`sync_queued` did: the pages applied, and the projects left queued."""
+
+    applied: int = 0
+    new_file_ids: list[int] = dataclasses.field(default_factory=list)
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+# Pages applied in one transaction at most: fewer commits (and journal locks, and
+# after-commit reactions) per project, while a kill loses little work.
+APPLY_BATCH = 25
+
+
+def sync_queued(
+    ctx,
+    upstream_id: int,
+    *,
+    workers: int = 8,
+    names: list[str] | None = None,
+    progress=None,
+) -> PassOutcome:
+    """Sync the upstream's queued projects (or ``names`` of them): ``workers`` threads fetch
+    pages ahead while this thread applies them in the queue's order.
+
+    The pages ready at the head of the queue are applied together, in one transaction that
+    also deletes their queue rows; a page is never applied before the pages queued ahead of
+    it, so a pass killed at any moment has applied a prefix of the queue, less the projects
+    whose fetch failed (they stay queued, with their error; the pass is not finished until a
+    later run applies them). ``progress(n)`` is called as projects are done (or failed)."""
+    with ctx.session() as session:
+        upstream = session.get(Upstream, upstream_id)
+        if upstream is None:
+            return PassOutcome()
+        config = upstream.bandersnatch_config
+        items = queued_items(session, upstream_id)
+        url, username = upstream.url, upstream.username
+        password = (
+            secrets.decrypt(ctx.settings, upstream.password_encrypted)
+            if upstream.password_encrypted
+            else None
+        )
+    if names is not None:
+        wanted_names = set(names)
+        items = [(n, s) for n, s in items if n in wanted_names]
+    filters = Filters.from_config(config)
+    outcome = PassOutcome()
+    local = threading.local()
+    clients: list[UpstreamClient] = []
+    clients_lock = threading.Lock()
+
+    def fetch(normalized: str, wanted: int) -> ProjectPage | None:
+        client = getattr(local, "client", None)
+        if client is None:
+            # One kept-alive session per thread (requests' sessions are not thread-safe).
+            client = local.client = UpstreamClient(url, username, password)
+            with clients_lock:
+                clients.append(client)
+        return fetch_page(client, filters, normalized, wanted)
+
+    workers = max(1, workers)
+    ahead = workers * 4  # pages fetched ahead of the one being applied: memory stays flat
+    pool = concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="upstream-fetch")
+    pending: collections.deque = collections.deque()
+    todo = iter(items)
+    try:
+        while True:
+            while len(pending) < ahead:
+                item = next(todo, None)
+                if item is None:
+                    break
+                pending.append((*item, pool.submit(fetch, *item)))
+            if not pending:
+                break
+            ready: list[tuple[str, int, ProjectPage | None]] = []
+            # Block for the head only when nothing is ready; then take every page done.
+            while pending and len(ready) < APPLY_BATCH and (not ready or pending[0][2].done()):
+                normalized, wanted, future = pending.popleft()
+                try:
+                    ready.append((normalized, wanted, future.result()))
+                except UpstreamUnavailable as exc:
+                    # It stays queued (so the pass stays unfinished); the next run retries it.
+                    outcome.failed[normalized] = str(exc)
+                    _note_error(ctx, upstream_id, normalized, str(exc), attempted=True)
+                    if progress is not None:
+                        progress(1)
+            if ready:
+                _store_batch(ctx, upstream_id, ready, filters, outcome)
+                if progress is not None:
+                    progress(len(ready))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for client in clients:
+            client.close()
+    with ctx.session() as session:
+        upstream = session.get(Upstream, upstream_id, with_for_update=True)
+        remaining = session.scalar(
+            sa.select(sa.func.count()).where(UpstreamQueueItem.upstream_id == upstream_id)
+        )
+        if upstream is not None and not remaining and upstream.state == "syncing":
+            _finish_pass(session, upstream)
+    return outcome
+
+
+def _store_batch(ctx, upstream_id: int, ready, filters: Filters, outcome: PassOutcome) -> None:
+    """Apply pages in one transaction: their projects read (and locked) together, their
+    queue rows deleted together, with the rows they stand for."""
+    names = [normalized for normalized, _, _ in ready]
+    with ctx.session() as session:
+        upstream = session.get(Upstream, upstream_id, with_for_update=True)
+        locked = {
+            p.normalized_name: p
+            for p in session.scalars(
+                sa.select(Project)
+                .where(Project.normalized_name.in_(names))
+                .order_by(Project.id)
+                .with_for_update()
+            )
+        }
+        if locked:
+            # Into the identity map: apply_page's look-ups of these links are free.
+            session.scalars(
+                sa.select(UpstreamProject).where(
+                    UpstreamProject.project_id.in_([p.id for p in locked.values()])
+                )
+            ).all()
+        results = [
+            apply_page(session, upstream, normalized, page, filters, locked=locked)
+            for normalized, _, page in ready
+        ]
+        applied = sa.values(
+            sa.column("name", sa.Text), sa.column("upto", sa.BigInteger), name="applied"
+        ).data([(normalized, _serial_applied(page, wanted)) for normalized, wanted, page in ready])
+        session.execute(
+            sa.delete(UpstreamQueueItem).where(
+                UpstreamQueueItem.upstream_id == upstream_id,
+                UpstreamQueueItem.normalized_name == applied.c.name,
+                # A row a newer discovery raised meanwhile stays: that serial is not applied.
+                UpstreamQueueItem.serial <= applied.c.upto,
+            )
+        )
+    metrics.PROJECTS_SYNCED.inc(len(results))
+    outcome.applied += len(results)
+    for result in results:
+        outcome.new_file_ids += result.new_file_ids
+
+
+def _note_error(
+    ctx, upstream_id: int, normalized: str, message: str, *, attempted: bool = False
+) -> None:
+    counted = (
+        {"attempted_at": utcnow(), "attempts": UpstreamQueueItem.attempts + 1} if attempted else {}
+    )
     with ctx.session() as session:
         session.execute(
             sa.update(UpstreamQueueItem)
@@ -267,7 +462,7 @@ def _note_error(ctx, upstream_id: int, normalized: str, message: str) -> None:
                 UpstreamQueueItem.upstream_id == upstream_id,
                 UpstreamQueueItem.normalized_name == normalized,
             )
-            .values(last_error=message[:500])
+            .values(last_error=message[:500], **counted)
         )
 
 
@@ -281,14 +476,20 @@ def apply_page(
     normalized: str,
     page: ProjectPage | None,
     filters: Filters,
+    *,
+    locked: dict[str, Project] | None = None,
 ) -> Applied:
     """Make the project here match the upstream's page (None: the upstream has no such
-    project, or the filters exclude it); every change is journaled."""
+    project, or the filters exclude it); every change is journaled. ``locked``: the projects
+    of a batch already read ``FOR UPDATE`` (with their links), by name."""
     applied = Applied()
     who = submitter(upstream)
-    project = session.scalar(
-        sa.select(Project).where(Project.normalized_name == normalized).with_for_update()
-    )
+    if locked is not None:
+        project = locked.get(normalized)
+    else:
+        project = session.scalar(
+            sa.select(Project).where(Project.normalized_name == normalized).with_for_update()
+        )
     link = session.get(UpstreamProject, project.id) if project is not None else None
     if project is not None and (link is None or link.upstream_id != upstream.id):
         if link is not None:
@@ -326,22 +527,45 @@ def apply_page(
 
 
 def _apply_releases(session, upstream, project, page, releases, applied: Applied) -> None:
+    """Rows for the page's releases and files, in a few statements whatever their number:
+    one read of what exists, one of the filenames taken, one flush of the new rows."""
     who = submitter(upstream)
     info = page.document["info"]
-    existing = {
-        r.canonical_version: r
-        for r in session.scalars(sa.select(Release).where(Release.project_id == project.id))
-    }
-    mirrored_files = {
-        f.filename: (f, uf)
-        for f, uf in session.execute(
-            sa.select(File, UpstreamFile)
-            .join(UpstreamFile, UpstreamFile.file_id == File.id)
-            .join(Release, Release.id == File.release_id)
-            .where(Release.project_id == project.id, UpstreamFile.upstream_id == upstream.id)
-        ).all()
-    }
+    created = applied.created
+    existing = (
+        {}
+        if created
+        else {
+            r.canonical_version: r
+            for r in session.scalars(sa.select(Release).where(Release.project_id == project.id))
+        }
+    )
+    mirrored_files = (
+        {}
+        if created
+        else {
+            f.filename: (f, uf)
+            for f, uf in session.execute(
+                sa.select(File, UpstreamFile)
+                .join(UpstreamFile, UpstreamFile.file_id == File.id)
+                .join(Release, Release.id == File.release_id)
+                .where(Release.project_id == project.id, UpstreamFile.upstream_id == upstream.id)
+            ).all()
+        }
+    )
+    candidates = [
+        f["filename"]
+        for files in releases.values()
+        for f in files
+        if f["filename"] not in mirrored_files
+    ]
+    taken = (
+        set(session.scalars(sa.select(File.filename).where(File.filename.in_(candidates))))
+        if candidates
+        else set()
+    )
     wanted_files: set[str] = set()
+    new_files: list[tuple[File, dict]] = []
     reorder = False
     for version, files in releases.items():
         try:
@@ -353,7 +577,6 @@ def _apply_releases(session, upstream, project, page, releases, applied: Applied
         if release is None:
             release = _new_release(project, version, canonical, prerelease, info, files)
             session.add(release)
-            session.flush()
             existing[canonical] = release
             journal.record(
                 session, project.name, Action.NEW_RELEASE, version=version, submitted_by=who
@@ -363,9 +586,13 @@ def _apply_releases(session, upstream, project, page, releases, applied: Applied
             wanted_files.add(f["filename"])
             if f["filename"] in mirrored_files:
                 continue
-            file = _new_file(session, upstream, release, f)
-            if file is None:
+            if f["filename"] in taken:
+                log.info("upstream.filename_taken", upstream=upstream.name, filename=f["filename"])
                 continue
+            taken.add(f["filename"])
+            file = _new_file(upstream, release, f)
+            session.add(file)
+            new_files.append((file, f))
             project.total_size = (project.total_size or 0) + file.size
             # No FileRef: the blob is not stored yet, so nothing is copied to the cache now
             # (the first download stores it and sends the copy; see warehouse.upstreams.fetch).
@@ -378,17 +605,46 @@ def _apply_releases(session, upstream, project, page, releases, applied: Applied
                 packagetype=file.packagetype,
                 filename=file.filename,
             )
-            applied.new_file_ids.append(file.id)
         _sync_yank(session, project, release, files, who)
     for filename, (file, _) in mirrored_files.items():
         if filename not in wanted_files:
             _remove_file(session, project, file, who)
             applied.removed_files += 1
-    session.flush()
-    for release in list(existing.values()):
-        if release.id is not None and not session.scalar(
-            sa.select(sa.func.count()).where(File.release_id == release.id)
-        ):
+    with_files = {file.release for file, _ in new_files}
+    whole = created and all(r in with_files for r in existing.values())
+    if whole:
+        # A new project whose every release has files: the ranks are known before the rows
+        # are written (no count, no reordering afterwards).
+        ranked = sorted(existing.values(), key=lambda r: release_sort_key(r.version))
+        for rank, release in enumerate(ranked):
+            release.sort_order = rank
+        reorder = False
+    session.flush()  # the new releases and files, in one go
+    for file, f in new_files:
+        session.add(
+            UpstreamFile(
+                file_id=file.id,
+                upstream_id=upstream.id,
+                path=file.path,
+                url=f["url"],
+                metadata_url=f["url"] + ".metadata" if f.get("core_metadata") else None,
+            )
+        )
+        applied.new_file_ids.append(file.id)
+    # Releases left without files go (all their files gone, or every name taken).
+    counts = (
+        {}
+        if whole
+        else dict(
+            session.execute(
+                sa.select(File.release_id, sa.func.count())
+                .where(File.release_id.in_([r.id for r in existing.values()]))
+                .group_by(File.release_id)
+            ).all()
+        )
+    )
+    for release in [] if whole else list(existing.values()):
+        if not counts.get(release.id):
             journal.record(
                 session,
                 project.name,
@@ -423,20 +679,16 @@ def _new_release(project, version, canonical, prerelease, info, files) -> Releas
     )
 
 
-def _new_file(session, upstream: Upstream, release: Release, f: dict) -> File | None:
+def _new_file(upstream: Upstream, release: Release, f: dict) -> File:
     digests = f["digests"]
     sha256 = digests["sha256"]
     blake2 = digests.get("blake2b_256", "")
-    taken = session.scalar(sa.select(File.id).where(File.filename == f["filename"]))
-    if taken is not None:
-        log.info("upstream.filename_taken", upstream=upstream.name, filename=f["filename"])
-        return None
     # The same layout as uploads when the BLAKE2 digest is known; the SHA-256 otherwise
     # (either names the content, and the key never changes once published).
     path = content_key(blake2 or sha256, f["filename"])
     uploaded = f.get("upload_time_iso_8601")
-    file = File(
-        release_id=release.id,
+    return File(
+        release=release,
         filename=f["filename"],
         packagetype=f.get("packagetype") or "sdist",
         python_version=f.get("python_version") or "source",
@@ -450,18 +702,6 @@ def _new_file(session, upstream: Upstream, release: Release, f: dict) -> File | 
         uploaded_via=f"upstream:{upstream.name}",
         metadata_sha256=f.get("core_metadata"),
     )
-    session.add(file)
-    session.flush()
-    session.add(
-        UpstreamFile(
-            file_id=file.id,
-            upstream_id=upstream.id,
-            path=path,
-            url=f["url"],
-            metadata_url=f["url"] + ".metadata" if f.get("core_metadata") else None,
-        )
-    )
-    return file
 
 
 def _parse_time(text: str) -> datetime.datetime:

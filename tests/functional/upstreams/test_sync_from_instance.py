@@ -100,6 +100,34 @@ def test_incremental_sync_by_serial(ctx, instance_upstream, webapp):
     assert versions == ["1.0", "1.1"]
 
 
+def test_one_request_a_project_once_the_json_api_is_known_complete(instance_upstream):
+    from warehouse.upstreams import client as client_module
+
+    # What this process learnt from earlier tests' syncs is forgotten: learnt afresh here.
+    client_module._JSON_API_COMPLETE.clear()
+    instance_upstream.publish("inst-one", "1.0", "ws")
+    instance_upstream.publish("inst-one", "1.1", "w")
+    pages = metrics.PAGES_FETCHED
+    client = client_module.UpstreamClient(instance_upstream.simple_url)
+    try:
+        counts = [pages.labels(kind=k)._value.get() for k in ("project", "json")]
+        both = client.project("inst-one")  # the simple page and the JSON API
+        assert client.json_api_complete is True
+        after_both = [pages.labels(kind=k)._value.get() for k in ("project", "json")]
+        alone = client.project("inst-one")  # the JSON API alone
+        after_alone = [pages.labels(kind=k)._value.get() for k in ("project", "json")]
+        assert client.project("inst-nowhere") is None
+    finally:
+        client.close()
+    assert [b - a for a, b in zip(counts, after_both, strict=True)] == [1, 1]
+    assert [b - a for a, b in zip(after_both, after_alone, strict=True)] == [0, 1]
+    # Every later client of this process (tasks, threads) starts knowing it.
+    assert client_module.UpstreamClient(instance_upstream.simple_url).json_api_complete is True
+    # The same page either way: files, digests, PEP 658 metadata, serial, description.
+    assert alone == both
+    assert both.document["releases"]["1.0"][0]["core_metadata"]
+
+
 def test_a_stale_page_is_refused_and_the_checkpoint_stays(ctx, instance_upstream):
     instance_upstream.publish("inst-stale", "1.0", "s")
     upstream_id = _upstream(

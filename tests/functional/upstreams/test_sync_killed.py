@@ -29,13 +29,12 @@ WAREHOUSE = Path(sys.executable).parent / "warehouse"
 
 
 class GatedProxy:
-    """Forwards to the upstream; once ``hold_after`` project pages went through, the next
-    one waits (the sync is then stopped mid-pass, at a known project)."""
+    """Forwards to the upstream; the page of project ``hold`` waits (the sync is then stopped
+    mid-pass, at a known project, while the pages after it are fetched)."""
 
     def __init__(self, target: str):
         self.target = target.rstrip("/")
-        self.hold_after: int | None = None
-        self.pages = 0
+        self.hold: str | None = None
         self.holding = threading.Event()
         self.release = threading.Event()
         proxy = self
@@ -45,12 +44,10 @@ class GatedProxy:
                 pass
 
             def do_GET(self):  # noqa: N802
-                if self.path.startswith("/simple/") and self.path != "/simple/":
-                    proxy.pages += 1
-                    if proxy.hold_after is not None and proxy.pages > proxy.hold_after:
-                        proxy.holding.set()
-                        proxy.release.wait(120)
-                        return
+                if proxy.hold is not None and self.path == f"/simple/{proxy.hold}/":
+                    proxy.holding.set()
+                    proxy.release.wait(120)
+                    return
                 self._forward("GET")
 
             def do_POST(self):  # noqa: N802
@@ -80,10 +77,10 @@ class GatedProxy:
     def simple_url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/simple/"
 
-    def gate(self, after: int | None) -> None:
+    def gate(self, hold: str | None) -> None:
         self.release.set()
         self.release, self.holding = threading.Event(), threading.Event()
-        self.pages, self.hold_after = 0, after
+        self.hold = hold
 
     def close(self) -> None:
         self.release.set()
@@ -181,19 +178,26 @@ def test_a_sync_killed_twice_ends_as_an_uninterrupted_one(
     _truncate_all(clean_database)
 
     add()
-    # Killed while fetching its 4th project (3 applied), then again at a moment nothing
-    # chose: as soon as 2 more are applied, whatever it is doing then.
-    proxy.gate(after=3)
+    # Killed while fetching its 4th project (3 applied, the pages after it fetched but not
+    # applied), then again at a moment nothing chose: as soon as 2 more are applied.
+    proxy.gate(hold=NAMES[3])
     child = subprocess.Popen([str(WAREHOUSE), "upstream", "sync", "inst"], env=env)
     try:
         assert proxy.holding.wait(120), "the sync never reached its 4th project"
+        deadline = time.monotonic() + 60
+        while _applied(clean_database) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1)  # the pages after the held one arrive meanwhile
         assert _applied(clean_database) == 3
         child.send_signal(signal.SIGKILL)
         assert child.wait(30) == -signal.SIGKILL
     finally:
         child.kill()
-    proxy.gate(after=None)
-    child = subprocess.Popen([str(WAREHOUSE), "upstream", "sync", "inst"], env=env)
+    proxy.gate(hold=None)
+    # One fetcher: pages then come one by one, so the run is still going when it is killed.
+    child = subprocess.Popen(
+        [str(WAREHOUSE), "upstream", "sync", "inst", "--workers", "1"], env=env
+    )
     try:
         deadline = time.monotonic() + 120
         while _applied(clean_database) < 5:
