@@ -118,9 +118,7 @@ def _served_releases(project: Project):
     holds are left out (warehouse.scanning.holds), as on the simple pages."""
     from warehouse.scanning.holds import served
 
-    return sa.select(*_SUMMARY_COLUMNS).where(
-        Release.project_id == project.id, served(Release.id)
-    )
+    return sa.select(*_SUMMARY_COLUMNS).where(Release.project_id == project.id, served(Release.id))
 
 
 def release_history(

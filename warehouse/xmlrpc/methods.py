@@ -32,7 +32,7 @@ from warehouse.packaging.models import (
     release_classifiers,
 )
 from warehouse.scanning.holds import served
-from warehouse.xmlrpc.protocol import Marshalled, dumps_name_int_struct
+from warehouse.xmlrpc.protocol import Marshalled, dumps_name_int_struct, dumps_rows
 
 log = structlog.get_logger(__name__)
 
@@ -87,7 +87,7 @@ def changelog_last_serial(call: Call) -> int:
     return journal.last_serial(call.session)
 
 
-def changelog_since_serial(call: Call, since_serial: int) -> list:
+def changelog_since_serial(call: Call, since_serial: int) -> Marshalled:
     """``[name, version, timestamp, action, serial]`` after ``since_serial``, oldest first."""
     rows = call.session.execute(
         sa.select(
@@ -101,10 +101,14 @@ def changelog_since_serial(call: Call, since_serial: int) -> list:
         .order_by(JournalEntry.id)
         .limit(CHANGELOG_LIMIT)
     )
-    return [(r.name, r.version, _timestamp(r.submitted_date), r.action, r.id) for r in rows]
+    return Marshalled(
+        dumps_rows(
+            [(r.name, r.version, _timestamp(r.submitted_date), r.action, r.id) for r in rows]
+        )
+    )
 
 
-def changelog(call: Call, since: int, with_ids: bool = False) -> list:
+def changelog(call: Call, since: int, with_ids: bool = False) -> Marshalled:
     """Entries made after the Unix time ``since``, oldest first (the pre-serial method)."""
     # Clamped to what a datetime can hold: any time outside it is "before all" or "after all".
     moment = datetime.datetime.fromtimestamp(min(max(since, 0), _LAST_TIMESTAMP), datetime.UTC)
@@ -124,7 +128,7 @@ def changelog(call: Call, since: int, with_ids: bool = False) -> list:
     for r in rows:
         entry = (r.name, r.version, _timestamp(r.submitted_date), r.action)
         entries.append((*entry, r.id) if with_ids else entry)
-    return entries
+    return Marshalled(dumps_rows(entries))
 
 
 def list_packages_with_serial(call: Call) -> Marshalled:

@@ -55,9 +55,7 @@ def release_detail(request):
     return release_page(request, project, release)
 
 
-@view_config(
-    route_name="packaging.history", renderer="projects/history.html", request_method="GET"
-)
+@view_config(route_name="packaging.history", renderer="projects/history.html", request_method="GET")
 def release_history(request):
     """Every release of the project, newest first: the project page shows only the newest."""
     project = _project_or_404(request)
