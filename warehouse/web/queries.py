@@ -77,44 +77,90 @@ def newest_releases(session: orm.Session, limit: int = 10) -> list[NewRelease]:
 
 
 def find_project(session: orm.Session, name: str) -> Project | None:
-    """The project ``name`` refers to (any spelling), with its releases loaded; releases a
-    scan holds are left out (warehouse.scanning.holds), as on the simple pages."""
+    """The project ``name`` refers to (any spelling); its releases are not loaded (see
+    :func:`release_history`: a project may have thousands)."""
+    return session.scalar(
+        sa.select(Project).where(Project.normalized_name == canonicalize_name(name))
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ReleaseSummary:
+    """What the release history shows of a release: a plain row, not the whole ``Release``."""
+
+    id: int
+    version: str
+    canonical_version: str
+    sort_order: int
+    is_prerelease: bool
+    yanked: bool
+    yanked_reason: str | None
+    created: datetime.datetime
+
+
+# The history shows this many releases on the project page, newest first; a project with
+# more (botocore has thousands) links to its whole history.
+HISTORY_ON_PAGE = 100
+_SUMMARY_COLUMNS = (
+    Release.id,
+    Release.version,
+    Release.canonical_version,
+    Release.sort_order,
+    Release.is_prerelease,
+    Release.yanked,
+    Release.yanked_reason,
+    Release.created,
+)
+
+
+def _served_releases(project: Project):
+    """SELECT the summaries of ``project``'s releases installers may see: releases a scan
+    holds are left out (warehouse.scanning.holds), as on the simple pages."""
     from warehouse.scanning.holds import served
 
-    return session.scalar(
-        sa.select(Project)
-        .where(Project.normalized_name == canonicalize_name(name))
-        .options(orm.selectinload(Project.releases.and_(served(Release.id))))
-    )
+    return sa.select(*_SUMMARY_COLUMNS).where(Release.project_id == project.id, served(Release.id))
 
 
-def shown_release(project: Project) -> Release | None:
+def release_history(
+    session: orm.Session, project: Project, limit: int | None = None
+) -> tuple[list[ReleaseSummary], int]:
+    """The newest ``limit`` releases (all when None), newest first, and how many there are."""
+    total = sa.func.count().over().label("total")
+    query = _served_releases(project).add_columns(total).order_by(Release.sort_order.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    rows = session.execute(query).all()
+    return [ReleaseSummary(*row[:-1]) for row in rows], (rows[0].total if rows else 0)
+
+
+def shown_release(session: orm.Session, project: Project) -> ReleaseSummary | None:
     """The release a visitor sees first: non-yanked before yanked, final before pre-release,
     then the newest (the same rule as the search index)."""
-    return min(
-        project.releases,
-        key=lambda r: (r.yanked, r.is_prerelease, -r.sort_order),
-        default=None,
-    )
+    row = session.execute(
+        _served_releases(project)
+        .order_by(Release.yanked, Release.is_prerelease, Release.sort_order.desc())
+        .limit(1)
+    ).first()
+    return ReleaseSummary(*row) if row is not None else None
 
 
-def find_release(project: Project, version: str) -> Release | None:
+def find_release(session: orm.Session, project: Project, version: str) -> ReleaseSummary | None:
     """The release ``version`` names, exactly or in another spelling of the same version."""
-    for release in project.releases:
-        if release.version == version:
-            return release
-    canonical = canonicalize_version(version)
-    for release in project.releases:
-        if release.canonical_version == canonical:
-            return release
-    return None
+    rows = session.execute(
+        _served_releases(project).where(
+            (Release.version == version)
+            | (Release.canonical_version == canonicalize_version(version))
+        )
+    ).all()
+    exact = [row for row in rows if row.version == version]
+    return ReleaseSummary(*(exact or rows)[0]) if rows else None
 
 
-def load_release_details(session: orm.Session, release: Release) -> Release:
+def load_release_details(session: orm.Session, release_id: int) -> Release:
     """The release with everything its page shows loaded in a few queries."""
     return session.scalar(
         sa.select(Release)
-        .where(Release.id == release.id)
+        .where(Release.id == release_id)
         .options(
             orm.selectinload(Release.files),
             orm.selectinload(Release.urls),

@@ -32,7 +32,7 @@ from warehouse.packaging.models import (
     release_classifiers,
 )
 from warehouse.scanning.holds import served
-from warehouse.xmlrpc.protocol import Marshalled, dumps_name_int_struct
+from warehouse.xmlrpc.protocol import Marshalled, dumps_name_int_struct, dumps_rows
 
 log = structlog.get_logger(__name__)
 
@@ -49,10 +49,6 @@ class Call:
     files_base: str
     # The read API's serial-keyed cache: what it keeps at a serial never goes stale.
     pages: PageCache
-
-
-def _timestamp(moment: datetime.datetime) -> int:
-    return int(moment.timestamp())
 
 
 def _project(call: Call, name: str) -> Project | None:
@@ -87,44 +83,32 @@ def changelog_last_serial(call: Call) -> int:
     return journal.last_serial(call.session)
 
 
-def changelog_since_serial(call: Call, since_serial: int) -> list:
+def changelog_since_serial(call: Call, since_serial: int) -> Marshalled:
     """``[name, version, timestamp, action, serial]`` after ``since_serial``, oldest first."""
-    rows = call.session.execute(
-        sa.select(
-            JournalEntry.name,
-            JournalEntry.version,
-            JournalEntry.submitted_date,
-            JournalEntry.action,
-            JournalEntry.id,
-        )
-        .where(JournalEntry.id > min(max(since_serial, _BIGINT[0]), _BIGINT[1]))
-        .order_by(JournalEntry.id)
-        .limit(CHANGELOG_LIMIT)
-    )
-    return [(r.name, r.version, _timestamp(r.submitted_date), r.action, r.id) for r in rows]
+    since = min(max(since_serial, _BIGINT[0]), _BIGINT[1])
+    return _changelog_rows(call, JournalEntry.id > since, with_ids=True)
 
 
-def changelog(call: Call, since: int, with_ids: bool = False) -> list:
+def changelog(call: Call, since: int, with_ids: bool = False) -> Marshalled:
     """Entries made after the Unix time ``since``, oldest first (the pre-serial method)."""
     # Clamped to what a datetime can hold: any time outside it is "before all" or "after all".
     moment = datetime.datetime.fromtimestamp(min(max(since, 0), _LAST_TIMESTAMP), datetime.UTC)
+    return _changelog_rows(call, JournalEntry.submitted_date > moment, with_ids=with_ids)
+
+
+# Whole seconds since the epoch, as int(datetime.timestamp()) gives them, computed by
+# PostgreSQL: up to 50,000 rows go out as they come, with no Python object per value.
+_UNIX_TIME = sa.cast(sa.func.floor(sa.extract("epoch", JournalEntry.submitted_date)), sa.BigInteger)
+
+
+def _changelog_rows(call: Call, condition, *, with_ids: bool) -> Marshalled:
+    columns = [JournalEntry.name, JournalEntry.version, _UNIX_TIME, JournalEntry.action]
+    if with_ids:
+        columns.append(JournalEntry.id)
     rows = call.session.execute(
-        sa.select(
-            JournalEntry.name,
-            JournalEntry.version,
-            JournalEntry.submitted_date,
-            JournalEntry.action,
-            JournalEntry.id,
-        )
-        .where(JournalEntry.submitted_date > moment)
-        .order_by(JournalEntry.id)
-        .limit(CHANGELOG_LIMIT)
+        sa.select(*columns).where(condition).order_by(JournalEntry.id).limit(CHANGELOG_LIMIT)
     )
-    entries = []
-    for r in rows:
-        entry = (r.name, r.version, _timestamp(r.submitted_date), r.action)
-        entries.append((*entry, r.id) if with_ids else entry)
-    return entries
+    return Marshalled(dumps_rows(rows.all()))
 
 
 def list_packages_with_serial(call: Call) -> Marshalled:

@@ -83,6 +83,46 @@ def dumps_name_int_struct(items: list[tuple[str, int]]) -> bytes:
     ).encode("utf-8")
 
 
+def dumps_rows(rows: list[tuple]) -> bytes:
+    """The response ``[[value, ...], ...]`` for rows of strings, None and 32-bit integers,
+    byte for byte what :func:`dumps_result` would give (anything else goes through it).
+
+    For the change log (up to 50,000 rows of five values a call, which bandersnatch asks for
+    on every sync): ``xmlrpc.client`` dispatches on every value's type through a method table
+    and made this call seconds long.
+    """
+    parts = ["<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><array><data>\n"]
+    add = parts.append
+    for row in rows:
+        add("<value><array><data>\n")
+        for value in row:
+            kind = type(value)
+            if kind is str:
+                add("<value><string>")
+                add(_xml_text(value))
+                add("</string></value>\n")
+            elif value is None:
+                add("<value><nil/></value>")
+            elif kind is int and _I4_MIN <= value <= _I4_MAX:
+                add(f"<value><int>{value}</int></value>\n")
+            else:
+                return dumps_result(rows)
+        add("</data></array></value>\n")
+    add("</data></array></value>\n</param>\n</params>\n</methodResponse>\n")
+    return "".join(parts).encode("utf-8")
+
+
+def _xml_text(value: str) -> str:
+    """What :func:`xml_safe` and then ``xmlrpc.client`` make of a string, cheaply for the
+    usual string that needs nothing."""
+    # Every character _NOT_XML matches is unprintable; isprintable() scans in C.
+    if not value.isprintable():
+        value = _NOT_XML.sub("\ufffd", value)
+    if "&" in value or "<" in value or ">" in value:
+        value = _escape(value)
+    return value
+
+
 def dumps_fault(fault: Fault) -> bytes:
     safe = Fault(fault.faultCode, xml_safe(str(fault.faultString)))
     return xmlrpc.client.dumps(safe, methodresponse=True, encoding="utf-8").encode("utf-8")

@@ -18,6 +18,7 @@ from tests.functional.web.pages import (
 from tests.support.factories import create_file, create_project, create_release
 from warehouse.accounts.models import User
 from warehouse.packaging.models import Release, Role, RoleName
+from warehouse.web import queries
 from warehouse.web.rendering import filesize
 
 
@@ -378,3 +379,24 @@ def test_browsers_and_curl_get_the_html_404(site):
     for accept in (browser, "*/*"):
         response = site.get("/nowhere/", headers={"Accept": accept}, status=404)
         assert "We couldn't find this page" in response.text
+
+
+def test_a_long_history_shows_the_newest_and_links_to_all(site, db_session):
+    versions = [f"1.{n}" for n in range(queries.HISTORY_ON_PAGE + 5)]
+    create_project(db_session, "prolific", versions=versions, files=())
+    page = site.get("/project/prolific/").text
+    history = page.split('id="history-heading"')[1].split("</section>")[0]
+    shown = re.findall(r'class="version"[^>]*>([^<]+)<', history)
+    assert len(shown) == queries.HISTORY_ON_PAGE
+    assert shown[0] == versions[-1] and versions[0] not in shown
+    assert f'href="/project/prolific/history/">All {len(versions)} releases' in history
+
+    whole = site.get("/project/prolific/history/")
+    listed = re.findall(r'class="version"[^>]*>([^<]+)<', whole.text)
+    assert listed == versions[::-1]
+    assert_inert(whole.text)
+
+
+def test_a_short_history_has_no_link_to_more(site, demo):
+    assert "/project/Demo_Pkg/history/" not in site.get("/project/Demo_Pkg/").text
+    site.get("/project/nope/history/", status=404)

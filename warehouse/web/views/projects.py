@@ -35,17 +35,17 @@ class ProjectLink:
 @view_config(route_name="packaging.project", renderer="projects/detail.html", request_method="GET")
 def project_detail(request):
     project = _project_or_404(request)
-    release = queries.shown_release(project)
+    release = queries.shown_release(request.db, project)
     if release is None:
         raise HTTPNotFound()
-    return release_page(request, project, release)
+    return release_page(request, project, release, shown=release)
 
 
 @view_config(route_name="packaging.release", renderer="projects/detail.html", request_method="GET")
 def release_detail(request):
     project = _project_or_404(request)
     version = request.matchdict["version"]
-    release = queries.find_release(project, version)
+    release = queries.find_release(request.db, project, version)
     if release is None:
         raise HTTPNotFound()
     if release.version != version:
@@ -53,6 +53,16 @@ def release_detail(request):
             request.route_path("packaging.release", name=project.name, version=release.version)
         )
     return release_page(request, project, release)
+
+
+@view_config(route_name="packaging.history", renderer="projects/history.html", request_method="GET")
+def release_history(request):
+    """Every release of the project, newest first: the project page shows only the newest."""
+    project = _project_or_404(request)
+    history, total = queries.release_history(request.db, project)
+    if not total:
+        raise HTTPNotFound()
+    return {"project": project, "releases": history}
 
 
 def _project_or_404(request) -> Project:
@@ -68,15 +78,24 @@ def _project_or_404(request) -> Project:
     return project
 
 
-def release_page(request, project: Project, release: Release) -> dict:
-    release = queries.load_release_details(request.db, release)
-    shown = queries.shown_release(project)
+def release_page(
+    request,
+    project: Project,
+    summary: queries.ReleaseSummary,
+    shown: queries.ReleaseSummary | None = None,
+) -> dict:
+    release = queries.load_release_details(request.db, summary.id)
+    shown = shown or queries.shown_release(request.db, project)
+    history, releases_in_all = queries.release_history(
+        request.db, project, limit=queries.HISTORY_ON_PAGE
+    )
     return {
         "project": project,
         "release": release,
         "is_shown_release": release.id == shown.id,
         "shown_release": shown,
-        "releases": project.releases,
+        "releases": history,
+        "releases_in_all": releases_in_all,
         "description": clean_description(release.description_html),
         "license": license_text(release),
         "authors": people(release.author, release.author_email),
@@ -156,5 +175,8 @@ def project_links(release: Release) -> list[ProjectLink]:
 
 def includeme(config) -> None:
     config.add_route("packaging.project", "/project/{name}/")
+    # Before /project/{name}/{version}/ ("history" is no version: PEP 440 versions start
+    # with a digit, or a "v" and a digit).
+    config.add_route("packaging.history", "/project/{name}/history/")
     config.add_route("packaging.release", "/project/{name}/{version}/")
     config.scan(__name__)
