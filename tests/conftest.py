@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from _pytest.nodeid import coerce_node_id
 import sqlalchemy as sa
 import webtest
+from _pytest.nodeid import coerce_node_id
 
 from devstack.services import Postgres, Redis, free_port
 from warehouse import db as database
