@@ -73,12 +73,12 @@ def dumps_name_int_struct(items: list[tuple[str, int]]) -> bytes:
     if any(not _I4_MIN <= value <= _I4_MAX for _, value in items):
         return dumps_result(dict(items))
     members = "".join(
-        f"<member>\n<name>{_escape(name)}</name>\n<value><int>{value}</int></value>\n</member>\n"
+        f"<member>\n<name>{_xml_text(name)}</name>\n<value><int>{value}</int></value>\n</member>\n"
         for name, value in items
     )
     return (
         "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><struct>\n"
-        + _NOT_XML.sub("\ufffd", members)
+        + members
         + "</struct></value>\n</param>\n</params>\n</methodResponse>\n"
     ).encode("utf-8")
 

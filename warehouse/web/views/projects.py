@@ -56,7 +56,7 @@ def release_detail(request):
 
 
 @view_config(route_name="packaging.history", renderer="projects/history.html", request_method="GET")
-def release_history(request):
+def history_page(request):
     """Every release of the project, newest first: the project page shows only the newest."""
     project = _project_or_404(request)
     history, total = queries.release_history(request.db, project)
