@@ -287,15 +287,24 @@ def store_page(
     """Apply a fetched page and take its project off the queue, in the caller's transaction:
     the queue row goes only with the rows it stands for (the pass's checkpoint)."""
     applied = apply_page(session, upstream, normalized, page, filters)
+    _dequeue(session, upstream.id, [(normalized, _serial_applied(page, wanted))])
+    return applied
+
+
+def _dequeue(session: orm.Session, upstream_id: int, applied: list[tuple[str, int]]) -> None:
+    """Take ``(name, serial applied)`` off the upstream's queue, in the caller's transaction
+    (the one that stored them: the queue is the pass's checkpoint)."""
+    rows = sa.values(
+        sa.column("name", sa.Text), sa.column("upto", sa.BigInteger), name="applied"
+    ).data(applied)
     session.execute(
         sa.delete(UpstreamQueueItem).where(
-            UpstreamQueueItem.upstream_id == upstream.id,
-            UpstreamQueueItem.normalized_name == normalized,
+            UpstreamQueueItem.upstream_id == upstream_id,
+            UpstreamQueueItem.normalized_name == rows.c.name,
             # A row a newer discovery raised meanwhile stays: that serial is not applied.
-            UpstreamQueueItem.serial <= _serial_applied(page, wanted),
+            UpstreamQueueItem.serial <= rows.c.upto,
         )
     )
-    return applied
 
 
 def _serial_applied(page: ProjectPage | None, wanted: int) -> int:
@@ -432,16 +441,10 @@ def _store_batch(ctx, upstream_id: int, ready, filters: Filters, outcome: PassOu
             apply_page(session, upstream, normalized, page, filters, locked=locked)
             for normalized, _, page in ready
         ]
-        applied = sa.values(
-            sa.column("name", sa.Text), sa.column("upto", sa.BigInteger), name="applied"
-        ).data([(normalized, _serial_applied(page, wanted)) for normalized, wanted, page in ready])
-        session.execute(
-            sa.delete(UpstreamQueueItem).where(
-                UpstreamQueueItem.upstream_id == upstream_id,
-                UpstreamQueueItem.normalized_name == applied.c.name,
-                # A row a newer discovery raised meanwhile stays: that serial is not applied.
-                UpstreamQueueItem.serial <= applied.c.upto,
-            )
+        _dequeue(
+            session,
+            upstream_id,
+            [(normalized, _serial_applied(page, wanted)) for normalized, wanted, page in ready],
         )
     metrics.PROJECTS_SYNCED.inc(len(results))
     outcome.applied += len(results)
