@@ -337,10 +337,11 @@ class Tally:
 
         table = _read_arrow(block, _ARROW_COUNTED, keep_aside)
         if table.num_rows:
-            kind, stamp = table.column("kind"), table.column("stamp")
-            blank = pc.and_(
-                pc.equal(pc.binary_length(kind), 0), pc.equal(pc.binary_length(stamp), 0)
-            )
+            # An empty line reads as empty fields: only "|||||||||" reads the same.
+            blank = None
+            for name in table.column_names:
+                empty = pc.equal(pc.binary_length(table.column(name)), 0)
+                blank = empty if blank is None else pc.and_(blank, empty)
             if pc.any(blank).as_py():
                 raise _LineByLine()
         # Nothing of the block is counted before here: a failed read leaves the tally whole.
