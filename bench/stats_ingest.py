@@ -269,7 +269,7 @@ def parse_only(path: Path) -> None:
             f"lines/CPU-s, break-down {cpu - fed:.1f} CPU-s) "
             f"({tally.lines:,} lines, {tally.downloads:,} downloads, "
             f"{tally.ignored:,} ignored, {tally.malformed:,} malformed, "
-            f"{keys.num_rows if keys is not None else 0:,} distinct keys, "
+            f"{keys.num_rows if keys is not None else 0:,} key rows (distinct per block), "
             f"{len(aggregates):,} aggregate rows) in {seconds:.1f} s"
         )
 
