@@ -49,8 +49,9 @@ except ImportError:  # pragma: no cover - a platform without its wheel: zlib, sl
 log = structlog.get_logger(__name__)
 
 LOGS_PREFIX = "logs/"
-# Merged aggregate rows a batch may hold before it is written (about 150 bytes of memory
-# each): a batch stops taking objects there, and the next transaction takes the rest.
+# Merged aggregate rows a batch may hold before it is written (about 50 bytes of memory
+# each in Arrow's columns): a batch stops taking objects there, and the next transaction
+# takes the rest.
 BATCH_MAX_ROWS = 3_000_000
 # Writers of aggregates (batches, rebuild) take turns on this lock.
 WRITE_LOCK = 0x57A7_F01D
