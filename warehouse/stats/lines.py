@@ -129,6 +129,8 @@ def agent_index(user_agent: bytes | str) -> int:
 # The agent strings met by Arrow's counting, and their agent_index(), as Arrow arrays: a
 # block's distinct agents are looked up among them in C++, only new ones in Python.
 _arrow_agents: list = [pa.array([], pa.binary()), pa.array([], pa.int32())]
+# Each block's lookup hashes the whole set: kept smaller than the text cache.
+_ARROW_AGENTS_LIMIT = 50_000
 
 
 def _agent_indexes(strings):
@@ -137,7 +139,9 @@ def _agent_indexes(strings):
     found = pc.index_in(strings, value_set=known)
     if found.null_count:
         new = strings.filter(pc.is_null(found))
-        if len(known) + len(new) > _UA_CACHE_LIMIT:
+        if len(known) + len(new) > _ARROW_AGENTS_LIMIT:
+            # Start again from this block's agents (all of them, so none is left unknown).
+            new = strings
             known, indexes = pa.array([], pa.binary()), pa.array([], pa.int32())
         known = pa.concat_arrays([known, new])
         indexes = pa.concat_arrays(

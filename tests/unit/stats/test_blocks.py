@@ -106,6 +106,21 @@ def test_every_agent_family_and_malformed_line_in_a_block():
     _same(fast, Tally().feed_each(lines * 2))
 
 
+def test_agents_are_found_again_after_the_known_set_starts_over(monkeypatch):
+    from warehouse.stats import lines
+
+    monkeypatch.setattr(lines, "_ARROW_AGENTS_LIMIT", 3)
+    empty = [lines.pa.array([], lines.pa.binary()), lines.pa.array([], lines.pa.int32())]
+    monkeypatch.setattr(lines, "_arrow_agents", empty)
+    families = list(agents.ALL.values())
+    blocks = [
+        b"\n".join(download_line(a).rstrip("\n").encode() for a in families[start : start + 4])
+        for start in range(0, len(families), 2)
+    ]
+    fast = Tally().feed_blocks(blocks)
+    _same(fast, Tally().feed_each(b"\n".join(blocks).split(b"\n")))
+
+
 def test_merged_aggregates_are_the_sum_of_each_objects_rows():
     first, second = _mixed_lines(500, seed=1), _mixed_lines(500, seed=2)
     merged = Aggregates()
