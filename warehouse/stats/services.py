@@ -246,15 +246,8 @@ def answers_for(request) -> Answers | None:
 
 def forget_answers(redis, projects: Iterable[str]) -> None:
     """The kept answers of ``projects`` are not read again (new counts, a changed project)."""
-    projects = list(projects)
-    if redis is None or not projects:
-        return
-    with redis.pipeline(transaction=False) as pipe:
-        for project in projects:
-            key = _ANSWERS_VERSION_KEY.format(project=project)
-            pipe.incr(key)
-            pipe.expire(key, _GENERATION_TTL)
-        pipe.execute()
+    if redis is not None:
+        _bump(redis, _ANSWERS_VERSION_KEY, projects)
 
 
 def forget_past(redis, projects: Iterable[str], days: Iterable[datetime.date]) -> None:
@@ -263,9 +256,15 @@ def forget_past(redis, projects: Iterable[str], days: Iterable[datetime.date]) -
     days = list(days)
     if redis is None or not days or min(days) >= utc_today():
         return
+    _bump(redis, _GENERATION_KEY, projects)
+
+
+def _bump(redis, key_format: str, projects: Iterable[str]) -> None:
+    """Move each project's counter at ``key_format`` on: what was kept under the old value is
+    not read again."""
     with redis.pipeline(transaction=False) as pipe:
         for project in projects:
-            key = _GENERATION_KEY.format(project=project)
+            key = key_format.format(project=project)
             pipe.incr(key)
             pipe.expire(key, _GENERATION_TTL)
         pipe.execute()
