@@ -225,7 +225,10 @@ class DatabaseProjectService:
                 )
                 .values(sort_order=table.c.sort_order + 1)
             )
-        self.db.execute(sa.update(table).where(table.c.id == added.id).values(sort_order=position))
+        if added.__dict__.get("sort_order") != position:  # a first release is 0 already
+            self.db.execute(
+                sa.update(table).where(table.c.id == added.id).values(sort_order=position)
+            )
 
         def new_rank(loaded: dict) -> int | None:
             if loaded.get("id") == added.id:
