@@ -12,7 +12,8 @@ an alert. What the client sees depends on the file's size:
   small sdists) is verified before the answer: a mismatch is a 502, as before;
 * a larger one (whose upstream gives its length) is streamed: the client gets the bytes as
   they arrive, all but the last one, which is sent once the digest matches. On a mismatch
-  the connection is cut one byte short of the announced ``Content-Length``, so no client
+  the connection is cut short of the announced ``Content-Length`` (at the latest before
+  the last byte), so no client
   (nor a CDN) can take the body for a whole file; the 502 cannot be sent once the 200 is.
   The archive's copy and its fsyncs are made by the fetching thread after the digest
   matched, not on the client's path. (Waiting for the whole file first made a first
@@ -119,14 +120,21 @@ class FileFetcher:
                     transfer = _Transfer(_file_session(ctx, upstream), url, sha256).start()
                     if _may_stream(request):
                         transfer.wait_for(STREAM_AFTER)
+                    if _may_stream(request) and _streamable(transfer):
+                        # Opened before the hand-off: the keeping removes the file.
+                        body = _Following(transfer)
                         keep = functools.partial(
                             _keep_streamed, ctx, mirrored, file, upstream, connection, lock, key
                         )
-                        if transfer.length is not None and transfer.hand_off(keep):
-                            # The fetching thread owns the lock and the connection now.
-                            lock.handed_off = handed_off = True
-                            stats_origin.remember(file.path, stats_origin.FileFacts(*facts))
-                            return _streamed_response(key, transfer, facts)
+                        if not transfer.hand_off(keep):
+                            # All in already (a fast upstream): kept beside the answer.
+                            threading.Thread(
+                                target=keep, args=(transfer,), name="upstream-keep", daemon=True
+                            ).start()
+                        # The fetching (or keeping) thread owns the lock and connection now.
+                        lock.handed_off = handed_off = True
+                        stats_origin.remember(file.path, stats_origin.FileFacts(*facts))
+                        return _streamed_response(key, transfer, facts, body)
                     fetched = _fetch_and_put(
                         ctx, mirrored, file, upstream, [key], started={key: transfer}
                     )
@@ -248,7 +256,13 @@ def _may_stream(request) -> bool:
     return request.method == "GET" and not request.environ.get("HTTP_RANGE")
 
 
-def _streamed_response(key: str, transfer: _Transfer, facts) -> Response:
+def _streamable(transfer: _Transfer) -> bool:
+    """Whether to answer before the file is verified: larger than ``STREAM_AFTER``, of a
+    known length, and not failed already (then the answer can still be a 502 or 503)."""
+    return transfer.length is not None and transfer.length > STREAM_AFTER and transfer.error is None
+
+
+def _streamed_response(key: str, transfer: _Transfer, facts, body: _Following) -> Response:
     from warehouse.storage.views import etag_for, file_headers
 
     filename = key.rpartition("/")[2]
@@ -262,7 +276,7 @@ def _streamed_response(key: str, transfer: _Transfer, facts) -> Response:
         ("Content-Type", content_type_for(filename)),
         ("Content-Length", str(transfer.length)),
     ]
-    return Response(status=200, headerlist=headers, app_iter=_Following(transfer))
+    return Response(status=200, headerlist=headers, app_iter=body)
 
 
 def _keep_streamed(ctx, mirrored, file, upstream, connection, lock, key, transfer) -> None:
