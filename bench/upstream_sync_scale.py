@@ -254,6 +254,11 @@ def main() -> None:
     )
     parser.add_argument("--blocklist", type=int, default=10, help="projects both leave out")
     parser.add_argument(
+        "--ours-code",
+        type=Path,
+        help="run our sync with this checkout's warehouse package (PYTHONPATH): before/after",
+    )
+    parser.add_argument(
         "--bandersnatch-first",
         action="store_true",
         help="bandersnatch runs first in the first round (the upstream's caches are then warm"
@@ -353,6 +358,8 @@ def main() -> None:
                 "REDIS_URL": redis.url(2 + round_),
                 "WAREHOUSE_FILES_PATH": str(work / f"mirror-files{round_}"),
             }
+            if args.ours_code is not None:
+                ours_env["PYTHONPATH"] = str(args.ours_code.resolve())
             subprocess.run(
                 [WAREHOUSE, "db", "upgrade"], env=ours_env, check=True, capture_output=True
             )
