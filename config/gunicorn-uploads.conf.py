@@ -19,8 +19,14 @@ Same application as the web app, tuned for a few long requests with large bodies
   memory fragmented.
 """
 
+import faulthandler
 import multiprocessing
 import os
+
+# A worker killed by a fatal signal (SIGSEGV, SIGABRT...) prints every thread's Python stack to
+# the error log first, so that a crash in a C extension says which request's code it was in.
+# Set in the master, the handler is inherited by every forked worker.
+faulthandler.enable(all_threads=True)
 
 bind = os.environ.get(
     "WAREHOUSE_BIND", "127.0.0.1:" + os.environ.get("WAREHOUSE_UPLOADS_PORT", "8002")

@@ -1,8 +1,14 @@
 """gunicorn settings for the web app (simple API, JSON API, downloads, site)."""
 
+import faulthandler
 import gc
 import multiprocessing
 import os
+
+# A worker killed by a fatal signal (SIGSEGV, SIGABRT...) prints every thread's Python stack to
+# the error log first, so that a crash in a C extension says which request's code it was in.
+# Set in the master, the handler is inherited by every forked worker.
+faulthandler.enable(all_threads=True)
 
 bind = os.environ.get("WAREHOUSE_BIND", "127.0.0.1:" + os.environ.get("WAREHOUSE_PORT", "8000"))
 # One worker per core. Cached reads are answered on each worker's event loop and never wait,

@@ -12,7 +12,8 @@ beside them (the search index's rows, the chunks of the ``/simple/`` listing tha
 changed projects). After the commit (``AFTER_COMMIT``), in this order, because each step
 relies on the one before:
 
-1. the read caches forget the projects' serials, so the next read renders the new state;
+1. the read caches forget the projects' serials, so the next read renders the new state
+   (and the statistics' kept answers of the projects are forgotten);
 2. OpenSearch gets its reindex tasks (the PostgreSQL index was rewritten in the transaction);
 3. a quarantine entered or left, or a release held or given back by a scan, makes every web
    process reload its blocklist of files;
@@ -44,6 +45,7 @@ from warehouse.packaging import journal
 from warehouse.packaging.journal import Action, Entry
 from warehouse.search import indexing
 from warehouse.search.tasks import send_reindex_tasks
+from warehouse.stats.services import forget_answers
 from warehouse.storage import replication
 from warehouse.storage.tasks import send_copies
 
@@ -121,6 +123,13 @@ def invalidate_read_caches(change: Committed) -> None:
         invalidate_projects(redis, change.projects)
 
 
+def forget_stats_answers(change: Committed) -> None:
+    # A removed or renamed project's statistics answers must not be served from Redis.
+    redis = change.session.info.get(REDIS_INFO_KEY)
+    if redis is not None and change.projects:
+        forget_answers(redis, change.projects)
+
+
 def reindex_opensearch(change: Committed) -> None:
     if change.context is not None and change.context.settings.search_backend == "opensearch":
         send_reindex_tasks(change.projects)
@@ -167,6 +176,7 @@ def delete_removed_blobs(change: Committed) -> None:
 
 AFTER_COMMIT: list[Reaction] = [
     invalidate_read_caches,
+    forget_stats_answers,
     reindex_opensearch,
     # Before the purge: web processes start reloading which files are quarantined (downloads
     # check it without a query); the files are purged once more when they all have.

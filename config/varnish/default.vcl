@@ -74,9 +74,10 @@ sub vcl_recv {
     if (req.url ~ "^/(admin|danger-api)(/|\?|$)") {
         return (pass);
     }
-    # The read APIs and files are the same for everyone: a stray cookie must not make them
-    # uncacheable.
-    if (req.url ~ "^/(simple|packages)/" || req.url ~ "^/pypi/[^/]+(/[^/]+)?/json/?(\?|$)") {
+    # The read APIs and files (and the download statistics API) are the same for everyone: a
+    # stray cookie must not make them uncacheable.
+    if (req.url ~ "^/(simple|packages)/" || req.url ~ "^/pypi/[^/]+(/[^/]+)?/json/?(\?|$)" ||
+        req.url ~ "^/api/packages/[^/]+/[a-z_]+(\?|$)") {
         unset req.http.Cookie;
     }
     if (req.http.Authorization || req.http.Cookie) {

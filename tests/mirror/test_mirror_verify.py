@@ -33,10 +33,13 @@ def mirror(live_server, corpus, tls_front, tmp_path, monkeypatch):
 
 
 def verify(mirror, *args):
-    result = CliRunner().invoke(
-        mirror_verify, ["--config", str(mirror.config), *args], catch_exceptions=False
+    return verify_config(mirror.config, *args)
+
+
+def verify_config(config, *args):
+    return CliRunner().invoke(
+        mirror_verify, ["--config", str(config), *args], catch_exceptions=False
     )
-    return result
 
 
 def report(path):
@@ -130,3 +133,91 @@ def test_mirror_verify_resumes_an_interrupted_walk_to_the_same_totals(mirror):
     resumed.open(resume=True)
     assert resumed.run() == expected
     resumed.close()
+
+
+def _copy_tree_to_bucket(client, bucket: str, prefix: str, root) -> None:
+    """The folder ``root`` as bandersnatch's s3 backend lays a mirror out: keys are the
+    files' paths under ``/<bucket>/<prefix>``."""
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        client.put_object(
+            Bucket=bucket,
+            Key=f"{prefix}/{path.relative_to(root).as_posix()}",
+            Body=path.read_bytes(),
+        )
+
+
+def test_mirror_verify_reads_an_s3_mirror_from_bandersnatchs_config(mirror, seaweedfs, tmp_path):
+    # A real bandersnatch mirror of our index, laid out in a SeaweedFS bucket as
+    # bandersnatch's s3 storage backend writes one, then damaged there.
+    client = seaweedfs.client()
+    bucket = seaweedfs.make_bucket()
+    _copy_tree_to_bucket(client, bucket, "pypi", mirror.directory)
+    config = tmp_path / "s3-mirror.conf"
+    config.write_text(
+        "[mirror]\n"
+        f"directory = /{bucket}/pypi\n"
+        "storage-backend = s3\n"
+        "master = https://pypi.org\n"
+        "[s3]\n"
+        f"endpoint_url = {seaweedfs.endpoint_url}\n"
+        f"region_name = {seaweedfs.region}\n"
+        f"aws_access_key_id = {seaweedfs.access_key}\n"
+        f"aws_secret_access_key = {seaweedfs.secret_key}\n"
+        "signature_version = s3v4\n"
+    )
+    packages = "pypi/web/packages/"
+    listed = client.list_objects_v2(Bucket=bucket, Prefix=packages)["Contents"]
+    dists = sorted(o["Key"] for o in listed if not o["Key"].endswith(".metadata"))
+    gone, short, flipped = dists[0], dists[1], dists[2]
+    originals = {k: client.get_object(Bucket=bucket, Key=k)["Body"].read() for k in dists[:3]}
+    client.delete_object(Bucket=bucket, Key=gone)
+    client.put_object(Bucket=bucket, Key=short, Body=originals[short][:-1])
+    client.put_object(Bucket=bucket, Key=flipped, Body=bytes(b ^ 0xFF for b in originals[flipped]))
+    stray = packages + "ab/cd/" + "e" * 60 + "/stray-1.0.tar.gz"
+    client.put_object(Bucket=bucket, Key=stray, Body=b"nobody's")
+    key = {k: k.removeprefix(packages) for k in (gone, short, flipped, stray)}
+
+    settings = read_config(config)
+    assert settings.stage_path.parent == tmp_path
+    # An S3 object's time cannot be set back: judge every blob written before the run.
+    verifier = MirrorVerifier(settings, deep=True, orphan_min_age=0)
+    verifier.open(resume=False)
+    totals = verifier.run()
+    found = {line["key"]: line["class"] for line in verifier.report_lines() if "key" in line}
+    verifier.close()
+    assert found == {
+        key[gone]: "missing",
+        key[short]: "size_mismatch",
+        key[flipped]: "digest_mismatch",
+        key[stray]: "orphan",
+    }
+    # Every listed object, plus the stray; the deleted one is still expected.
+    assert totals["keys"] == len(listed) + 1
+
+    repairing = MirrorVerifier(settings, deep=True, repair=True, orphan_min_age=0)
+    repairing.open(resume=False)
+    totals = repairing.run()
+    repairing.close()
+    assert totals["repaired"] == 4
+    for k in (gone, short, flipped):
+        assert client.get_object(Bucket=bucket, Key=k)["Body"].read() == originals[k]
+    quarantined = f"pypi/quarantine/{key[stray]}"
+    assert client.get_object(Bucket=bucket, Key=quarantined)["Body"].read() == b"nobody's"
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket, Prefix=stray)
+
+    # The CLI on the same config: clean now, and the grace period's end empties the quarantine.
+    result = verify_config(config, "--repair", "--delete-orphans-older-than", "0s")
+    assert result.exit_code == 0, result.output
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket, Prefix=quarantined)
+
+
+def test_mirror_verify_refuses_an_s3_config_without_a_mirror(seaweedfs, tmp_path):
+    config = tmp_path / "empty.conf"
+    config.write_text(
+        f"[mirror]\ndirectory = /{seaweedfs.make_bucket()}/pypi\nstorage-backend = s3\n"
+        f"[s3]\nendpoint_url = {seaweedfs.endpoint_url}\naws_access_key_id = "
+        f"{seaweedfs.access_key}\naws_secret_access_key = {seaweedfs.secret_key}\n"
+    )
+    result = verify_config(config)
+    assert result.exit_code == 1
+    assert "pypi/web/ holds nothing: not a bandersnatch mirror" in result.output

@@ -46,10 +46,10 @@ from warehouse.packaging.models import Project
 
 # A chunk is re-rendered whole when one of its projects changes: small enough for a commit
 # to afford (milliseconds), large enough that a response is a few hundred database rows.
-CHUNK_TARGET = 1000
+CHUNK_TARGET = 250
 CHUNK_MAX = 2 * CHUNK_TARGET
 # Chunks fetched from the database at a time while a response is sent.
-FETCH_CHUNKS = 8
+FETCH_CHUNKS = 32
 COMPRESS_LEVEL = 6
 
 API_VERSION = "1.3"  # the same as warehouse.api.simple's (imported there from here)
@@ -144,17 +144,18 @@ def update(session: orm.Session, normalized_names: Iterable[str]) -> None:
     names = sorted(set(normalized_names))
     if not names:
         return
-    chunks = RootListingChunk.__table__
-    if session.scalar(sa.select(sa.exists().select_from(chunks))) is False:
+    ranges = session.execute(_CHUNKS_OF_NAMES, {"names": names}).all()
+    # No bound below a name: the table is empty, the listing never built.
+    if any(bound is None for bound, _ in ranges):
         rebuild(session)
         return
-    for bound, upper in session.execute(_CHUNKS_OF_NAMES, {"names": names}).all():
+    for bound, upper in ranges:
         _render_range(session, bound, upper)
 
 
 # Each name's chunk (the greatest bound not above the name) and the bound after it, compared by
 # PostgreSQL in the collation that orders the listing. The first chunk's bound, '', is below
-# every name.
+# every name, so a bound is NULL only when there are no chunks at all.
 _CHUNKS_OF_NAMES = sa.text(
     """
 SELECT bound, (SELECT min(lower_bound) FROM root_listing_chunks WHERE lower_bound > bound)

@@ -40,7 +40,9 @@ from warehouse.cli.storage import _duration
 def mirror_verify(config_path, deep, repair, resume, delete_after, json_path):
     """Compare a bandersnatch mirror's files with its web/json metadata.
 
-    Stages what it reads in an SQLite file beside the mirror, so memory stays flat and a
+    Reads the mirror where the config keeps it: a folder (storage-backend filesystem) or an
+    S3 bucket (storage-backend s3, with its [s3] section). Stages what it reads in an SQLite
+    file beside the mirror (beside the config for an S3 mirror), so memory stays flat and a
     killed run goes on with --resume. Exits with status 3 when problems were found (and not
     all repaired).
     """

@@ -19,5 +19,6 @@ class IProjectService(Interface):
     def create(name, creator):
         """Create the project owned by ``creator``; None if it already exists."""
 
-    def reorder_releases(project) -> None:
-        """Recompute the releases' order by version."""
+    def reorder_releases(project, added=None) -> None:
+        """Recompute the releases' order by version (given ``added``, a release just made
+        while the others are in order, only place it)."""

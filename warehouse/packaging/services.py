@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import sys
 
@@ -174,8 +175,15 @@ class DatabaseProjectService:
 
     # Releases ------------------------------------------------------------------------
 
-    def reorder_releases(self, project: Project) -> None:
-        """Set every release's ``sort_order`` to its rank by ``packaging.version``."""
+    def reorder_releases(self, project: Project, added: Release | None = None) -> None:
+        """Set every release's ``sort_order`` to its rank by ``packaging.version`` (0 the oldest).
+
+        With ``added``, a release just inserted while the others are ranked already, it is
+        slotted in by binary search instead: a few versions parsed rather than every one
+        (botocore's 5,000 took 70-140 ms of each upload's CPU).
+        """
+        if added is not None and self._slot_in(project, added):
+            return
         rows = self.db.execute(
             sa.select(Release.id, Release.version, Release.sort_order).where(
                 Release.project_id == project.id
@@ -192,9 +200,52 @@ class DatabaseProjectService:
             .values(sort_order=sa.bindparam("rank")),
             [{"release_id": release_id, "rank": rank} for release_id, rank in moved.items()],
         )
-        for obj in self.db.identity_map.values():
-            if isinstance(obj, Release) and obj.id in moved:
-                orm.attributes.set_committed_value(obj, "sort_order", moved[obj.id])
+        self._tell_loaded(lambda loaded: moved.get(loaded.get("id")))
+
+    def _slot_in(self, project: Project, added: Release) -> bool:
+        """Rank ``added`` among the others; False if they are not ranked 0..n-1 already."""
+        others = self.db.execute(
+            sa.select(Release.version, Release.sort_order)
+            .where(Release.project_id == project.id, Release.id != added.id)
+            .order_by(Release.sort_order)
+        ).all()
+        if any(row.sort_order != rank for rank, row in enumerate(others)):
+            return False
+        position = bisect.bisect_right(
+            others, release_sort_key(added.version), key=lambda row: release_sort_key(row.version)
+        )
+        table = Release.__table__
+        if position < len(others):  # not the newest: the newer ones move up by one
+            self.db.execute(
+                sa.update(table)
+                .where(
+                    table.c.project_id == project.id,
+                    table.c.id != added.id,
+                    table.c.sort_order >= position,
+                )
+                .values(sort_order=table.c.sort_order + 1)
+            )
+        self.db.execute(sa.update(table).where(table.c.id == added.id).values(sort_order=position))
+
+        def new_rank(loaded: dict) -> int | None:
+            if loaded.get("id") == added.id:
+                return position
+            if loaded.get("project_id") == project.id and loaded["sort_order"] >= position:
+                return loaded["sort_order"] + 1
+            return None
+
+        self._tell_loaded(new_rank)
+        return True
+
+    def _tell_loaded(self, new_rank) -> None:
+        """Give loaded releases their new ``sort_order`` (the database has it already).
+
+        ``new_rank`` reads a release's loaded attributes (never loading one)."""
+        for obj in list(self.db.identity_map.values()):
+            if isinstance(obj, Release) and "sort_order" in obj.__dict__:
+                rank = new_rank(obj.__dict__)
+                if rank is not None:
+                    orm.attributes.set_committed_value(obj, "sort_order", rank)
 
 
 def release_sort_key(version: str):

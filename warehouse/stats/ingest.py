@@ -25,27 +25,39 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import io
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, BinaryIO
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 import structlog
+from pyarrow import csv as pa_csv
 from sqlalchemy import orm
 
 from warehouse.stats.lines import Aggregates, Tally
 from warehouse.stats.models import CountedLog, MalformedLine
 
+try:
+    from isal import isal_zlib as _inflater
+except ImportError:  # pragma: no cover - a platform without its wheel: zlib, slower
+    _inflater = zlib
+
 log = structlog.get_logger(__name__)
 
 LOGS_PREFIX = "logs/"
-# Merged aggregate rows a batch may hold before it is written (about 150 bytes of memory
-# each): a batch stops taking objects there, and the next transaction takes the rest.
+# Merged aggregate rows a batch may hold before it is written (about 50 bytes of memory
+# each in Arrow's columns): a batch stops taking objects there, and the next transaction
+# takes the rest.
 BATCH_MAX_ROWS = 3_000_000
 # Writers of aggregates (batches, rebuild) take turns on this lock.
 WRITE_LOCK = 0x57A7_F01D
 _READ_SIZE = 1 << 20
+# Lines are counted by blocks of about this many bytes (see warehouse.stats.lines).
+_BLOCK_SIZE = 32 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,26 +73,51 @@ class Outcome:
     days: frozenset[datetime.date] = frozenset()
 
 
-def object_lines(stream: BinaryIO, name: str) -> Iterator[bytes]:
+class LogLines:
     """The lines of a log stream (any object with ``read(n)``: a file, an S3 body), without
-    their ``\\n``, gunzipped when ``name`` ends in ``.gz``.
+    their ``\\n``, gunzipped when ``name`` ends in ``.gz``; or, for the counting, whole
+    blocks of them (:meth:`blocks`).
 
     Read a megabyte at a time and split in C: iterating a ``GzipFile`` or a text wrapper
     line by line costs more than counting the line. Bytes, not text: a value is decoded
     only once per distinct value (bytes that are not UTF-8 are replaced then, never fatal).
     """
-    chunks = _gunzipped(stream) if name.endswith(".gz") else _chunks(stream)
-    tail = b""
-    for chunk in chunks:
-        data = tail + chunk if tail else chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            tail = data
-            continue
-        tail = data[cut + 1 :]
-        yield from data[:cut].split(b"\n")
-    if tail:
-        yield tail
+
+    def __init__(self, stream: BinaryIO, name: str):
+        self.stream, self.name = stream, name
+
+    def blocks(self) -> Iterator[bytes]:
+        """Blocks of whole lines, ``\\n`` between lines and none after the last, of at least
+        ``_BLOCK_SIZE`` bytes but the last."""
+        stream = self.stream
+        chunks = _gunzipped(stream) if self.name.endswith(".gz") else _chunks(stream)
+        pending: list[bytes] = []
+        size = 0
+        for chunk in chunks:
+            pending.append(chunk)
+            size += len(chunk)
+            if size < _BLOCK_SIZE:
+                continue
+            cut = chunk.rfind(b"\n")
+            if cut < 0:
+                continue
+            # One copy of the block's bytes (a memoryview does not copy the chunk's head).
+            block = b"".join([*pending[:-1], memoryview(chunk)[:cut]])
+            tail = chunk[cut + 1 :]
+            pending, size = ([tail], len(tail)) if tail else ([], 0)
+            yield block
+        data = b"".join(pending)
+        if data:
+            yield data[:-1] if data.endswith(b"\n") else data
+
+    def __iter__(self) -> Iterator[bytes]:
+        for block in self.blocks():
+            yield from block.split(b"\n")
+
+
+def object_lines(stream: BinaryIO, name: str) -> LogLines:
+    """The lines of a log stream, by line or by block (see :class:`LogLines`)."""
+    return LogLines(stream, name)
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:
@@ -89,15 +126,16 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
 
 
 def _gunzipped(stream: BinaryIO) -> Iterator[bytes]:
-    """Gunzip, member after member (a log may be several gzip streams one after another)."""
-    inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    """Gunzip, member after member (a log may be several gzip streams one after another).
+    With ISA-L's inflate: the same answer as zlib's in half its CPU time."""
+    inflate = _inflater.decompressobj(zlib.MAX_WBITS | 16)
     for chunk in _chunks(stream):
         while chunk:
             yield inflate.decompress(chunk)
             if not inflate.eof:
                 break
             chunk = inflate.unused_data
-            inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            inflate = _inflater.decompressobj(zlib.MAX_WBITS | 16)
     yield inflate.flush()
 
 
@@ -117,9 +155,14 @@ _STAGE = (
     "category text, mirror boolean, downloads bigint) ON COMMIT DROP"
 )
 _COPY = "COPY stats_batch (project, dimension, day, category, mirror, downloads) FROM STDIN"
+_COPY_CSV = _COPY + " WITH (FORMAT csv)"
+_CSV_OPTIONS = pa_csv.WriteOptions(include_header=False)
+# In the primary key's order: each index page is visited once for all its rows, not once per
+# row in hash order (about 30% less PostgreSQL CPU per updated row here, sort included).
 _MERGE = """
 INSERT INTO stats_daily_downloads AS d (project, dimension, day, category, mirror, downloads)
 SELECT project, dimension, day, category, mirror, downloads FROM stats_batch
+ORDER BY project, dimension, day, category, mirror
 ON CONFLICT (project, dimension, day, category, mirror)
 DO UPDATE SET downloads = d.downloads + EXCLUDED.downloads
 """
@@ -130,14 +173,23 @@ def lock_writes(session: orm.Session) -> None:
     session.connection().exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
 
-def write_rows(session: orm.Session, rows: Iterable[tuple]) -> int:
-    """Add ``(project, dimension, day, category, mirror, downloads)`` rows (each key at
-    most once) to the daily aggregates, in the session's transaction; the rows written."""
+def write_rows(session: orm.Session, table, extra: Iterable[tuple] = ()) -> int:
+    """Add the rows of the Arrow ``table`` (``project, dimension, day, category, mirror,
+    downloads``, each key at most once) and the ``extra`` rows (tuples, keys of their own)
+    to the daily aggregates, in the session's transaction; the rows written.
+
+    The table goes to PostgreSQL as CSV written by Arrow (no Python object per row)."""
     cursor = session.connection().connection.driver_connection.cursor()
     cursor.execute(_STAGE)
+    if table is not None:
+        with cursor.copy(_COPY_CSV) as copy:
+            for batch in table.to_batches(max_chunksize=200_000):
+                buffer = io.BytesIO()
+                pa_csv.write_csv(batch, buffer, _CSV_OPTIONS)
+                copy.write(buffer.getbuffer())
     with cursor.copy(_COPY) as copy:
         write = copy.write_row
-        for row in rows:
+        for row in extra:
             write(row)
     lock_writes(session)
     cursor.execute(_MERGE)
@@ -190,10 +242,26 @@ def record_batch(
     if before:
         return before
     # Downloads through an upstream count under its name too (looked up before the COPY).
-    from warehouse.upstreams.downloads import releases_by_upstream, with_upstream_rows
+    from warehouse.upstreams.downloads import DIMENSION, releases_by_upstream, with_upstream_rows
 
+    table = aggregates.table()
     through_upstreams = releases_by_upstream(session, aggregates.projects)
-    written = write_rows(session, with_upstream_rows(aggregates.rows(), through_upstreams))
+    extra = []
+    if through_upstreams and table is not None:
+        mirrored = pa.array(sorted({project for project, _ in through_upstreams}), pa.string())
+        versions = table.filter(
+            pc.and_(
+                pc.equal(table.column("dimension"), "version"),
+                pc.is_in(table.column("project"), value_set=mirrored),
+            )
+        )
+        version_rows = zip(*(column.to_pylist() for column in versions.columns), strict=True)
+        extra = [
+            row
+            for row in with_upstream_rows(version_rows, through_upstreams)
+            if row[1] == DIMENSION
+        ]
+    written = write_rows(session, table, extra)
     kept = [
         {"log_key": key, "line_number": m.line_number, "reason": m.reason, "line": m.line}
         for key, tally in tallies
@@ -246,9 +314,9 @@ def count_batch(
             with opener() as lines:
                 tally = Tally(since=since).feed(lines)
             projects, days = aggregates.add(tally)
-            tally.counts = {}  # broken down: only the merged rows are kept
+            tally.forget_keys()  # broken down: only the merged rows are kept
             read.append((key, tally, time.perf_counter() - began, projects, days))
-            if len(aggregates) >= max_rows:
+            if aggregates.upper_bound() >= max_rows and len(aggregates) >= max_rows:
                 break
         writing = time.perf_counter()
         meanwhile = record_batch(session, [(key, tally) for key, tally, *_ in read], aggregates)

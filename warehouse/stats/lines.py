@@ -10,18 +10,26 @@ lookups. The timestamp is parsed once per distinct second, the user agent once p
 agent (with linehaul's own parser), the project name normalized once per distinct name; a
 line only adds one to a counter keyed by what it shares with other lines. The break-down by
 dimension is done once per distinct key at the end (:meth:`Tally.rows`).
+
+Blocks of whole lines (what :func:`warehouse.stats.ingest.object_lines` reads, ~10 MB at a
+time) are split into columns and counted by Arrow's CSV reader and group-by, in C++: the
+same rules as the line-by-line loop (:meth:`Tally.feed_each`), which stays the reference and
+takes the lines Arrow cannot vouch for (a bar in a user agent, too few fields, empty lines,
+carriage returns, bytes that are not UTF-8). The break-down into dimensions is Arrow's too.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-import itertools
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from linehaul.ua import parser as ua_parser
 from packaging.utils import canonicalize_name
+from pyarrow import csv as pa_csv
 
 NULL = "(null)"
 # The category of a value nobody sent, as pypistats names it.
@@ -118,6 +126,32 @@ def agent_index(user_agent: bytes | str) -> int:
     return index
 
 
+# The agent strings met by Arrow's counting, and their agent_index(), as Arrow arrays: a
+# block's distinct agents are looked up among them in C++, only new ones in Python.
+_arrow_agents: list = [pa.array([], pa.binary()), pa.array([], pa.int32())]
+# Each block's lookup hashes the whole set: kept smaller than the text cache.
+_ARROW_AGENTS_LIMIT = 50_000
+
+
+def _agent_indexes(strings):
+    """``agent_index`` of each of the distinct agent ``strings`` (an Arrow array)."""
+    known, indexes = _arrow_agents
+    found = pc.index_in(strings, value_set=known)
+    if found.null_count:
+        new = strings.filter(pc.is_null(found))
+        if len(known) + len(new) > _ARROW_AGENTS_LIMIT:
+            # Start again from this block's agents (all of them, so none is left unknown).
+            new = strings
+            known, indexes = pa.array([], pa.binary()), pa.array([], pa.int32())
+        known = pa.concat_arrays([known, new])
+        indexes = pa.concat_arrays(
+            [indexes, pa.array([agent_index(agent) for agent in new.to_pylist()], pa.int32())]
+        )
+        _arrow_agents[:] = [known, indexes]
+        found = pc.index_in(strings, value_set=known)
+    return pc.take(indexes, found)
+
+
 def _text(value: bytes) -> str:
     """A logged value as text: bytes that are not UTF-8 are replaced, never fatal."""
     return value.decode("utf-8", "replace")
@@ -164,9 +198,88 @@ def _day_of(stamp: str) -> datetime.date | None:
     return day
 
 
+# The fields of a line, in order; Arrow's column names.
+FIELDS = (
+    "kind",
+    "stamp",
+    "country",
+    "path",
+    "protocol",
+    "cipher",
+    "project",
+    "version",
+    "package_type",
+    "agent",
+)
+# The columns of a tally's distinct keys (and their count) in Arrow tables.
+_KEY_COLUMNS = ("day", "project", "version", "package_type", "country", "agent")
+_ROW_KEYS = ("project", "dimension", "day", "category", "mirror")
+# datetime.date.toordinal() of Arrow's date32 zero (1970-01-01).
+_EPOCH_ORDINAL = 719_163
+_ARROW_READ = pa_csv.ReadOptions(column_names=FIELDS, use_threads=False, block_size=1 << 26)
+
+
+def _arrow_convert(columns) -> pa_csv.ConvertOptions:
+    return pa_csv.ConvertOptions(
+        column_types={name: pa.binary() for name in FIELDS},
+        include_columns=list(columns),
+        check_utf8=False,
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+        null_values=[],
+    )
+
+
+# The fields counting needs; the others are read only for a malformed line kept aside.
+_ARROW_COUNTED = _arrow_convert(
+    ("kind", "stamp", "country", "project", "version", "package_type", "agent")
+)
+_ARROW_WHOLE = _arrow_convert(FIELDS)
+
+
+def _read_arrow(block: bytes, convert, invalid_row_handler):
+    return pa_csv.read_csv(
+        pa.py_buffer(block),
+        read_options=_ARROW_READ,
+        parse_options=pa_csv.ParseOptions(
+            delimiter="|",
+            quote_char=False,
+            escape_char=False,
+            newlines_in_values=False,
+            ignore_empty_lines=False,
+            invalid_row_handler=invalid_row_handler,
+        ),
+        convert_options=convert,
+    )
+
+
+def _arrow_can_read(block: bytes) -> bool:
+    """Whether Arrow splits ``block`` into lines exactly as ``split(b"\\n")`` does: it also
+    ends lines at ``\\r``, so blocks with one are counted line by line (rare: Fastly and
+    varnishncsa write none). Empty lines are found after the read (:class:`_LineByLine`)."""
+    return bool(block) and block[0] != 10 and block[-1] != 10 and b"\r" not in block
+
+
+class _LineByLine(Exception):
+    """Arrow read a block it cannot count as the loop would: count it line by line."""
+
+
+def _physical_numbers(indices: list[int], skipped: list[int]) -> list[int]:
+    """Line numbers (from 1) of the rows at ``indices`` (ascending) among the rows Arrow kept,
+    given the line numbers it ``skipped`` (ascending)."""
+    numbers, passed = [], 0
+    for index in indices:
+        number = index + 1 + passed
+        while passed < len(skipped) and skipped[passed] <= number:
+            passed += 1
+            number = index + 1 + passed
+        numbers.append(number)
+    return numbers
+
+
 @dataclasses.dataclass
 class Tally:
-    """The counts of one log object, built line by line.
+    """The counts of one log object.
 
     Lines are bytes as read (a ``str`` line is encoded first: tests, small inputs), and the
     keys are the logged bytes: nothing is decoded per line, only once per distinct value
@@ -181,8 +294,11 @@ class Tally:
     # Lines of days before ``since`` (a rebuild from that day): read, not counted.
     skipped: int = 0
     kept_malformed: list[Malformed] = dataclasses.field(default_factory=list)
-    # (day, project as logged, version, package type, country, agent index) -> downloads
+    # Lines counted one by one: (day, project as logged, version, package type, country,
+    # agent index) -> downloads
     counts: dict = dataclasses.field(default_factory=dict)
+    # Blocks counted by Arrow: tables of _KEY_COLUMNS (day as an ordinal) and "downloads".
+    tables: list = dataclasses.field(default_factory=list)
     # Every distinct timestamp seen -> its day (None: not a timestamp).
     stamps: dict[bytes, datetime.date | None] = dataclasses.field(default_factory=dict)
 
@@ -192,23 +308,154 @@ class Tally:
             self.kept_malformed.append(Malformed(line_number, reason, _text(line[:2000])))
 
     def feed(self, lines: Iterable[bytes] | Iterable[str]) -> Tally:
-        lines = iter(lines)
-        first = next(lines, None)
-        if first is None:
-            return self
-        lines = itertools.chain((first,), lines)
-        if isinstance(first, str):
-            lines = (line.encode() for line in lines)  # type: ignore[union-attr]
+        """Count ``lines``: blocks of lines when ``lines`` can give them (``blocks()``, as
+        :func:`warehouse.stats.ingest.object_lines` does), else the lines themselves."""
+        blocks = getattr(lines, "blocks", None)
+        if blocks is not None:
+            return self.feed_blocks(blocks())
+        lines = [line.encode() if isinstance(line, str) else line for line in lines]
+        if any(b"\n" in line or b"\r" in line for line in lines):
+            return self.feed_each(lines)
+        return self.feed_blocks([b"\n".join(lines)] if lines else [])
+
+    def feed_blocks(self, blocks: Iterable[bytes]) -> Tally:
+        """Count blocks of whole lines (``b"\\n"`` between lines, none after the last)."""
+        for block in blocks:
+            if _arrow_can_read(block):
+                try:
+                    self._feed_arrow(block)
+                    continue
+                except (pa.ArrowException, UnicodeDecodeError, _LineByLine):
+                    # A line Arrow could not hand back as text, or an empty line (which it
+                    # reads as ten empty fields): nothing was counted; count line by line.
+                    pass
+            self.feed_each(block.split(b"\n"))
+        return self
+
+    def _feed_arrow(self, block: bytes) -> None:
+        odd: list[tuple[int, str]] = []
+
+        def keep_aside(row) -> str:
+            odd.append((row.number, row.text))
+            return "skip"
+
+        table = _read_arrow(block, _ARROW_COUNTED, keep_aside)
+        if table.num_rows:
+            # An empty line reads as empty fields: only "|||||||||" reads the same.
+            blank = None
+            for name in table.column_names:
+                empty = pc.equal(pc.binary_length(table.column(name)), 0)
+                blank = empty if blank is None else pc.and_(blank, empty)
+            if pc.any(blank).as_py():
+                raise _LineByLine()
+        # Nothing of the block is counted before here: a failed read leaves the tally whole.
+        first = self.lines
+        # Every line is a row or an odd one (no \r, no empty line: see above).
+        self.lines += table.num_rows + len(odd)
+        kept_before = len(self.kept_malformed)
+        if odd:
+            # Too few fields, or a bar inside the user agent: the loop's rules decide.
+            self._feed_numbered((first + number, text.encode()) for number, text in odd)
+        if table.num_rows:
+            self._count_table(table, block, first, sorted(number for number, _ in odd))
+        if len(self.kept_malformed) > kept_before:
+            self.kept_malformed.sort(key=lambda kept: kept.line_number)
+            del self.kept_malformed[MAX_KEPT_MALFORMED:]
+
+    def _count_table(self, table, block: bytes, first: int, skipped: list[int]) -> None:
+        stamps = self.stamps
+        encoded = pc.dictionary_encode(table.column("stamp").combine_chunks())
+        ordinals = []
+        for stamp in encoded.dictionary.to_pylist():
+            try:
+                day = stamps[stamp]
+            except KeyError:
+                day = stamps[stamp] = _day_of(_text(stamp))
+            ordinals.append(day.toordinal() if day is not None else -1)
+        day = pc.take(pa.array(ordinals, pa.int32()), encoded.indices)
+        kind = table.column("kind")
+        project = table.column("project")
+        dated = pc.greater_equal(day, 0)
+        is_download = pc.equal(kind, pa.scalar(b"download", pa.binary()))
+        is_simple = pc.equal(kind, pa.scalar(b"simple", pa.binary()))
+        self.index_pages += pc.sum(pc.and_(dated, is_simple)).as_py() or 0
+        named = pc.invert(pc.is_in(project, value_set=pa.array([b"", NULL.encode()], pa.binary())))
+        download = pc.and_(pc.and_(dated, is_download), named)
+        malformed = pc.invert(pc.or_(download, pc.and_(dated, is_simple)))
+        bad = pc.sum(malformed).as_py() or 0
+        if bad:
+            self._reject_rows(block, malformed, day, is_download, first, skipped, bad)
+        if self.since is not None:
+            early = pc.and_(download, pc.less(day, self.since.toordinal()))
+            self.skipped += pc.sum(early).as_py() or 0
+            download = pc.and_(download, pc.invert(early))
+        downloads = pa.table(
+            {
+                "day": day,
+                "project": project,
+                "version": table.column("version"),
+                "package_type": table.column("package_type"),
+                "country": table.column("country"),
+                "agent": table.column("agent"),
+            }
+        ).filter(download)
+        if not downloads.num_rows:
+            return
+        agents = pc.dictionary_encode(downloads.column("agent").combine_chunks())
+        agent = pc.take(_agent_indexes(agents.dictionary), agents.indices)
+        described = pc.greater_equal(agent, 0)
+        counted = pc.sum(described).as_py() or 0
+        self.ignored += downloads.num_rows - counted
+        self.downloads += counted
+        if not counted:
+            return
+        keys = downloads.set_column(5, "agent", agent).filter(described)
+        grouped = keys.group_by(list(_KEY_COLUMNS), use_threads=False).aggregate(
+            [([], "count_all")]
+        )
+        self.tables.append(grouped.rename_columns([*_KEY_COLUMNS, "downloads"]))
+
+    def _reject_rows(self, block, malformed, day, is_download, first, skipped, bad) -> None:
+        """Count ``bad`` malformed rows and keep the first few with the loop's reasons (their
+        whole lines read again from ``block``, while the tally keeps fewer than it may)."""
+        self.malformed += bad
+        if len(self.kept_malformed) >= MAX_KEPT_MALFORMED:
+            return
+        indices = pc.indices_nonzero(malformed).slice(0, MAX_KEPT_MALFORMED).to_pylist()
+        numbers = _physical_numbers(indices, skipped)
+        rows = _read_arrow(block, _ARROW_WHOLE, lambda row: "skip").take(indices).to_pylist()
+        days = pc.take(day, indices).to_pylist()
+        downloads = pc.take(is_download, indices).to_pylist()
+        for number, row, ordinal, download in zip(numbers, rows, days, downloads, strict=True):
+            line = b"|".join(row[name] for name in FIELDS)
+            if ordinal < 0:
+                reason = f"timestamp {_text(row['stamp'])!r} is not like '{TIMESTAMP_FORMAT}'"
+            elif not download:
+                reason = f"unknown line type {_text(row['kind'])!r} (download or simple)"
+            else:
+                reason = "download line without a project"
+            self.kept_malformed.append(Malformed(first + number, reason, _text(line[:2000])))
+
+    def feed_each(self, lines: Iterable[bytes] | Iterable[str]) -> Tally:
+        """Count ``lines`` one by one: the rules, in plain Python (the blocks' reference)."""
+        number = self.lines
+        numbered = []
+        for line in lines:
+            number += 1
+            numbered.append((number, line.encode() if isinstance(line, str) else line))
+        self._feed_numbered(numbered)
+        self.lines = number
+        return self
+
+    def _feed_numbered(self, lines: Iterable[tuple[int, bytes]]) -> None:
         counts = self.counts
         get = counts.get
         stamps = self.stamps
         agents = _ua_cache
         since = self.since
         reject = self._reject
-        number = self.lines
         downloads = ignored = index_pages = skipped = 0
-        for line in lines:
-            number += 1
+        for number, line in lines:
             fields = line.split(b"|", 9)
             if len(fields) != 10:
                 if line.strip():
@@ -248,12 +495,37 @@ class Tally:
             key = (day, project, version, ptype, country, described)
             counts[key] = get(key, 0) + 1
             downloads += 1
-        self.lines = number
         self.downloads += downloads
         self.ignored += ignored
         self.index_pages += index_pages
         self.skipped += skipped
-        return self
+
+    def keys(self):
+        """The distinct keys counted so far and their downloads, as one Arrow table."""
+        tables = list(self.tables)
+        if self.counts:
+            columns = list(zip(*self.counts, strict=True))
+            tables.append(
+                pa.table(
+                    {
+                        "day": pa.array([day.toordinal() for day in columns[0]], pa.int32()),
+                        "project": pa.array(columns[1], pa.binary()),
+                        "version": pa.array(columns[2], pa.binary()),
+                        "package_type": pa.array(columns[3], pa.binary()),
+                        "country": pa.array(columns[4], pa.binary()),
+                        "agent": pa.array(columns[5], pa.int32()),
+                        "downloads": pa.array(list(self.counts.values()), pa.int64()),
+                    }
+                )
+            )
+        if not tables:
+            return None
+        return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+    def forget_keys(self) -> None:
+        """Drop the counted keys (broken down into an :class:`Aggregates` already)."""
+        self.counts = {}
+        self.tables = []
 
     def event_range(self) -> tuple[datetime.datetime | None, datetime.datetime | None]:
         ordered = [(day, stamp[17:25], stamp) for stamp, day in self.stamps.items() if day]
@@ -273,23 +545,41 @@ class Tally:
         return aggregates.rows()
 
 
+def _decoded(values, convert) -> pa.Array:
+    """``convert`` applied once per distinct value of the binary column ``values``."""
+    encoded = pc.dictionary_encode(values.combine_chunks())
+    decoded = [convert(_text(value)) for value in encoded.dictionary.to_pylist()]
+    return pc.take(pa.array(decoded, pa.string()), encoded.indices)
+
+
+def _country(value: str) -> str:
+    category = _known(value).upper()
+    return UNKNOWN if category == "NULL" else category
+
+
+def _sum_by(table, keys: list[str]):
+    summed = table.group_by(keys, use_threads=False).aggregate([("downloads", "sum")])
+    return summed.rename_columns([*keys, "downloads"])
+
+
 class Aggregates:
     """The aggregate rows of one or more objects' tallies, merged: what one transaction adds
     to ``stats_daily_downloads``. Rows shared by the objects (a project's day, a version, a
     country) are summed here, so they cost PostgreSQL one upsert however many objects have
-    them."""
+    them. Held as Arrow tables (about 50 bytes a row), merged when asked for."""
 
     def __init__(self) -> None:
-        # (project, dimension, day, category, mirror) -> downloads
-        self.totals: dict[tuple, int] = {}
+        self._parts: list = []
         self.days: set[datetime.date] = set()
         self.projects: set[str] = set()
-        self._names: dict[bytes, str] = {}
-        self._values: dict[bytes, str] = {}
-        self._countries: dict[bytes, str] = {}
+
+    def upper_bound(self) -> int:
+        """At least as many as the merged rows (the rows of every part), without merging."""
+        return sum(part.num_rows for part in self._parts)
 
     def __len__(self) -> int:
-        return len(self.totals)
+        table = self.table()
+        return table.num_rows if table is not None else 0
 
     def add(self, tally: Tally) -> tuple[frozenset[str], frozenset[datetime.date]]:
         """Break ``tally``'s distinct keys down into the 8 dimensions and add them.
@@ -301,62 +591,103 @@ class Aggregates:
         the first step shrinks the work. Each distinct logged value is decoded once.
 
         Returns the (normalized) projects and the days ``tally`` has downloads of."""
-        names, values, countries = self._names, self._values, self._countries
-        totals = self.totals
-        by_agent: dict[tuple, int] = {}
-        agent_get, get = by_agent.get, totals.get
-        mirrors = [agent.mirror for agent in _agents]
-        for (day, project, version, ptype, country, index), count in tally.counts.items():
-            name = names.get(project)
-            if name is None:
-                name = names[project] = canonicalize_name(_text(project))
-            mirror = mirrors[index]
-            key = (name, day, index)
-            by_agent[key] = agent_get(key, 0) + count
-            category = values.get(version)
-            if category is None:
-                category = values[version] = _known(_text(version))
-            key = (name, "version", day, category, mirror)
-            totals[key] = get(key, 0) + count
-            category = countries.get(country)
-            if category is None:
-                category = _known(_text(country)).upper()
-                category = countries[country] = UNKNOWN if category == "NULL" else category
-            key = (name, "country", day, category, mirror)
-            totals[key] = get(key, 0) + count
-            category = values.get(ptype)
-            if category is None:
-                category = values[ptype] = _known(_text(ptype))
-            key = (name, "file_type", day, category, mirror)
-            totals[key] = get(key, 0) + count
-        described = [
-            (
-                agent.mirror,
-                (
-                    ("overall", ""),
-                    ("installer", agent.installer),
-                    ("python_major", agent.python_major),
-                    ("python_minor", agent.python_minor),
-                    ("system", agent.system),
-                ),
+        keys = tally.keys()
+        if keys is None or not keys.num_rows:
+            return frozenset(), frozenset()
+        agent = keys.column("agent")
+        mirrors = pa.array([described.mirror for described in _agents], pa.bool_())
+        common = {
+            "project": _decoded(keys.column("project"), lambda v: canonicalize_name(v)),
+            "day": keys.column("day"),
+        }
+        downloads = keys.column("downloads")
+        mirror = pc.take(mirrors, agent)
+        parts = []
+        for dimension, column, convert in (
+            ("version", "version", _known),
+            ("country", "country", _country),
+            ("file_type", "package_type", _known),
+        ):
+            by_value = pa.table(
+                {
+                    **common,
+                    "category": _decoded(keys.column(column), convert),
+                    "mirror": mirror,
+                    "downloads": downloads,
+                }
             )
-            for agent in _agents
-        ]
-        for (name, day, index), count in by_agent.items():
-            mirror, categories = described[index]
-            for dimension, category in categories:
-                key = (name, dimension, day, category, mirror)
-                totals[key] = get(key, 0) + count
-        projects = frozenset(name for name, _, _ in by_agent)
-        days = frozenset(day for _, day, _ in by_agent)
+            parts.append((dimension, _sum_by(by_value, ["project", "day", "category", "mirror"])))
+        by_agent = _sum_by(
+            pa.table({**common, "agent": agent, "downloads": downloads}),
+            ["project", "day", "agent"],
+        )
+        agent = by_agent.column("agent")
+        mirror = pc.take(mirrors, agent)
+        for dimension, attribute in (
+            ("overall", None),
+            ("installer", "installer"),
+            ("python_major", "python_major"),
+            ("python_minor", "python_minor"),
+            ("system", "system"),
+        ):
+            categories = pa.array(
+                [getattr(a, attribute) if attribute else "" for a in _agents], pa.string()
+            )
+            by_category = pa.table(
+                {
+                    "project": by_agent.column("project"),
+                    "day": by_agent.column("day"),
+                    "category": pc.take(categories, agent),
+                    "mirror": mirror,
+                    "downloads": by_agent.column("downloads"),
+                }
+            )
+            parts.append(
+                (dimension, _sum_by(by_category, ["project", "day", "category", "mirror"]))
+            )
+        rows = pa.concat_tables(
+            [
+                pa.table(
+                    {
+                        "project": part.column("project"),
+                        "dimension": pa.repeat(dimension, part.num_rows),
+                        "day": pc.cast(
+                            pc.subtract(part.column("day"), _EPOCH_ORDINAL), pa.int32()
+                        ).cast(pa.date32()),
+                        "category": part.column("category"),
+                        "mirror": part.column("mirror"),
+                        "downloads": part.column("downloads"),
+                    }
+                )
+                for dimension, part in parts
+            ]
+        )
+        self._parts.append(rows)
+        projects = frozenset(pc.unique(by_agent.column("project")).to_pylist())
+        days = frozenset(
+            datetime.date.fromordinal(day) for day in pc.unique(by_agent.column("day")).to_pylist()
+        )
         self.projects |= projects
         self.days |= days
         return projects, days
 
+    def table(self):
+        """The merged rows as one Arrow table (None: no rows): ``project, dimension, day,
+        category, mirror, downloads``, each key once."""
+        if not self._parts:
+            return None
+        if len(self._parts) > 1:
+            self._parts = [_sum_by(pa.concat_tables(self._parts), list(_ROW_KEYS))]
+        return self._parts[0]
+
     def rows(self) -> Iterator[tuple[str, str, datetime.date, str, bool, int]]:
         """``(project, dimension, day, category, mirror, downloads)``, one per distinct key."""
-        for (name, dimension, day, category, mirror), count in self.totals.items():
-            yield name, dimension, day, category, mirror, count
+        table = self.table()
+        if table is None:
+            return iter(())
+        return zip(
+            *(table.column(name).to_pylist() for name in (*_ROW_KEYS, "downloads")), strict=True
+        )
 
 
 def _known(value: str) -> str:

@@ -184,22 +184,95 @@ class DatabaseStatsService:
         return rows if since is None else [row for row in rows if row[0] >= since]
 
 
+# Whole answers (API bodies, rendered pages) per project, until its next counts land.
+_ANSWERS_VERSION_KEY = "stats:answers-version:{project}"
+# How long an answer is kept at most: a bound on staleness should a version bump be lost (a
+# worker killed between its commit and the bump); new counts normally replace it sooner.
+ANSWER_TTL = 3600
+# One round trip: the versions, the answer's key made of them, and the answer if kept.
+_READ_ANSWER = """
+local epoch = redis.call('GET', KEYS[1]) or '0'
+local version = redis.call('GET', KEYS[2]) or '0'
+local key = 'stats:answer:' .. epoch .. ':' .. version .. ':' .. ARGV[1]
+return {key, redis.call('GET', key)}
+"""
+
+
+class Answers:
+    """Whole statistics answers kept in Redis per project, valid until the project's next
+    counts (:func:`forget_answers`, after each batch commits), a rebuild, or the next UTC day.
+
+    An answer is stored under the versions read *before* its rows were read, so an answer
+    read from rows older than a commit is stored under a version nobody asks for after it.
+    Redis down costs speed, never the answer."""
+
+    def __init__(self, redis):
+        self.redis = redis
+        self._script = redis.register_script(_READ_ANSWER)
+
+    def get(self, project: str, variant: str) -> tuple[bytes | None, str | None]:
+        """The kept answer (None if not kept) and the key to keep a new one under."""
+        today = utc_today().isoformat()
+        try:
+            key, body = self._script(
+                keys=[_EPOCH_KEY, _ANSWERS_VERSION_KEY.format(project=project)],
+                args=[f"{today}:{project}:{variant}"],
+            )
+        except Exception:  # noqa: BLE001
+            log.warning("stats answers unavailable", exc_info=True)
+            return None, None
+        return body, key.decode() if isinstance(key, bytes) else key
+
+    def put(self, key: str | None, body: bytes) -> None:
+        if key is None:
+            return
+        try:
+            self.redis.set(key, body, ex=ANSWER_TTL)
+        except Exception:  # noqa: BLE001
+            log.warning("stats answers unavailable", exc_info=True)
+
+
+def answers_for(request) -> Answers | None:
+    """The application's :class:`Answers` (None without Redis)."""
+    registry = request.registry
+    answers = registry.get("stats.answers")
+    if answers is None:
+        redis = registry.get("redis.client")
+        if redis is None:
+            return None
+        answers = registry["stats.answers"] = Answers(redis)
+    return answers
+
+
+def forget_answers(redis, projects: Iterable[str]) -> None:
+    """The kept answers of ``projects`` are not read again (new counts, a changed project)."""
+    if redis is not None:
+        _bump(redis, _ANSWERS_VERSION_KEY, projects)
+
+
 def forget_past(redis, projects: Iterable[str], days: Iterable[datetime.date]) -> None:
     """After counts of ``days`` committed for ``projects``: if any day is before today,
     what was kept of those projects' past is not read again."""
     days = list(days)
     if redis is None or not days or min(days) >= utc_today():
         return
+    _bump(redis, _GENERATION_KEY, projects)
+
+
+def _bump(redis, key_format: str, projects: Iterable[str]) -> None:
+    """Move each project's counter at ``key_format`` on: what was kept under the old value is
+    not read again."""
     with redis.pipeline(transaction=False) as pipe:
         for project in projects:
-            key = _GENERATION_KEY.format(project=project)
+            key = key_format.format(project=project)
             pipe.incr(key)
             pipe.expire(key, _GENERATION_TTL)
         pipe.execute()
 
 
 def forget_all_past(redis) -> None:
-    """After a rebuild: nothing kept of any project's past is read again."""
+    """After a rebuild: nothing kept of any project's past (nor any kept answer) is read
+    again."""
     if redis is not None:
         redis.incr(_EPOCH_KEY)
 

@@ -22,7 +22,7 @@ import structlog
 from warehouse.cdn.keys import stats_key
 from warehouse.cdn.tasks import purge_keys
 from warehouse.stats import ingest, logs
-from warehouse.stats.services import forget_past
+from warehouse.stats.services import forget_answers, forget_past
 from warehouse.tasks import app
 
 log = structlog.get_logger(__name__)
@@ -57,10 +57,12 @@ def count_objects(ctx, keys: list[str], since: datetime.date | None = None) -> l
 
 def forget_counted(ctx, outcomes) -> None:
     """After the counts of ``outcomes`` committed: the CDN forgets the pages that showed the
-    old counts, and the origin what it kept of past days if late lines changed them."""
+    old counts, and the origin its kept answers and, if late lines changed them, what it kept
+    of past days."""
     counted = [o for o in outcomes if o.counted]
     projects = set().union(*(o.projects for o in counted))
     forget_past(ctx.redis, projects, set().union(*(o.days for o in counted)))
+    forget_answers(ctx.redis, projects)
     purge_stats_pages(ctx, projects)
 
 

@@ -2,7 +2,9 @@
 page with its charts, the CSV download, and a maintainer's view of their projects.
 
 Every answer is tagged ``stats/<project>`` for the CDN, which keeps it until the next counts
-of that project land (:func:`warehouse.stats.tasks.purge_stats_pages`).
+of that project land (:func:`warehouse.stats.tasks.purge_stats_pages`). The origin keeps whole
+answers too (:class:`warehouse.stats.services.Answers`, in Redis, until the same moment), so a
+repeated question costs one Redis round trip: no query, no JSON, no chart drawn.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import csv
 import datetime
 import io
 import json
+import urllib.parse
 
 import sqlalchemy as sa
 from packaging.utils import canonicalize_name
 from pyramid.httpexceptions import HTTPMovedPermanently, HTTPNotFound
+from pyramid.renderers import render
 from pyramid.response import Response
 from pyramid.view import view_config
 
@@ -22,7 +26,7 @@ from warehouse.cdn.keys import stats_key
 from warehouse.stats import charts
 from warehouse.stats.interfaces import IStatsService
 from warehouse.stats.models import DIMENSIONS
-from warehouse.stats.services import utc_today
+from warehouse.stats.services import answers_for, utc_today
 
 # The browser and pypistats' clients may keep an answer this long; the CDN keeps it until
 # the project's next counts purge it.
@@ -53,13 +57,33 @@ def _cdn_headers(project: str) -> list[tuple[str, str]]:
     ]
 
 
-def _json(status: int, data: dict, headers: list[tuple[str, str]]) -> Response:
-    body = json.dumps(data, separators=(",", ":")).encode()
+def _json(status: int, data: dict | bytes, headers: list[tuple[str, str]]) -> Response:
+    body = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
     return Response(
         status=status,
         body=body,
         headerlist=[("Content-Type", "application/json"), *CORS, *headers],
     )
+
+
+def _variant(request, what: str) -> str:
+    """What an answer depends on besides its project: the path's kind and the parameters."""
+    return f"{what}?{urllib.parse.urlencode(sorted(request.GET.items()))}"
+
+
+class _Kept:
+    """The origin's copy of an answer: looked up before any query, kept once made."""
+
+    def __init__(self, request, project: str, what: str):
+        self.memo = answers_for(request)
+        self.body = self.key = None
+        if self.memo is not None:
+            self.body, self.key = self.memo.get(project, _variant(request, what))
+
+    def keep(self, body: bytes) -> bytes:
+        if self.memo is not None:
+            self.memo.put(self.key, body)
+        return body
 
 
 def _error(status: int, message: str, headers=()) -> Response:
@@ -97,6 +121,11 @@ def api(request):
             404,
             f"Unknown statistics {kind!r}: use recent, overall, " + ", ".join(API_FILTERS) + ".",
         )
+    # An answer is kept only for a project that exists; a removed or renamed project's
+    # answers are forgotten by warehouse.effects.forget_stats_answers.
+    kept = _Kept(request, canonicalize_name(name), f"api/{kind}")
+    if kept.body is not None:
+        return _json(200, kept.body, _cdn_headers(canonicalize_name(name)))
     project = _existing_project(request, name)
     if project is None:
         # Tagged like the project's answers: the project's first counts purge it.
@@ -114,11 +143,8 @@ def api(request):
             if period not in {"day", "week", "month"}:
                 return _error(400, f"period must be day, week or month, not {period!r}.")
             recent = {f"last_{period}": recent[f"last_{period}"]}
-        return _json(
-            200,
-            {"data": recent, "package": project, "type": "recent_downloads"},
-            headers,
-        )
+        answer = {"data": recent, "package": project, "type": "recent_downloads"}
+        return _json(200, kept.keep(_encoded(answer)), headers)
     try:
         mirrors = _mirrors_param(request, None if kind == "overall" else False)
     except ValueError as exc:
@@ -136,7 +162,8 @@ def api(request):
                 {"category": "without_mirrors", "date": day.isoformat(), "downloads": wo}
                 for day, _, wo in rows
             ]
-        return _json(200, {"data": data, "package": project, "type": "overall_downloads"}, headers)
+        answer = {"data": data, "package": project, "type": "overall_downloads"}
+        return _json(200, kept.keep(_encoded(answer)), headers)
     wanted = request.GET.get(API_FILTERS[kind])
     rows = stats.series(project, kind, mirrors=bool(mirrors))
     data = [
@@ -144,7 +171,12 @@ def api(request):
         for day, category, n in rows
         if wanted is None or category == wanted
     ]
-    return _json(200, {"data": data, "package": project, "type": f"{kind}_downloads"}, headers)
+    answer = {"data": data, "package": project, "type": f"{kind}_downloads"}
+    return _json(200, kept.keep(_encoded(answer)), headers)
+
+
+def _encoded(answer: dict) -> bytes:
+    return json.dumps(answer, separators=(",", ":")).encode()
 
 
 def _page_project(request) -> str:
@@ -161,8 +193,17 @@ def _page_project(request) -> str:
     return project
 
 
-@view_config(route_name="stats.project", renderer="stats/project.html", request_method="GET")
+PAGE_TEMPLATE = "stats/project.html"
+
+
+@view_config(route_name="stats.project", request_method="GET")
 def project_page(request):
+    name = request.matchdict["name"]
+    # Kept for anonymous readers only (the page's header shows who is logged in): the CDN's
+    # fetches and most readers.
+    kept = _Kept(request, canonicalize_name(name), f"page/{name}") if not request.cookies else None
+    if kept is not None and kept.body is not None:
+        return _page_response(kept.body, canonicalize_name(name))
     project = _page_project(request)
     range_name = request.GET.get("range", "30")
     if range_name not in RANGES:
@@ -200,8 +241,7 @@ def project_page(request):
                 ),
             )
         )
-    request.response.headers.update(dict(_cdn_headers(project.normalized_name)))
-    return {
+    page = {
         "project": project,
         "recent": stats.recent(project.normalized_name),
         "range_name": range_name,
@@ -211,6 +251,17 @@ def project_page(request):
         "series": series,
         "csv_series": CSV_SERIES,
     }
+    body = render(PAGE_TEMPLATE, page, request=request).encode()
+    if kept is not None:
+        kept.keep(body)
+    return _page_response(body, project.normalized_name)
+
+
+def _page_response(body: bytes, project: str) -> Response:
+    return Response(
+        body=body,
+        headerlist=[("Content-Type", "text/html; charset=UTF-8"), *_cdn_headers(project)],
+    )
 
 
 @view_config(route_name="stats.csv", request_method="GET")

@@ -34,6 +34,8 @@ def s3_client(
     region: str,
     access_key_id: str | None = None,
     secret_access_key: str | None = None,
+    *,
+    signature_version: str | None = None,
 ):
     """A boto3 S3 client; safe to share between threads."""
     options: dict = {
@@ -51,6 +53,8 @@ def s3_client(
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
+    if signature_version:
+        options["signature_version"] = signature_version
     # A session of our own: boto3's default session is not safe to share between threads.
     session = boto3.session.Session()
     return session.client(

@@ -405,7 +405,7 @@ class UploadService:
         if release is None:  # a concurrent upload made it first
             return self._find_release(project, form.canonical_version), False
         self._add_release_details(release, form)
-        self.projects.reorder_releases(project)
+        self.projects.reorder_releases(project, added=release)
         journal.record(
             self.db,
             project.name,

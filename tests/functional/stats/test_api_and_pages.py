@@ -154,3 +154,52 @@ def test_project_page_shows_counts(webapp, counted):
     html = webapp.get("/project/Sample_Project/").text
     assert "Last month</dt><dd>3</dd>" in html
     assert "/project/Sample_Project/stats/" in html
+
+
+def _more_counts(db_session, key: str, n: int) -> None:
+    lines = [download_line(agents.PIP, project="sample-project", stamp=_stamp(0))] * n
+    ingest.count(db_session, key, lines)
+    db_session.commit()
+
+
+def test_kept_answers_last_until_the_projects_next_counts(
+    webapp, counted, db_session, app_config, settings
+):
+    import types
+
+    from warehouse.db import REDIS_INFO_KEY
+    from warehouse.packaging.journal import Action, record
+    from warehouse.stats.tasks import forget_counted
+
+    redis = app_config.registry["redis.client"]
+    recent = "/api/packages/sample-project/recent"
+    page = "/project/Sample_Project/stats/"
+    assert webapp.get(recent).json["data"]["last_day"] == 2
+    assert "Last day: <strong>2</strong>" in webapp.get(page).text
+    assert len(redis.keys("stats:answer:*")) == 2
+    # Counted without telling the origin: the kept answers are served (no query made).
+    _more_counts(db_session, "logs/more-1.log", 4)
+    assert webapp.get(recent).json["data"]["last_day"] == 2
+    assert "Last day: <strong>2</strong>" in webapp.get(page).text
+    # A reader with a session cookie gets a page drawn for them, never a kept one.
+    webapp.set_cookie("session_id", "x")
+    assert "Last day: <strong>6</strong>" in webapp.get(page).text
+    webapp.reset()
+    # After a batch commits, its projects' answers are forgotten (as the CDN's pages are).
+    context = types.SimpleNamespace(redis=redis, settings=settings)
+    counted_now = ingest.Outcome("logs/more-1.log", True, projects=frozenset({"sample-project"}))
+    forget_counted(context, [counted_now])
+    assert webapp.get(recent).json["data"]["last_day"] == 6
+    assert "Last day: <strong>6</strong>" in webapp.get(page).text
+    assert webapp.get(recent + "?period=day").json == {
+        "data": {"last_day": 6},
+        "package": "sample-project",
+        "type": "recent_downloads",
+    }
+    # Any journal entry of the project (a removal, a rename) forgets them too.
+    db_session.info[REDIS_INFO_KEY] = redis
+    _more_counts(db_session, "logs/more-2.log", 1)
+    assert webapp.get(recent).json["data"]["last_day"] == 6
+    record(db_session, "Sample_Project", Action.REMOVE_PROJECT)
+    db_session.commit()
+    assert webapp.get(recent).json["data"]["last_day"] == 7

@@ -79,3 +79,61 @@ def test_reorder_releases_sorts_by_version_not_text(projects, user, db_session):
         .order_by(Release.sort_order)
     ).all()
     assert ordered == ["1.9", "1.9.1", "1.10", "2.0rc1", "2.0"]
+
+
+def _ranked(db_session, project) -> list[tuple[str, int]]:
+    return db_session.execute(
+        sa.select(Release.version, Release.sort_order)
+        .where(Release.project_id == project.id)
+        .order_by(Release.sort_order)
+    ).all()
+
+
+def test_a_new_release_is_slotted_in_among_ranked_ones(projects, user, db_session):
+    project = projects.create("demo", user)
+    for version in ["1.0", "1.10", "2.0"]:
+        db_session.add(
+            Release(
+                project=project, version=version, canonical_version=version, metadata_version="2.1"
+            )
+        )
+    db_session.flush()
+    projects.reorder_releases(project)
+    for version in ["1.9", "0.1", "3.0"]:
+        added = Release(
+            project=project, version=version, canonical_version=version, metadata_version="2.1"
+        )
+        db_session.add(added)
+        db_session.flush()
+        projects.reorder_releases(project, added=added)
+    db_session.flush()
+    db_session.expire_all()
+    assert [tuple(row) for row in _ranked(db_session, project)] == [
+        ("0.1", 0),
+        ("1.0", 1),
+        ("1.9", 2),
+        ("1.10", 3),
+        ("2.0", 4),
+        ("3.0", 5),
+    ]
+
+
+def test_slotting_in_falls_back_to_a_full_ranking_when_the_others_are_not_ranked(
+    projects, user, db_session
+):
+    project = projects.create("demo", user)
+    for version in ["2.0", "1.0", "1.5"]:  # inserted with sort_order 0, never ranked
+        db_session.add(
+            Release(
+                project=project, version=version, canonical_version=version, metadata_version="2.1"
+            )
+        )
+    db_session.flush()
+    added = Release(project=project, version="1.2", canonical_version="1.2", metadata_version="2.1")
+    db_session.add(added)
+    db_session.flush()
+    projects.reorder_releases(project, added=added)
+    db_session.flush()
+    db_session.expire_all()
+    assert [row.version for row in _ranked(db_session, project)] == ["1.0", "1.2", "1.5", "2.0"]
+    assert added.sort_order == 1

@@ -1,11 +1,15 @@
-"""Verify a bandersnatch mirror (filesystem storage) against its own JSON metadata.
+"""Verify a bandersnatch mirror against its own JSON metadata, on a filesystem or in S3.
 
 The expected files come from the mirror's ``web/json/<project>`` documents (the index's JSON
 API as bandersnatch saved it), never from file names: each release file's URL path after
 ``/packages/`` is where bandersnatch stores it under ``web/packages/``, with its size and
-SHA-256. What is read is staged in an SQLite file beside the mirror
-(``<directory>/.warehouse-mirror-verify.sqlite``), so memory stays flat and a killed run
-goes on where it stopped:
+SHA-256. The mirror is read through the same stores as our own files
+(:class:`~warehouse.storage.local.LocalFileStorage`, or
+:class:`~warehouse.storage.s3.S3FileStorage` for bandersnatch's ``s3`` storage backend, whose
+``[mirror] directory`` is ``/<bucket>/<prefix>`` and whose ``[s3]`` section says where and
+how to connect). What is read is staged in an SQLite file (``.warehouse-mirror-verify.sqlite``
+in the mirror's folder; for an S3 mirror, a file named after its bucket and prefix beside the
+config), so memory stays flat and a killed run goes on where it stopped:
 
 1. ingest: every JSON document, in name order, into ``expected`` (checkpoint: the last
    project read);
@@ -24,9 +28,9 @@ from __future__ import annotations
 import configparser
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
-import os
 import shutil
 import sqlite3
 import tempfile
@@ -37,8 +41,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import structlog
+from botocore.exceptions import BotoCoreError, ClientError
 
+from warehouse.storage.interfaces import BlobNotFound, IFileStorage
 from warehouse.storage.local import LocalFileStorage
+from warehouse.storage.s3 import S3FileStorage, s3_client
 
 log = structlog.get_logger(__name__)
 
@@ -54,12 +61,17 @@ class MirrorVerifyError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class MirrorConfig:
-    directory: Path
+    #: As the config says it: a folder, or ``/<bucket>/<prefix>`` for an S3 mirror.
+    directory: str
     storage_backend: str
+    json: IFileStorage  # web/json
+    packages: IFileStorage  # web/packages
+    quarantine: IFileStorage  # <directory>/quarantine
+    stage_path: Path
 
-    @property
-    def web(self) -> Path:
-        return self.directory / "web"
+
+# What a store's reads raise for an unreadable blob, on a filesystem or in S3.
+_READ_ERRORS = (OSError, BlobNotFound, BotoCoreError, ClientError)
 
 
 def read_config(path: Path) -> MirrorConfig:
@@ -74,15 +86,65 @@ def read_config(path: Path) -> MirrorConfig:
     if not parser.has_option("mirror", "directory"):
         raise MirrorVerifyError(f"{path} has no [mirror] directory")
     backend = parser.get("mirror", "storage-backend", fallback="filesystem").strip()
-    if backend != "filesystem":
-        raise MirrorVerifyError(
-            f"storage-backend {backend!r} is not supported by mirror-verify yet; "
-            "only 'filesystem' mirrors can be verified"
-        )
-    directory = Path(parser.get("mirror", "directory")).expanduser()
+    if backend == "filesystem":
+        return _filesystem_mirror(Path(parser.get("mirror", "directory")).expanduser())
+    if backend == "s3":
+        return _s3_mirror(parser, path)
+    raise MirrorVerifyError(
+        f"storage-backend {backend!r} is not one mirror-verify reads: 'filesystem' and 's3' are"
+    )
+
+
+def _filesystem_mirror(directory: Path) -> MirrorConfig:
     if not (directory / "web").is_dir():
         raise MirrorVerifyError(f"{directory} has no web/ folder: not a bandersnatch mirror")
-    return MirrorConfig(directory, backend)
+    return MirrorConfig(
+        str(directory),
+        "filesystem",
+        json=LocalFileStorage(directory / "web" / "json", fsync=False),
+        packages=LocalFileStorage(directory / "web" / "packages", fsync=False),
+        quarantine=LocalFileStorage(directory / QUARANTINE, fsync=False),
+        stage_path=directory / STAGE_NAME,
+    )
+
+
+def _s3_mirror(parser: configparser.ConfigParser, config_path: Path) -> MirrorConfig:
+    # bandersnatch's s3 backend: "[mirror] directory = /<bucket>/<prefix>"; the [s3] options
+    # it reads, each optional (boto3 then looks in the environment, as it does for
+    # bandersnatch).
+    directory = parser.get("mirror", "directory").strip()
+    bucket, _, prefix = directory.strip("/").partition("/")
+    if not bucket:
+        raise MirrorVerifyError(
+            f"[mirror] directory {directory!r} names no bucket: an S3 mirror's is /<bucket>/<path>"
+        )
+    option = functools.partial(parser.get, "s3", fallback=None)
+    client = s3_client(
+        option("endpoint_url"),
+        option("region_name") or "us-east-1",
+        option("aws_access_key_id"),
+        option("aws_secret_access_key"),
+        signature_version=option("signature_version"),
+    )
+    web = f"{prefix}/web" if prefix else "web"
+    try:
+        found = client.list_objects_v2(Bucket=bucket, Prefix=web + "/", MaxKeys=1)
+    except (BotoCoreError, ClientError) as exc:
+        raise MirrorVerifyError(f"cannot list s3://{bucket}/{web}/: {exc}") from exc
+    if not found.get("KeyCount"):
+        raise MirrorVerifyError(f"s3://{bucket}/{web}/ holds nothing: not a bandersnatch mirror")
+    # The stage is local (SQLite), beside the config, one per mirror.
+    stage = config_path.resolve().parent / (
+        f".warehouse-mirror-verify.{bucket}.{prefix.replace('/', '_') or '_'}.sqlite"
+    )
+    return MirrorConfig(
+        directory,
+        "s3",
+        json=S3FileStorage(client, bucket, f"{web}/json"),
+        packages=S3FileStorage(client, bucket, f"{web}/packages"),
+        quarantine=S3FileStorage(client, bucket, f"{prefix}/{QUARANTINE}".strip("/")),
+        stage_path=stage,
+    )
 
 
 def _key_of(url: str) -> str | None:
@@ -113,8 +175,8 @@ class MirrorVerifier:
         self.page_size = page_size
         self.on_page = on_page
         self.fetch = fetch or _fetch
-        self.packages = LocalFileStorage(config.web / "packages", fsync=False)
-        self.stage_path = config.directory / STAGE_NAME
+        self.packages = config.packages
+        self.stage_path = config.stage_path
         self.db: sqlite3.Connection | None = None
 
     # The stage ----------------------------------------------------------------------------------
@@ -124,7 +186,7 @@ class MirrorVerifier:
             self.stage_path.unlink(missing_ok=True)
         elif not self.stage_path.exists():
             raise MirrorVerifyError(
-                f"nothing to resume: no {STAGE_NAME} in {self.config.directory}"
+                f"nothing to resume: no {self.stage_path.name} in {self.stage_path.parent}"
             )
         self.db = sqlite3.connect(self.stage_path, isolation_level=None)
         self.db.executescript(
@@ -171,35 +233,22 @@ class MirrorVerifier:
     # 1. Ingest -----------------------------------------------------------------------------------
 
     def ingest(self) -> int:
-        json_dir = self.config.web / "json"
-        after = self._get("ingested_upto") or ""
+        """Stage every JSON document's files, a page of documents per transaction."""
         if self._get("ingest_done"):
             return 0
-        names = sorted(
-            (entry.name for entry in os.scandir(json_dir) if entry.is_file()),
-            key=lambda name: name.encode(),
-        )
         read = 0
-        batch: list[str] = []
-        for name in names:
-            if name.encode() <= after.encode():
-                continue
-            batch.append(name)
-            if len(batch) >= 200:
-                read += self._ingest_batch(json_dir, batch)
-                batch = []
-        read += self._ingest_batch(json_dir, batch)
+        while page := self.config.json.list_page(self._get("ingested_upto") or "", limit=200):
+            read += self._ingest_batch([info.key for info in page])
         self._set("ingest_done", 1)
         return read
 
-    def _ingest_batch(self, json_dir: Path, names: list[str]) -> int:
-        if not names:
-            return 0
+    def _ingest_batch(self, names: list[str]) -> int:
         self.db.execute("BEGIN")
         for name in names:
             try:
-                document = json.loads((json_dir / name).read_bytes())
-            except (OSError, ValueError) as exc:
+                with contextlib.closing(self.config.json.open(name)) as stream:
+                    document = json.loads(stream.read())
+            except (*_READ_ERRORS, ValueError) as exc:
                 log.warning("unreadable project JSON", project=name, error=str(exc))
                 continue
             releases = document.get("releases") or {}
@@ -290,10 +339,10 @@ class MirrorVerifier:
         if self.deep and sha256:
             digest = hashlib.sha256()
             try:
-                with self.packages.open(key) as stream:
+                with contextlib.closing(self.packages.open(key)) as stream:
                     while chunk := stream.read(CHUNK):
                         digest.update(chunk)
-            except OSError as exc:
+            except _READ_ERRORS as exc:
                 return self._problem("unreadable", key, row, str(exc))
             if digest.hexdigest() != sha256:
                 return self._problem(
@@ -323,30 +372,25 @@ class MirrorVerifier:
 
     def _refetch(self, key: str, row) -> str:
         _, size, sha256, url = row
-        target = self.packages.root / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-", delete=False) as tmp:
-            temp = Path(tmp.name)
-        try:
-            self.fetch(url, temp)
-            digest = hashlib.sha256(temp.read_bytes()).hexdigest() if sha256 else None
-            if digest != sha256 or (size is not None and temp.stat().st_size != size):
+        with tempfile.TemporaryDirectory(prefix="mirror-verify-") as scratch:
+            fetched = Path(scratch) / "fetched"
+            self.fetch(url, fetched)
+            digest = _sha256_of(fetched) if sha256 else None
+            if digest != sha256 or (size is not None and fetched.stat().st_size != size):
                 return "failed: the fetched file does not match the JSON's SHA-256"
-            os.chmod(temp, 0o644)
-            os.replace(temp, target)
-        finally:
-            temp.unlink(missing_ok=True)
+            # The store writes it whole or not at all (a temporary file renamed, one PUT).
+            self.packages.put(key, fetched, content_type="application/octet-stream")
         return f"fetched from {url}"
 
     def _quarantine(self, key: str) -> str:
-        source = self.packages.root / key
-        target = self.config.directory / QUARANTINE / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(source, target)
-        # The move's time is the quarantine's start: the grace period counts from it.
-        os.utime(target)
-        with contextlib.suppress(OSError):
-            self.packages.delete(key)  # prunes the emptied folders
+        with tempfile.TemporaryDirectory(prefix="mirror-verify-") as scratch:
+            orphan = Path(scratch) / "orphan"
+            with contextlib.closing(self.packages.open(key)) as source, open(orphan, "wb") as out:
+                shutil.copyfileobj(source, out, CHUNK)
+            # Written now: the copy's time is the quarantine's start, which the grace period
+            # counts from.
+            self.config.quarantine.put(key, orphan, content_type="application/octet-stream")
+        self.packages.delete(key)  # on a filesystem, also prunes the emptied folders
         return f"moved to {QUARANTINE}/{key}"
 
     # 3. Quarantine ---------------------------------------------------------------------------------
@@ -354,10 +398,9 @@ class MirrorVerifier:
     def purge_quarantine(self) -> int:
         if not self.repair or self.delete_orphans_after is None:
             return 0
-        root = self.config.directory / QUARANTINE
         cutoff = time.time() - self.delete_orphans_after
         deleted = 0
-        store = LocalFileStorage(root, fsync=False)
+        store = self.config.quarantine
         after = ""
         while page := store.list_page(after, limit=1000):
             for info in page:
@@ -401,6 +444,14 @@ class MirrorVerifier:
             self.purge_quarantine()
             self._set("purged", 1)
         return self.totals()
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _fetch(url: str, target: Path) -> None:
