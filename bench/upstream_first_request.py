@@ -23,6 +23,7 @@ import hashlib
 import http.server
 import os
 import pstats
+import shutil
 import statistics
 import subprocess
 import sys
@@ -173,6 +174,7 @@ def main() -> None:
             server.shutdown()
         redis.stop()
         pg.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the upstream's files: up to hundreds of MB
 
 
 if __name__ == "__main__":
