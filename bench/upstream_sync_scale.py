@@ -10,7 +10,8 @@ behind the suite's TLS front (bandersnatch only talks https);
 both tools go through that front, with the same bandersnatch configuration file (its
 ``[plugins]`` are the filters of both; ``--blocklist`` names leave some projects out).
 
-Then, each tool as its own process, timed (wall, and the child's user+system CPU):
+Then, each tool as its own process, timed (wall, and the child's user+system CPU; and the
+CPU seconds PostgreSQL and the upstream's gunicorn spent meanwhile, from /proc):
 
 1. a first sync of everything;
 2. ``--changes`` projects get a new release upstream (uploaded), and each tool syncs again
@@ -190,6 +191,32 @@ def upload_releases(server, names: list[str], directory: Path, version: str = "2
             raise SystemExit(f"upload of {name} {version}: {response.status_code} {response.text}")
 
 
+def tree_cpu(root: int) -> float:
+    """CPU seconds of ``root`` and its descendants: those alive (user + system) plus the
+    children it has reaped (a PostgreSQL backend per connection, gunicorn's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), [int(f) for f in fields[11:15]])
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        if pid not in stats:
+            continue
+        utime, stime, cutime, cstime = stats[pid][1]
+        total += utime + stime + (cutime + cstime if pid == root else 0)
+        todo += children.get(pid, [])
+    return total / tick
+
+
 def summary(output: str) -> str:
     return next((line for line in output.splitlines() if "projects synced" in line), "")
 
@@ -226,6 +253,17 @@ def main() -> None:
         help="first + incremental syncs into fresh mirrors, the tools' order alternating",
     )
     parser.add_argument("--blocklist", type=int, default=10, help="projects both leave out")
+    parser.add_argument(
+        "--ours-code",
+        type=Path,
+        help="run our sync with this checkout's warehouse package (PYTHONPATH): before/after",
+    )
+    parser.add_argument(
+        "--bandersnatch-first",
+        action="store_true",
+        help="bandersnatch runs first in the first round (the upstream's caches are then warm"
+        " for ours)",
+    )
     parser.add_argument(
         "--upstream-workers", type=int, default=2, help="gunicorn workers of the upstream"
     )
@@ -288,6 +326,11 @@ def main() -> None:
 
         from warehouse import db
 
+        def servers_cpu() -> tuple[float, float]:
+            """CPU-s so far of PostgreSQL (both databases: the upstream's reads and our
+            mirror's writes) and of the upstream's gunicorn processes."""
+            return tree_cpu(pg.pid()), sum(tree_cpu(p.pid) for p in server.processes)
+
         for round_ in range(args.rounds):
             # Fresh mirrors each round: a database for ours, a directory for bandersnatch.
             mirror_db = f"mirror{round_}"
@@ -315,6 +358,8 @@ def main() -> None:
                 "REDIS_URL": redis.url(2 + round_),
                 "WAREHOUSE_FILES_PATH": str(work / f"mirror-files{round_}"),
             }
+            if args.ours_code is not None:
+                ours_env["PYTHONPATH"] = str(args.ours_code.resolve())
             subprocess.run(
                 [WAREHOUSE, "db", "upgrade"], env=ours_env, check=True, capture_output=True
             )
@@ -332,18 +377,32 @@ def main() -> None:
                 argv = [WAREHOUSE, "upstream", "sync", "up", "--workers", args.our_workers]
                 if args.profile and label == "first" and n == 0:
                     argv = [sys.executable, "-m", "cProfile", "-o", args.profile, *argv]
+                servers = servers_cpu()
                 wall, cpu, out = timed(argv, env)
-                print(f"  {name}: {wall:.1f} s wall, {cpu:.1f} CPU-s; {summary(out)}", flush=True)
-                rows.append((n, label, "ours", wall, cpu))
+                pg_cpu, up_cpu = (b - a for a, b in zip(servers, servers_cpu(), strict=True))
+                print(
+                    f"  {name}: {wall:.1f} s wall, {cpu:.1f} CPU-s; PostgreSQL {pg_cpu:.1f}"
+                    f" CPU-s, the upstream's gunicorn {up_cpu:.1f} CPU-s; {summary(out)}",
+                    flush=True,
+                )
+                rows.append((n, label, "ours", wall, cpu, pg_cpu, up_cpu))
 
             def theirs(label: str, conf=conf, n=round_, name=theirs_label) -> None:
+                servers = servers_cpu()
                 wall, cpu, _ = timed([executable, "-c", conf, "mirror"], tls_env)
-                print(f"  {name}: {wall:.1f} s wall, {cpu:.1f} CPU-s", flush=True)
-                rows.append((n, label, "bandersnatch", wall, cpu))
+                pg_cpu, up_cpu = (b - a for a, b in zip(servers, servers_cpu(), strict=True))
+                print(
+                    f"  {name}: {wall:.1f} s wall, {cpu:.1f} CPU-s; PostgreSQL {pg_cpu:.1f}"
+                    f" CPU-s, the upstream's gunicorn {up_cpu:.1f} CPU-s",
+                    flush=True,
+                )
+                rows.append((n, label, "bandersnatch", wall, cpu, pg_cpu, up_cpu))
 
             # The tools' order alternates from round to round (a busy machine's drift
             # then weighs on both).
-            order = (ours, theirs) if round_ % 2 == 0 else (theirs, ours)
+            order = (
+                (ours, theirs) if (round_ + args.bandersnatch_first) % 2 == 0 else (theirs, ours)
+            )
             print(f"round {round_ + 1}: first sync ({expected} projects)", flush=True)
             for run in order:
                 run("first")
@@ -371,16 +430,19 @@ def main() -> None:
             f" upstream gunicorn workers: {args.upstream_workers}"
         )
         print(
-            "\n| round | pass | ours wall s (CPU-s) | bandersnatch wall s (CPU-s) | ours / bandersnatch |"
+            "\n| round | pass | ours wall s (CPU-s; PostgreSQL, upstream CPU-s) |"
+            " bandersnatch wall s (CPU-s; PostgreSQL, upstream CPU-s) | ours / bandersnatch wall |"
+            " all CPU-s ours / bandersnatch |"
         )
-        print("|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|")
         for round_ in range(args.rounds):
             for label in ("first", "incremental"):
                 (o,) = [r for r in rows if r[:3] == (round_, label, "ours")]
                 (t,) = [r for r in rows if r[:3] == (round_, label, "bandersnatch")]
                 print(
-                    f"| {round_ + 1} | {label} | {o[3]:.1f} ({o[4]:.1f}) | {t[3]:.1f} ({t[4]:.1f})"
-                    f" | {o[3] / t[3]:.2f} |"
+                    f"| {round_ + 1} | {label} | {o[3]:.1f} ({o[4]:.1f}; {o[5]:.1f}, {o[6]:.1f})"
+                    f" | {t[3]:.1f} ({t[4]:.1f}; {t[5]:.1f}, {t[6]:.1f}) | {o[3] / t[3]:.2f}"
+                    f" | {sum(o[4:]) / sum(t[4:]):.2f} |"
                 )
         for label in ("first", "incremental"):
             ratios = [

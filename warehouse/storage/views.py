@@ -77,6 +77,22 @@ def etag_for(key: str, size: int, mtime: float) -> str:
     return f'"{size:x}-{int(mtime * 1_000_000):x}"'
 
 
+def file_headers(filename: str, etag: str, facts, untagged: bool = False) -> list:
+    """A file's headers but its type and length: what the CDN keeps it by and logs of it."""
+    headers = [
+        ("ETag", etag),
+        ("Cache-Control", CACHE_FOREVER),
+        ("Accept-Ranges", "bytes"),
+        # The sidecar shares its distribution's surrogate key, so one purge clears both.
+        ("Surrogate-Key", file_key(filename.removesuffix(METADATA_SUFFIX))),
+        # A CDN keeps the file until a purge of that key (the file was deleted).
+        ("Surrogate-Control", UNTAGGED_SURROGATE_CONTROL if untagged else SURROGATE_CONTROL),
+    ]
+    if facts is not None:
+        headers += facts.headers()
+    return headers
+
+
 def _matches(if_none_match: str, etag: str) -> bool:
     # If-None-Match uses the weak comparison: W/"x" matches "x".
     if if_none_match.strip() == "*":
@@ -226,17 +242,7 @@ def download(request):
                     stream.close()
                 return _text(404, "Not Found")
     etag = etag_for(key, size, mtime)
-    headers = [
-        ("ETag", etag),
-        ("Cache-Control", CACHE_FOREVER),
-        ("Accept-Ranges", "bytes"),
-        # The sidecar shares its distribution's surrogate key, so one purge clears both.
-        ("Surrogate-Key", file_key(filename.removesuffix(METADATA_SUFFIX))),
-        # A CDN keeps the file until a purge of that key (the file was deleted).
-        ("Surrogate-Control", UNTAGGED_SURROGATE_CONTROL if untagged else SURROGATE_CONTROL),
-    ]
-    if facts is not None:
-        headers += facts.headers()
+    headers = file_headers(filename, etag, facts, untagged)
     try:
         environ = request.environ
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")

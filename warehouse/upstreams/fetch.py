@@ -4,12 +4,25 @@ The download view calls :meth:`FileFetcher.answer` only when no store has the bl
 already stored (uploads, and upstream files fetched before) never reach this module, and
 keep being served while an upstream is down.
 
-The bytes are checked against the upstream's SHA-256 before the first byte reaches the client
-and before anything is stored: a mismatch answers 502 and keeps nothing. (Streaming to the
-client while fetching would let a client receive bytes that turn out wrong and could only be
-cut off mid-transfer, not answered with a 502.) Concurrent first requests for one file wait
-on a PostgreSQL advisory lock, so the upstream is asked once; the others then find the blob
-stored. ``streamed`` upstreams pass the verified bytes through and keep nothing.
+A file is fetched into a temporary file by a thread of its own, hashed as it arrives. Nothing
+is stored before its SHA-256 matches the upstream's, and a mismatch keeps nothing and raises
+an alert. What the client sees depends on the file's size:
+
+* a file that has arrived whole within its first ``STREAM_AFTER`` bytes (metadata files,
+  small sdists) is verified before the answer: a mismatch is a 502, as before;
+* a larger one (whose upstream gives its length) is streamed: the client gets the bytes as
+  they arrive, all but the last one, which is sent once the digest matches. On a mismatch
+  the connection is cut short of the announced ``Content-Length`` (at the latest before
+  the last byte), so no client
+  (nor a CDN) can take the body for a whole file; the 502 cannot be sent once the 200 is.
+  The archive's copy and its fsyncs are made by the fetching thread after the digest
+  matched, not on the client's path. (Waiting for the whole file first made a first
+  request's overhead grow with the file's size: ~27 ms over the upstream's GET for 1 MB.)
+
+Concurrent first requests for one file wait on a PostgreSQL advisory lock, so the upstream
+is asked once; the others then find the blob stored. The fetching thread holds the lock until
+the blob is stored, at the upstream's pace (not the first client's). ``streamed`` upstreams
+pass the verified bytes through and keep nothing.
 
 After storing, the file is marked pending for the cache store and copied there by the usual
 task (:mod:`warehouse.storage.replication`), as an upload is.
@@ -28,6 +41,7 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 import structlog
+import urllib3
 from pyramid.response import Response
 from sqlalchemy import orm
 
@@ -45,12 +59,20 @@ log = structlog.get_logger(__name__)
 FETCH_LOCK_CLASS = 0x75707374  # "upst"
 LOCK_WAIT_SECONDS = 180
 CHUNK = 256 * 1024
+# A first response is streamed once this much has arrived and the file has not ended;
+# a file no larger is verified whole before the answer (a mismatch is then a 502).
+STREAM_AFTER = 64 * 1024
 # The bookkeeping's transaction, on a connection the first request used in autocommit.
 _DEFAULT_ISOLATION = "READ COMMITTED"
 
 
 class DigestMismatch(Exception):
     pass
+
+
+class FirstResponseCut(Exception):
+    """A streamed first response stopped short of its length: the server cuts the
+    connection, and the client sees an incomplete body, never a wrong whole one."""
 
 
 class FileFetcher:
@@ -75,6 +97,7 @@ class FileFetcher:
             log.warning("upstream.lookup_failed", key=key, error=str(exc))
             return None
         finish = None
+        handed_off = False
         try:
             try:
                 found = _look_up(connection, UpstreamFile.path == distribution_key)
@@ -93,7 +116,28 @@ class FileFetcher:
                     # Only the blob asked for is fetched before answering; the other of the
                     # pair (a wheel's metadata) and the rest of the bookkeeping wait until
                     # the response is sent (see _after_first_response).
-                    fetched = _fetch_and_put(ctx, mirrored, file, upstream, [key])
+                    url, sha256 = _source_of(key, mirrored, file)
+                    transfer = _Transfer(_file_session(ctx, upstream), url, sha256).start()
+                    if _may_stream(request):
+                        transfer.wait_for(STREAM_AFTER)
+                    if _may_stream(request) and _streamable(transfer):
+                        # Opened before the hand-off: the keeping removes the file.
+                        body = _Following(transfer)
+                        keep = functools.partial(
+                            _keep_streamed, ctx, mirrored, file, upstream, connection, lock, key
+                        )
+                        if not transfer.hand_off(keep):
+                            # All in already (a fast upstream): kept beside the answer.
+                            threading.Thread(
+                                target=keep, args=(transfer,), name="upstream-keep", daemon=True
+                            ).start()
+                        # The fetching (or keeping) thread owns the lock and connection now.
+                        lock.handed_off = handed_off = True
+                        stats_origin.remember(file.path, stats_origin.FileFacts(*facts))
+                        return _streamed_response(key, transfer, facts, body)
+                    fetched = _fetch_and_put(
+                        ctx, mirrored, file, upstream, [key], started={key: transfer}
+                    )
                     if isinstance(fetched, Response):
                         return fetched
                     lock.release_as_stored()
@@ -103,7 +147,7 @@ class FileFetcher:
             # The lock is released once the blob is stored: concurrent first requests serve
             # it from the store while this one is still being sent.
         finally:
-            if finish is None:
+            if finish is None and not handed_off:
                 connection.close()
         # The download view tags the response for statistics from these (no second query).
         stats_origin.remember(file.path, stats_origin.FileFacts(*facts))
@@ -168,18 +212,26 @@ def _keys_of(file, mirrored) -> list[str]:
     return keys
 
 
-def _fetch_and_put(ctx, mirrored, file, upstream, keys: list[str]):
+def _source_of(key: str, mirrored, file) -> tuple[str, str]:
+    """The upstream's URL for ``key`` (a file or its metadata) and the SHA-256 it published."""
+    if key.endswith(METADATA_SUFFIX):
+        return mirrored.metadata_url, file.metadata_sha256
+    return mirrored.url, file.sha256_digest
+
+
+def _fetch_and_put(ctx, mirrored, file, upstream, keys: list[str], started=None):
     """Fetch ``keys`` (of this file) from the upstream, verify and store them: ``{key:
-    digests}``, or the error response (502, 503) with nothing kept."""
-    sources = {
-        file.path: (mirrored.url, file.sha256_digest),
-        file.path + METADATA_SUFFIX: (mirrored.metadata_url, file.metadata_sha256),
-    }
+    digests}``, or the error response (502, 503) with nothing kept. ``started`` holds
+    transfers already under way (``{key: _Transfer}``)."""
+    started = dict(started or {})
     fetched = []
     try:
         for key in keys:
-            url, sha256 = sources[key]
-            fetched.append((key, *_download(ctx, upstream, url, sha256)))
+            transfer = started.pop(key, None)
+            if transfer is None:
+                transfer = _Transfer(_file_session(ctx, upstream), *_source_of(key, mirrored, file))
+                transfer.start()
+            fetched.append((key, *transfer.result()))
         for key, path, digests in fetched:
             ctx.archive.put(key, path, content_type=content_type_for(key), md5_hex=digests["md5"])
     except DigestMismatch as exc:
@@ -191,9 +243,74 @@ def _fetch_and_put(ctx, mirrored, file, upstream, keys: list[str]):
     finally:
         for _, path, _ in fetched:
             path.unlink(missing_ok=True)
+        for transfer in started.values():
+            transfer.discard()
     if file.path in keys:
         metrics.FILES_FETCHED.labels(outcome="stored").inc()
     return {key: digests for key, _, digests in fetched}
+
+
+def _may_stream(request) -> bool:
+    """Whether this first request may be answered as the bytes arrive: a plain GET of the
+    whole file (a range or a HEAD is answered from the stored blob)."""
+    return request.method == "GET" and not request.environ.get("HTTP_RANGE")
+
+
+def _streamable(transfer: _Transfer) -> bool:
+    """Whether to answer before the file is verified: larger than ``STREAM_AFTER``, of a
+    known length, and not failed already (then the answer can still be a 502 or 503)."""
+    return transfer.length is not None and transfer.length > STREAM_AFTER and transfer.error is None
+
+
+def _streamed_response(key: str, transfer: _Transfer, facts, body: _Following) -> Response:
+    from warehouse.storage.views import etag_for, file_headers
+
+    filename = key.rpartition("/")[2]
+    is_metadata = filename.endswith(METADATA_SUFFIX)
+    headers = file_headers(
+        filename,
+        etag_for(key, transfer.length, 0),
+        None if is_metadata else stats_origin.FileFacts(*facts),
+    )
+    headers += [
+        ("Content-Type", content_type_for(filename)),
+        ("Content-Length", str(transfer.length)),
+    ]
+    return Response(status=200, headerlist=headers, app_iter=body)
+
+
+def _keep_streamed(ctx, mirrored, file, upstream, connection, lock, key, transfer) -> None:
+    """Run by the fetching thread once a streamed first response's file has all arrived: keep
+    it if its digest matched, then the rest of the bookkeeping; release the lock either way."""
+    recorded = False
+    try:
+        try:
+            path, digests = transfer.result()
+            ctx.archive.put(key, path, content_type=content_type_for(key), md5_hex=digests["md5"])
+        except DigestMismatch as exc:
+            _digest_mismatch(upstream, file, exc)
+            return
+        except UpstreamUnavailable as exc:
+            metrics.FILES_FETCHED.labels(outcome="failed").inc()
+            log.warning("upstream.fetch_failed", upstream=upstream.name, error=str(exc))
+            return
+        finally:
+            transfer.discard()
+        lock.release_as_stored()
+        if key == file.path:
+            metrics.FILES_FETCHED.labels(outcome="stored").inc()
+        recorded = True
+        # Closes the connection.
+        _after_first_response(ctx, mirrored, file, upstream, connection, {key: digests})
+    except Exception:  # noqa: BLE001 - on the fetching thread: nobody to answer, so log it
+        log.warning("upstream.keep_failed", filename=file.filename, exc_info=True)
+    finally:
+        if not recorded:
+            try:
+                lock.unlock()
+            except Exception:  # noqa: BLE001 - closing the connection releases it anyway
+                log.warning("upstream.unlock_failed", filename=file.filename, exc_info=True)
+            connection.close()
 
 
 def _after_first_response(ctx, mirrored, file, upstream, connection, fetched: dict) -> None:
@@ -304,35 +421,150 @@ def _file_session(ctx, upstream: Upstream) -> requests.Session:
 
 def _download(ctx, upstream: Upstream, url: str, sha256: str) -> tuple[Path, dict]:
     """The file at ``url`` in a temporary file, checked against ``sha256``; and its digests."""
-    session = _file_session(ctx, upstream)
-    handle = tempfile.NamedTemporaryFile(prefix="upstream-", delete=False)  # noqa: SIM115
-    path = Path(handle.name)
-    hashes = {
-        "sha256": hashlib.sha256(),
-        "blake2": hashlib.blake2b(digest_size=32),
-        "md5": hashlib.md5(),
-    }
-    try:
-        try:
-            with session.get(url, stream=True, timeout=TIMEOUT) as response:
-                if response.status_code != 200:
-                    raise UpstreamUnavailable(f"{url} answered {response.status_code}")
-                for chunk in response.iter_content(CHUNK):
-                    handle.write(chunk)
+    return _Transfer(_file_session(ctx, upstream), url, sha256).start().result()
+
+
+class _Transfer:
+    """One file fetched from the upstream into a temporary file by a thread of its own,
+    hashed as it arrives, and readable (:class:`_Following`) while it grows."""
+
+    def __init__(self, session: requests.Session, url: str, sha256: str):
+        self.session, self.url, self.sha256 = session, url, sha256.lower()
+        fd, name = tempfile.mkstemp(prefix="upstream-")
+        self._out = fd
+        self.path = Path(name)
+        self.changed = threading.Condition()
+        self.length: int | None = None  # the upstream's Content-Length, if it gave one
+        self.received = 0
+        self.digests: dict | None = None  # once every byte is in and the SHA-256 matched
+        self.error: BaseException | None = None  # UpstreamUnavailable or DigestMismatch
+        self._ended = False
+        self._then = None  # run by the fetching thread when it ends, once handed off
+        self._thread = threading.Thread(target=self._run, name="upstream-fetch", daemon=True)
+
+    def start(self) -> _Transfer:
+        self._thread.start()
+        return self
+
+    def wait_for(self, size: int) -> None:
+        """Until ``size`` bytes are in, or the transfer has ended."""
+        with self.changed:
+            self.changed.wait_for(lambda: self._ended or self.received >= size)
+
+    def hand_off(self, then) -> bool:
+        """Have the fetching thread run ``then(self)`` when it ends; False if it has ended
+        already (the caller then goes on with :meth:`result`)."""
+        with self.changed:
+            if self._ended:
+                return False
+            self._then = then
+            return True
+
+    def result(self) -> tuple[Path, dict]:
+        """Once ended: the temporary file and its digests, or the transfer's error."""
+        self._join()
+        if self.error is not None:
+            raise self.error
+        if "md5" not in self.digests:
+            # Only the SHA-256 is computed as the bytes arrive (it decides whether the last
+            # byte may go out); the digests we keep come after, from the page cache.
+            hashes = {"blake2": hashlib.blake2b(digest_size=32), "md5": hashlib.md5()}
+            with open(self.path, "rb") as stream:
+                while chunk := stream.read(CHUNK):
                     for h in hashes.values():
                         h.update(chunk)
-                    metrics.BYTES_FETCHED.labels(kind="file").inc(len(chunk))
+            self.digests = {**self.digests, **{k: h.hexdigest() for k, h in hashes.items()}}
+        return self.path, self.digests
+
+    def discard(self) -> None:
+        """Remove the temporary file (an open reader keeps its bytes until it is done)."""
+        self._join()
+        self.path.unlink(missing_ok=True)
+
+    def _join(self) -> None:
+        # The fetching thread itself runs what it was handed once it has ended.
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def _run(self) -> None:
+        digests = error = None
+        try:
+            digests = self._fetch()
         except requests.RequestException as exc:
-            raise UpstreamUnavailable(f"{url}: {exc.__class__.__name__}") from exc
+            error = UpstreamUnavailable(f"{self.url}: {exc.__class__.__name__}")
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            error = UpstreamUnavailable(f"{self.url}: {exc.__class__.__name__}")
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the result
+            error = exc
         finally:
-            handle.close()
-        digests = {name: h.hexdigest() for name, h in hashes.items()}
-        if digests["sha256"] != sha256.lower():
-            raise DigestMismatch(f"{url}: sha256 {digests['sha256']}, expected {sha256}")
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return path, digests
+            os.close(self._out)
+        with self.changed:
+            self.digests, self.error, self._ended = digests, error, True
+            self.changed.notify_all()
+            then = self._then
+        if then is not None:
+            then(self)
+
+    def _fetch(self) -> dict:
+        sha256 = hashlib.sha256()
+        with self.session.get(self.url, stream=True, timeout=TIMEOUT) as response:
+            if response.status_code != 200:
+                raise UpstreamUnavailable(f"{self.url} answered {response.status_code}")
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and not response.headers.get("Content-Encoding"):
+                self.length = int(length)
+            # read1: whatever has arrived, up to CHUNK, so bytes go on as they come.
+            read = functools.partial(response.raw.read1, CHUNK, decode_content=True)
+            while chunk := read():
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(self._out, view) :]
+                sha256.update(chunk)
+                metrics.BYTES_FETCHED.labels(kind="file").inc(len(chunk))
+                with self.changed:
+                    self.received += len(chunk)
+                    self.changed.notify_all()
+        if self.length is not None and self.received != self.length:
+            raise UpstreamUnavailable(
+                f"{self.url}: {self.received} bytes of the {self.length} announced"
+            )
+        digest = sha256.hexdigest()
+        if digest != self.sha256:
+            raise DigestMismatch(f"{self.url}: sha256 {digest}, expected {self.sha256}")
+        return {"sha256": digest}
+
+
+class _Following:
+    """A streamed first response's body: the transfer's bytes as they arrive, all but the last
+    one until the digest matched (then it too). A failed transfer cuts the body short."""
+
+    def __init__(self, transfer: _Transfer):
+        self.transfer = transfer
+        # Opened now: the fetching thread removes the file once it has kept it.
+        self.stream = open(transfer.path, "rb")  # noqa: SIM115 - closed by close()
+
+    def __iter__(self):
+        transfer, read = self.transfer, self.stream.read
+        length, sent = transfer.length, 0
+        while sent < length:
+            with transfer.changed:
+                while True:
+                    if transfer.error is not None:
+                        raise FirstResponseCut(f"{transfer.url}: {transfer.error}")
+                    verified = transfer.digests is not None
+                    ready = length if verified else min(transfer.received, length - 1)
+                    if ready > sent:
+                        break
+                    transfer.changed.wait()
+            while sent < ready:
+                chunk = read(min(CHUNK, ready - sent))
+                if not chunk:  # cannot happen: the bytes were written before counted
+                    raise FirstResponseCut(f"{transfer.url}: temporary file ended early")
+                sent += len(chunk)
+                yield chunk
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 class _fetch_lock:
@@ -341,6 +573,8 @@ class _fetch_lock:
     def __init__(self, connection, file_id: int):
         self.connection, self.file_id = connection, file_id
         self.released = False
+        # A streamed first response's fetching thread releases it (see _keep_streamed).
+        self.handed_off = False
 
     def __enter__(self):
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
@@ -354,8 +588,11 @@ class _fetch_lock:
         return self
 
     def __exit__(self, *exc_info):
-        if self.released:
+        if self.released or self.handed_off:
             return
+        self.unlock()
+
+    def unlock(self) -> None:
         self.connection.rollback()
         self.connection.execute(
             sa.select(sa.func.pg_advisory_unlock(FETCH_LOCK_CLASS, self.file_id))

@@ -60,13 +60,28 @@ def instance_upstream(live_server, tmp_path_factory) -> InstanceUpstream:
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     hits: dict[str, int]
+    gates: dict[str, tuple[int, threading.Event]]
 
     def log_message(self, format, *args):  # noqa: A002
         pass
 
     def do_GET(self):  # noqa: N802 - the base class's name
         self.hits[self.path] = self.hits.get(self.path, 0) + 1
-        super().do_GET()
+        if self.path in self.gates:
+            self._send_gated(*self.gates[self.path])
+        else:
+            super().do_GET()
+
+    def _send_gated(self, first: int, gate: threading.Event) -> None:
+        """The file's first bytes, then the rest once the test opens the gate."""
+        data = Path(self.translate_path(self.path)).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[:first])
+        self.wfile.flush()
+        gate.wait(30)
+        self.wfile.write(data[first:])
 
 
 class StaticFolder:
@@ -80,9 +95,16 @@ class StaticFolder:
         self.port = 0
         self.projects: dict[str, list[str]] = {}
         self.hits: dict[str, int] = {}  # requests per path
+        self.gates: dict[str, tuple[int, threading.Event]] = {}
+
+    def gate(self, filename: str, first: int) -> threading.Event:
+        """Send ``filename``'s first ``first`` bytes, then the rest once the event is set."""
+        event = threading.Event()
+        self.gates[f"/files/{filename}"] = (first, event)
+        return event
 
     def start(self) -> StaticFolder:
-        handler_class = type("Handler", (_Quiet,), {"hits": self.hits})
+        handler_class = type("Handler", (_Quiet,), {"hits": self.hits, "gates": self.gates})
         handler = functools.partial(handler_class, directory=str(self.root))
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), handler)
         self.port = self.server.server_address[1]
