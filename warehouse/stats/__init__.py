@@ -8,7 +8,7 @@
   (:mod:`~warehouse.stats.charts`), the CSV, a maintainer's view;
 * :mod:`~warehouse.stats.origin`: the headers the file view gives the CDN to log.
 
-See docs/stats.md.
+See docs/statistics.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Reading CDN log lines into per-day counts, fast.
 
-The lines are PyPI's Fastly format, the one linehaul reads (see docs/stats.md)::
+The lines are PyPI's Fastly format, the one linehaul reads (see docs/statistics.md)::
 
     download|<timestamp>|<country>|<url path>|<tls protocol>|<tls cipher>|<project>|<version>|<package type>|<user agent>
     simple|<timestamp>|<country>|<url path>|<tls protocol>|<tls cipher>||||<user agent>
