@@ -16,7 +16,9 @@ from warehouse.db import Model, utcnow
 from warehouse.storage.keys import metadata_key
 
 PROJECT_NAME_PATTERN = r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$"
-PROJECT_NAME_RE = re.compile(PROJECT_NAME_PATTERN, re.IGNORECASE)
+# ASCII: with IGNORECASE alone, [A-Z] also matches letters whose upper case is ASCII
+# ("ı" U+0131 is "I", "ſ" U+017F "S", the Kelvin sign U+212A "K").
+PROJECT_NAME_RE = re.compile(PROJECT_NAME_PATTERN, re.IGNORECASE | re.ASCII)
 LIFECYCLE_QUARANTINED = "quarantine-enter"
 QUARANTINED_MESSAGE = (
     "The project {name!r} is in quarantine: it cannot be changed until the index's "

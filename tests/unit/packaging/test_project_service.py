@@ -1,7 +1,14 @@
 import pytest
 import sqlalchemy as sa
 
-from warehouse.packaging.models import JournalEntry, ProhibitedProjectName, Release, Role
+from warehouse.accounts.services import USERNAME_RE
+from warehouse.packaging.models import (
+    PROJECT_NAME_RE,
+    JournalEntry,
+    ProhibitedProjectName,
+    Release,
+    Role,
+)
 from warehouse.packaging.services import (
     DatabaseProjectService,
     ProjectNameError,
@@ -137,3 +144,10 @@ def test_slotting_in_falls_back_to_a_full_ranking_when_the_others_are_not_ranked
     db_session.expire_all()
     assert [row.version for row in _ranked(db_session, project)] == ["1.0", "1.2", "1.5", "2.0"]
     assert added.sort_order == 1
+
+
+@pytest.mark.parametrize("name", ["ı", "ſ", "\u212a", "aı", "ıb"])
+def test_names_are_ascii_whatever_their_upper_case(name):
+    # Each of these upper-cases to ASCII ("I", "S", "K"), which IGNORECASE alone accepted.
+    assert PROJECT_NAME_RE.match(name) is None
+    assert USERNAME_RE.match(name) is None
