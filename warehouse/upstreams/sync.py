@@ -577,15 +577,7 @@ def _create_projects(session, upstream, fresh, results: dict[str, Applied]) -> l
                 file = _new_file(upstream, release, f)
                 session.add(file)
                 new_files.append((file, f, applied))
-                journal.record(
-                    session,
-                    project.name,
-                    Action.ADD_FILE,
-                    version=release.version,
-                    submitted_by=who,
-                    packagetype=file.packagetype,
-                    filename=file.filename,
-                )
+                _journal_added_file(session, project, release, file, who)
             _sync_yank(session, project, release, files, who)
         # Every release has files: the ranks are known before the rows are written.
         for rank, release in enumerate(sorted(made, key=lambda r: release_sort_key(r.version))):
@@ -734,15 +726,7 @@ def _apply_releases(session, upstream, project, page, releases, applied: Applied
             project.total_size = (project.total_size or 0) + file.size
             # No FileRef: the blob is not stored yet, so nothing is copied to the cache now
             # (the first download stores it and sends the copy; see warehouse.upstreams.fetch).
-            journal.record(
-                session,
-                project.name,
-                Action.ADD_FILE,
-                version=release.version,
-                submitted_by=who,
-                packagetype=file.packagetype,
-                filename=file.filename,
-            )
+            _journal_added_file(session, project, release, file, who)
         _sync_yank(session, project, release, files, who)
     for filename, (file, _) in mirrored_files.items():
         if filename not in wanted_files:
@@ -987,3 +971,15 @@ def stale_on_demand_projects(session: orm.Session, limit: int = 500) -> list[tup
 
 def stores_files(policy: str) -> bool:
     return policy != Policy.streamed.value
+
+
+def _journal_added_file(session, project, release, file, who) -> None:
+    journal.record(
+        session,
+        project.name,
+        Action.ADD_FILE,
+        version=release.version,
+        submitted_by=who,
+        packagetype=file.packagetype,
+        filename=file.filename,
+    )
