@@ -174,10 +174,7 @@ class FileFetcher:
     # Passing through -----------------------------------------------------------------------
 
     def _pass_through(self, ctx, request, key, mirrored, file, upstream):
-        if key.endswith(METADATA_SUFFIX):
-            url, sha256 = mirrored.metadata_url, file.metadata_sha256
-        else:
-            url, sha256 = mirrored.url, file.sha256_digest
+        url, sha256 = _source_of(key, mirrored, file)
         try:
             path, _ = _download(ctx, upstream, url, sha256)
         except DigestMismatch as exc:

@@ -27,6 +27,7 @@ import dataclasses
 import datetime
 import threading
 import time
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 import structlog
@@ -533,12 +534,12 @@ def _create_projects(session, upstream, fresh, results: dict[str, Applied]) -> l
             left.append((normalized, page, releases))
             continue
         taken |= mine
-        display = page.document["info"].get("name") or normalized
-        if canonicalize_name(display) != normalized:
-            display = normalized
         total_size = sum(f.get("size") or 0 for fs in kept.values() for f in fs)
         project = Project(
-            name=display, normalized_name=normalized, last_serial=0, total_size=total_size
+            name=_display_name(page, normalized),
+            normalized_name=normalized,
+            last_serial=0,
+            total_size=total_size,
         )
         session.add(project)
         planned.append((project, page, releases, kept))
@@ -562,11 +563,7 @@ def _create_projects(session, upstream, fresh, results: dict[str, Applied]) -> l
         info = page.document["info"]
         made = []
         for version, files in releases.items():
-            try:
-                canonical = canonicalize_version(version)
-                prerelease = Version(version).is_prerelease
-            except InvalidVersion:
-                canonical, prerelease = version, False
+            canonical, prerelease = _version_facts(version)
             release = _new_release(project, version, canonical, prerelease, info, files)
             session.add(release)
             made.append(release)
@@ -580,21 +577,9 @@ def _create_projects(session, upstream, fresh, results: dict[str, Applied]) -> l
                 _journal_added_file(session, project, release, file, who)
             _sync_yank(session, project, release, files, who)
         # Every release has files: the ranks are known before the rows are written.
-        for rank, release in enumerate(sorted(made, key=lambda r: release_sort_key(r.version))):
-            release.sort_order = rank
+        _rank(made)
     session.flush()  # links, releases and files: one INSERT each
-    session.add_all(
-        [
-            UpstreamFile(
-                file_id=file.id,
-                upstream_id=upstream.id,
-                path=file.path,
-                url=f["url"],
-                metadata_url=f["url"] + ".metadata" if f.get("core_metadata") else None,
-            )
-            for file, f, _ in new_files
-        ]
-    )
+    session.add_all([_link_file(upstream, file, f) for file, f, _ in new_files])
     for file, _, applied in new_files:
         applied.new_file_ids.append(file.id)
     return left
@@ -636,10 +621,12 @@ def apply_page(
             _remove_mirrored(session, upstream, project, link, applied)
         return applied
     if project is None:
-        display = page.document["info"].get("name") or normalized
-        if canonicalize_name(display) != normalized:
-            display = normalized
-        project = Project(name=display, normalized_name=normalized, last_serial=0, total_size=0)
+        project = Project(
+            name=_display_name(page, normalized),
+            normalized_name=normalized,
+            last_serial=0,
+            total_size=0,
+        )
         session.add(project)
         session.flush()
         journal.record(session, project.name, Action.CREATE_PROJECT, submitted_by=who)
@@ -698,11 +685,7 @@ def _apply_releases(session, upstream, project, page, releases, applied: Applied
     new_files: list[tuple[File, dict]] = []
     reorder = False
     for version, files in releases.items():
-        try:
-            canonical = canonicalize_version(version)
-            prerelease = Version(version).is_prerelease
-        except InvalidVersion:
-            canonical, prerelease = version, False
+        canonical, prerelease = _version_facts(version)
         release = existing.get(canonical)
         if release is None:
             release = _new_release(project, version, canonical, prerelease, info, files)
@@ -737,21 +720,11 @@ def _apply_releases(session, upstream, project, page, releases, applied: Applied
     if whole:
         # A new project whose every release has files: the ranks are known before the rows
         # are written (no count, no reordering afterwards).
-        ranked = sorted(existing.values(), key=lambda r: release_sort_key(r.version))
-        for rank, release in enumerate(ranked):
-            release.sort_order = rank
+        _rank(existing.values())
         reorder = False
     session.flush()  # the new releases and files, in one go
     for file, f in new_files:
-        session.add(
-            UpstreamFile(
-                file_id=file.id,
-                upstream_id=upstream.id,
-                path=file.path,
-                url=f["url"],
-                metadata_url=f["url"] + ".metadata" if f.get("core_metadata") else None,
-            )
-        )
+        session.add(_link_file(upstream, file, f))
         applied.new_file_ids.append(file.id)
     # Releases left without files go (all their files gone, or every name taken).
     counts = (
@@ -982,4 +955,35 @@ def _journal_added_file(session, project, release, file, who) -> None:
         submitted_by=who,
         packagetype=file.packagetype,
         filename=file.filename,
+    )
+
+
+def _display_name(page: ProjectPage, normalized: str) -> str:
+    """The upstream's spelling of the project's name, if it is one of ``normalized``."""
+    display = page.document["info"].get("name") or normalized
+    return display if canonicalize_name(display) == normalized else normalized
+
+
+def _version_facts(version: str) -> tuple[str, bool]:
+    """``(canonical version, is a pre-release)``; a legacy version is its own canonical form."""
+    try:
+        return canonicalize_version(version), Version(version).is_prerelease
+    except InvalidVersion:
+        return version, False
+
+
+def _rank(releases: Iterable[Release]) -> None:
+    """Set ``sort_order`` of a project's every release (all of them given) by version."""
+    for rank, release in enumerate(sorted(releases, key=lambda r: release_sort_key(r.version))):
+        release.sort_order = rank
+
+
+def _link_file(upstream: Upstream, file: File, f: dict) -> UpstreamFile:
+    """The link of a new mirrored file (flushed, so it has its id) to its upstream entry."""
+    return UpstreamFile(
+        file_id=file.id,
+        upstream_id=upstream.id,
+        path=file.path,
+        url=f["url"],
+        metadata_url=f["url"] + ".metadata" if f.get("core_metadata") else None,
     )
