@@ -152,6 +152,18 @@ def _agent_indexes(strings):
     return pc.take(indexes, found)
 
 
+# Why a line is not counted, the same words whether Arrow or the loop found it.
+NO_PROJECT = "download line without a project"
+
+
+def _bad_timestamp(stamp: bytes) -> str:
+    return f"timestamp {_text(stamp)!r} is not like '{TIMESTAMP_FORMAT}'"
+
+
+def _unknown_kind(kind: bytes) -> str:
+    return f"unknown line type {_text(kind)!r} (download or simple)"
+
+
 def _text(value: bytes) -> str:
     """A logged value as text: bytes that are not UTF-8 are replaced, never fatal."""
     return value.decode("utf-8", "replace")
@@ -429,22 +441,22 @@ class Tally:
         for number, row, ordinal, download in zip(numbers, rows, days, downloads, strict=True):
             line = b"|".join(row[name] for name in FIELDS)
             if ordinal < 0:
-                reason = f"timestamp {_text(row['stamp'])!r} is not like '{TIMESTAMP_FORMAT}'"
+                reason = _bad_timestamp(row["stamp"])
             elif not download:
-                reason = f"unknown line type {_text(row['kind'])!r} (download or simple)"
+                reason = _unknown_kind(row["kind"])
             else:
-                reason = "download line without a project"
+                reason = NO_PROJECT
             self.kept_malformed.append(Malformed(first + number, reason, _text(line[:2000])))
 
     def feed_each(self, lines: Iterable[bytes] | Iterable[str]) -> Tally:
         """Count ``lines`` one by one: the rules, in plain Python (the blocks' reference)."""
-        number = self.lines
-        numbered = []
-        for line in lines:
-            number += 1
-            numbered.append((number, line.encode() if isinstance(line, str) else line))
-        self._feed_numbered(numbered)
-        self.lines = number
+
+        def numbered():
+            for line in lines:
+                self.lines += 1
+                yield self.lines, line.encode() if isinstance(line, str) else line
+
+        self._feed_numbered(numbered())
         return self
 
     def _feed_numbered(self, lines: Iterable[tuple[int, bytes]]) -> None:
@@ -471,16 +483,16 @@ class Tally:
             except KeyError:
                 day = stamps[stamp] = _day_of(_text(stamp))
             if day is None:
-                reject(number, f"timestamp {_text(stamp)!r} is not like '{TIMESTAMP_FORMAT}'", line)
+                reject(number, _bad_timestamp(stamp), line)
                 continue
             if kind != b"download":
                 if kind == b"simple":
                     index_pages += 1
                 else:
-                    reject(number, f"unknown line type {_text(kind)!r} (download or simple)", line)
+                    reject(number, _unknown_kind(kind), line)
                 continue
             if not project or project == b"(null)":
-                reject(number, "download line without a project", line)
+                reject(number, NO_PROJECT, line)
                 continue
             if since is not None and day < since:
                 skipped += 1

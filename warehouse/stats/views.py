@@ -58,7 +58,7 @@ def _cdn_headers(project: str) -> list[tuple[str, str]]:
 
 
 def _json(status: int, data: dict | bytes, headers: list[tuple[str, str]]) -> Response:
-    body = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
+    body = data if isinstance(data, bytes) else _encoded(data)
     return Response(
         status=status,
         body=body,
