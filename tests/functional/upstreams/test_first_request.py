@@ -23,6 +23,16 @@ from warehouse.upstreams.services import add_upstream
 JSON = {"Accept": "application/vnd.pypi.simple.v1+json"}
 
 
+def _recorded(db_session):
+    """The mirrored file's stored time and BLAKE2 digest, as committed."""
+    db_session.rollback()
+    return db_session.execute(
+        sa.select(UpstreamFile.stored_at, File.blake2_256_digest).join(
+            File, File.id == UpstreamFile.file_id
+        )
+    ).one()
+
+
 def test_the_answer_is_sent_before_the_bookkeeping(
     webapp, app_config, db_session, settings, static_folder, tmp_path
 ):
@@ -34,14 +44,6 @@ def test_the_answer_is_sent_before_the_bookkeeping(
     path = file["url"].removeprefix("http://localhost")
     archive = app_config.registry["storage.instance"]
 
-    def recorded():
-        db_session.rollback()
-        return db_session.execute(
-            sa.select(UpstreamFile.stored_at, File.blake2_256_digest).join(
-                File, File.id == UpstreamFile.file_id
-            )
-        ).one()
-
     status = []
     environ = webob.Request.blank(path).environ
     body = wsgi_app(app_config)(environ, lambda s, headers, exc_info=None: status.append(s))
@@ -51,12 +53,12 @@ def test_the_answer_is_sent_before_the_bookkeeping(
         # Stored and recorded before the first byte; the digests the upstream did not
         # publish only once the server is done sending.
         assert archive.exists(path.removeprefix("/packages/"))
-        stored_at, blake2 = recorded()
+        stored_at, blake2 = _recorded(db_session)
         assert stored_at is not None and blake2 == ""
     finally:
         body.close()
     expected = hashlib.blake2b(wheel.read_bytes(), digest_size=32).hexdigest()
-    assert recorded() == (stored_at, expected)
+    assert _recorded(db_session) == (stored_at, expected)
     # Later requests are the stored file's.
     assert webapp.get(path).body == wheel.read_bytes()
     assert static_folder.hits[f"/files/{wheel.name}"] == 1
@@ -112,16 +114,8 @@ def test_a_large_file_is_streamed_as_it_arrives_and_kept_once_verified(
     _eventually(lambda: archive.exists(key))
     expected = hashlib.blake2b(data, digest_size=32).hexdigest()
 
-    def recorded():
-        db_session.rollback()
-        return db_session.execute(
-            sa.select(UpstreamFile.stored_at, File.blake2_256_digest).join(
-                File, File.id == UpstreamFile.file_id
-            )
-        ).one()
-
-    _eventually(lambda: recorded()[1] == expected)
-    assert recorded()[0] is not None
+    _eventually(lambda: _recorded(db_session)[1] == expected)
+    assert _recorded(db_session)[0] is not None
     assert webapp.get(path).body == data
     assert static_folder.hits[f"/files/{upstream_file.name}"] == 1
 
