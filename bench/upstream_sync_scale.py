@@ -373,30 +373,28 @@ def main() -> None:
             ours_label = f"warehouse upstream sync --workers {args.our_workers}"
             theirs_label = f"bandersnatch 8 mirror ({args.workers} workers)"
 
-            def ours(label: str, env=ours_env, n=round_, name=ours_label) -> None:
-                argv = [WAREHOUSE, "upstream", "sync", "up", "--workers", args.our_workers]
-                if args.profile and label == "first" and n == 0:
-                    argv = [sys.executable, "-m", "cProfile", "-o", args.profile, *argv]
+            def measured(tool, name, n, label, argv, env, show=None) -> None:
+                """Run one sync; print and keep its wall, its CPU and the servers'."""
                 servers = servers_cpu()
                 wall, cpu, out = timed(argv, env)
                 pg_cpu, up_cpu = (b - a for a, b in zip(servers, servers_cpu(), strict=True))
                 print(
                     f"  {name}: {wall:.1f} s wall, {cpu:.1f} CPU-s; PostgreSQL {pg_cpu:.1f}"
-                    f" CPU-s, the upstream's gunicorn {up_cpu:.1f} CPU-s; {summary(out)}",
+                    f" CPU-s, the upstream's gunicorn {up_cpu:.1f} CPU-s"
+                    + (f"; {show(out)}" if show else ""),
                     flush=True,
                 )
-                rows.append((n, label, "ours", wall, cpu, pg_cpu, up_cpu))
+                rows.append((n, label, tool, wall, cpu, pg_cpu, up_cpu))
+
+            def ours(label: str, env=ours_env, n=round_, name=ours_label) -> None:
+                argv = [WAREHOUSE, "upstream", "sync", "up", "--workers", args.our_workers]
+                if args.profile and label == "first" and n == 0:
+                    argv = [sys.executable, "-m", "cProfile", "-o", args.profile, *argv]
+                measured("ours", name, n, label, argv, env, summary)
 
             def theirs(label: str, conf=conf, n=round_, name=theirs_label) -> None:
-                servers = servers_cpu()
-                wall, cpu, _ = timed([executable, "-c", conf, "mirror"], tls_env)
-                pg_cpu, up_cpu = (b - a for a, b in zip(servers, servers_cpu(), strict=True))
-                print(
-                    f"  {name}: {wall:.1f} s wall, {cpu:.1f} CPU-s; PostgreSQL {pg_cpu:.1f}"
-                    f" CPU-s, the upstream's gunicorn {up_cpu:.1f} CPU-s",
-                    flush=True,
-                )
-                rows.append((n, label, "bandersnatch", wall, cpu, pg_cpu, up_cpu))
+                argv = [executable, "-c", conf, "mirror"]
+                measured("bandersnatch", name, n, label, argv, tls_env)
 
             # The tools' order alternates from round to round (a busy machine's drift
             # then weighs on both).
