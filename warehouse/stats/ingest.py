@@ -10,9 +10,10 @@ a row many objects share is summed once), until the batch is read or its merged 
    any object of the batch turns out counted, the transaction is rolled back and the batch
    read again without it, so nothing is ever added twice;
 2. the merged rows, with one ``COPY`` into a temporary table (no WAL, no index);
-3. one ``INSERT … SELECT … ON CONFLICT DO UPDATE`` into ``stats_daily_downloads``, under an
-   advisory lock that makes writers (and ``rebuild``) take turns: the write is PostgreSQL's
-   work either way, and turns leave no deadlock to resolve between batches that share rows;
+3. one ``MERGE`` into ``stats_daily_downloads``, under an advisory lock that makes writers
+   (and ``rebuild``) take turns: the write is PostgreSQL's work either way, turns leave no
+   deadlock to resolve between batches that share rows, and they are what makes ``MERGE``
+   (half the cost of ``INSERT … ON CONFLICT``) safe;
 4. the malformed lines kept aside (up to 100 per object).
 
 A crash before the commit leaves nothing; a retry or a second run after it adds nothing.
@@ -151,20 +152,26 @@ def counted_keys(session: orm.Session, keys: Sequence[str]) -> set[str]:
 
 
 _STAGE = (
-    "CREATE TEMPORARY TABLE stats_batch (project text, dimension text, day date, "
-    "category text, mirror boolean, downloads bigint) ON COMMIT DROP"
+    'CREATE TEMPORARY TABLE stats_batch (project text COLLATE "C", dimension text COLLATE "C", '
+    'day date, category text COLLATE "C", mirror boolean, downloads bigint) ON COMMIT DROP'
 )
 _COPY = "COPY stats_batch (project, dimension, day, category, mirror, downloads) FROM STDIN"
 _COPY_CSV = _COPY + " WITH (FORMAT csv)"
 _CSV_OPTIONS = pa_csv.WriteOptions(include_header=False)
-# In the primary key's order: each index page is visited once for all its rows, not once per
-# row in hash order (about 30% less PostgreSQL CPU per updated row here, sort included).
+# A join, then each row updated or inserted: half the CPU of INSERT … ON CONFLICT DO UPDATE,
+# whose every row is a speculative insert and a tuple lock before its update. MERGE is safe
+# here only because writers take turns (``lock_writes``): two MERGEs inserting one key at
+# once would fail on the primary key. Only the batch's days are joined: the day index finds
+# them among the newest pages whatever the table's size.
 _MERGE = """
-INSERT INTO stats_daily_downloads AS d (project, dimension, day, category, mirror, downloads)
-SELECT project, dimension, day, category, mirror, downloads FROM stats_batch
-ORDER BY project, dimension, day, category, mirror
-ON CONFLICT (project, dimension, day, category, mirror)
-DO UPDATE SET downloads = d.downloads + EXCLUDED.downloads
+MERGE INTO stats_daily_downloads AS d
+USING stats_batch AS b
+ON d.project = b.project AND d.dimension = b.dimension AND d.day = b.day
+    AND d.category = b.category AND d.mirror = b.mirror
+    AND d.day BETWEEN %(first)s AND %(last)s
+WHEN MATCHED THEN UPDATE SET downloads = d.downloads + b.downloads
+WHEN NOT MATCHED THEN INSERT (project, dimension, day, category, mirror, downloads)
+    VALUES (b.project, b.dimension, b.day, b.category, b.mirror, b.downloads)
 """
 
 
@@ -191,8 +198,13 @@ def write_rows(session: orm.Session, table, extra: Iterable[tuple] = ()) -> int:
         write = copy.write_row
         for row in extra:
             write(row)
+    # The planner's row counts for the join (a temporary table has none until analyzed).
+    cursor.execute("ANALYZE stats_batch")
+    first, last = cursor.execute("SELECT min(day), max(day) FROM stats_batch").fetchone()
+    if first is None:
+        return 0
     lock_writes(session)
-    cursor.execute(_MERGE)
+    cursor.execute(_MERGE, {"first": first, "last": last})
     return cursor.rowcount
 
 

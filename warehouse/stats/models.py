@@ -28,6 +28,12 @@ DIMENSIONS = (
 )
 
 
+# Keys compare byte by byte: the "C" collation sorts and compares without the locale's
+# routines (a quarter of a batch's merge), in the order C.UTF-8 gives UTF-8 anyway.
+KEY_TEXT = sa.Text(collation="C")
+FILLFACTOR = 70
+
+
 class DailyDownloads(Model):
     """Downloads of one project on one UTC day, in one category of one dimension.
 
@@ -37,16 +43,18 @@ class DailyDownloads(Model):
 
     __tablename__ = "stats_daily_downloads"
 
-    project: orm.Mapped[str] = orm.mapped_column(sa.Text, primary_key=True)
-    dimension: orm.Mapped[str] = orm.mapped_column(sa.Text, primary_key=True)
+    project: orm.Mapped[str] = orm.mapped_column(KEY_TEXT, primary_key=True)
+    dimension: orm.Mapped[str] = orm.mapped_column(KEY_TEXT, primary_key=True)
     day: orm.Mapped[datetime.date] = orm.mapped_column(sa.Date, primary_key=True)
-    category: orm.Mapped[str] = orm.mapped_column(sa.Text, primary_key=True)
+    category: orm.Mapped[str] = orm.mapped_column(KEY_TEXT, primary_key=True)
     mirror: orm.Mapped[bool] = orm.mapped_column(primary_key=True)
     downloads: orm.Mapped[int] = orm.mapped_column(sa.BigInteger)
 
     __table_args__ = (
-        # Exports and rebuilds walk by day.
-        sa.Index("ix_stats_daily_downloads_day", "day"),
+        # Exports, rebuilds and each batch's merge read by day. Rows are appended about in
+        # day order, so a block range index finds a day's rows at a fraction of a B-tree's
+        # upkeep on every insert.
+        sa.Index("ix_stats_daily_downloads_day", "day", postgresql_using="brin"),
         # An upstream's downloads over every project it mirrors.
         sa.Index(
             "ix_stats_daily_downloads_upstream",
@@ -54,6 +62,9 @@ class DailyDownloads(Model):
             "day",
             postgresql_where=sa.text("dimension = 'upstream'"),
         ),
+        # Room in each page for a row's next version: adding to today's counts is then a
+        # heap-only update, which writes no index entry (about a third of a batch's cost).
+        {"postgresql_with": {"fillfactor": FILLFACTOR}},
     )
 
 
