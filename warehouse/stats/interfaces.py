@@ -17,5 +17,12 @@ class IStatsService(Interface):
         """``(day, category, downloads)`` rows of one dimension, by category then day;
         ``mirrors`` True adds the mirrors' downloads in."""
 
+    def series_many(project: str, dimensions, *, mirrors: bool, since=None) -> dict:
+        """:meth:`series` of each of ``dimensions``, by dimension."""
+
+    def answer_items(project: str, dimension: str, *, mirrors) -> dict:
+        """pypistats' data items of ``dimension`` (or "overall") as JSON text, by category:
+        each category's items, oldest first, joined by commas."""
+
     def overall(project: str, *, since=None) -> list:
         """``(day, with_mirrors, without_mirrors)`` per day, oldest first."""

@@ -26,7 +26,7 @@ from warehouse.cdn.keys import stats_key
 from warehouse.stats import charts
 from warehouse.stats.interfaces import IStatsService
 from warehouse.stats.models import DIMENSIONS
-from warehouse.stats.services import answers_for, utc_today
+from warehouse.stats.services import answers_for, recent_of, utc_today
 
 # The browser and pypistats' clients may keep an answer this long; the CDN keeps it until
 # the project's next counts purge it.
@@ -150,29 +150,23 @@ def api(request):
     except ValueError as exc:
         return _error(400, f"{exc}.")
     if kind == "overall":
-        data = []
-        rows = stats.overall(project)
-        if mirrors in (None, True):
-            data += [
-                {"category": "with_mirrors", "date": day.isoformat(), "downloads": w}
-                for day, w, _ in rows
-            ]
-        if mirrors in (None, False):
-            data += [
-                {"category": "without_mirrors", "date": day.isoformat(), "downloads": wo}
-                for day, _, wo in rows
-            ]
-        answer = {"data": data, "package": project, "type": "overall_downloads"}
-        return _json(200, kept.keep(_encoded(answer)), headers)
+        texts = stats.answer_items(project, "overall", mirrors=None)
+        categories = {None: texts, True: {"with_mirrors"}, False: {"without_mirrors"}}[mirrors]
+        data = [
+            texts[c] for c in ("with_mirrors", "without_mirrors") if c in categories and c in texts
+        ]
+        return _json(200, kept.keep(_answer(data, project, "overall_downloads")), headers)
     wanted = request.GET.get(API_FILTERS[kind])
-    rows = stats.series(project, kind, mirrors=bool(mirrors))
-    data = [
-        {"category": category, "date": day.isoformat(), "downloads": n}
-        for day, category, n in rows
-        if wanted is None or category == wanted
-    ]
-    answer = {"data": data, "package": project, "type": f"{kind}_downloads"}
-    return _json(200, kept.keep(_encoded(answer)), headers)
+    texts = stats.answer_items(project, kind, mirrors=bool(mirrors))
+    data = [text for category, text in texts.items() if wanted is None or category == wanted]
+    return _json(200, kept.keep(_answer(data, project, f"{kind}_downloads")), headers)
+
+
+def _answer(items: list[str], project: str, kind: str) -> bytes:
+    """pypistats' answer around its data items, already JSON text (the bytes ``_encoded``
+    gives for the same dicts)."""
+    tail = _encoded({"package": project, "type": kind})[1:]
+    return ('{"data":[' + ",".join(items) + "]," + tail.decode()).encode()
 
 
 def _encoded(answer: dict) -> bytes:
@@ -228,8 +222,10 @@ def project_page(request):
         title="Daily downloads",
     )
     series = []
-    for dimension in PAGE_SERIES:
-        rows = stats.series(project.normalized_name, dimension, mirrors=mirrors, since=since)
+    by_dimension = stats.series_many(
+        project.normalized_name, PAGE_SERIES, mirrors=mirrors, since=since
+    )
+    for dimension, rows in by_dimension.items():
         series.append(
             (
                 dimension,
@@ -243,7 +239,8 @@ def project_page(request):
         )
     page = {
         "project": project,
-        "recent": stats.recent(project.normalized_name),
+        # Every range covers the last 30 days.
+        "recent": recent_of(overall, today),
         "range_name": range_name,
         "ranges": list(RANGES),
         "mirrors": mirrors,

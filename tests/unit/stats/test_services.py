@@ -51,6 +51,28 @@ def test_cached_answers_are_the_database_answers_and_today_is_live(db_session, r
     assert cached.recent("sampleproject") == {"last_day": 6, "last_week": 8, "last_month": 8}
 
 
+def test_dimensions_read_together_are_each_read_alone(db_session, redis_client, today):
+    yesterday = today - datetime.timedelta(days=1)
+    for number, (day, agent) in enumerate(
+        [(yesterday, agents.PIP), (yesterday, agents.UV), (today, agents.UV), (today, agents.PIP)]
+    ):
+        _count(db_session, f"logs/{number}.log", day, number + 1, agent)
+    cached = DatabaseStatsService(db_session, redis_client)
+    plain = DatabaseStatsService(db_session)
+    dimensions = ["installer", "version", "python_minor"]
+    # The installer's past is kept first: the others are then read for the one missing.
+    cached.series("sampleproject", "installer", mirrors=False)
+    for service in (cached, plain, cached):
+        together = service.series_many("sampleproject", dimensions, mirrors=False)
+        assert list(together) == dimensions
+        for dimension in dimensions:
+            alone = plain.series("sampleproject", dimension, mirrors=False)
+            assert together[dimension] == alone
+            assert alone == sorted(alone, key=lambda row: (row[1], row[0]))
+    installer = {row[1] for row in plain.series("sampleproject", "installer", mirrors=False)}
+    assert len(installer) == 2
+
+
 def test_late_counts_of_a_past_day_are_not_served_stale(db_session, redis_client, today):
     yesterday = today - datetime.timedelta(days=1)
     _count(db_session, "logs/1.log", yesterday, 2)
