@@ -155,6 +155,7 @@ _STAGE = (
     'CREATE TEMPORARY TABLE stats_batch (project text COLLATE "C", dimension text COLLATE "C", '
     'day date, category text COLLATE "C", mirror boolean, downloads bigint) ON COMMIT DROP'
 )
+_KEY = ("project", "dimension", "day", "category", "mirror")
 _COPY = "COPY stats_batch (project, dimension, day, category, mirror, downloads) FROM STDIN"
 _COPY_CSV = _COPY + " WITH (FORMAT csv)"
 _CSV_OPTIONS = pa_csv.WriteOptions(include_header=False)
@@ -189,6 +190,10 @@ def write_rows(session: orm.Session, table, extra: Iterable[tuple] = ()) -> int:
     cursor = session.connection().connection.driver_connection.cursor()
     cursor.execute(_STAGE)
     if table is not None:
+        # In the primary key's order (bytes, as the "C" collation compares): new rows then
+        # go into the index page after page, not all over it (about half the cost of an
+        # insert, and sorted here, on the worker's side, not PostgreSQL's).
+        table = table.sort_by([(name, "ascending") for name in _KEY])
         with cursor.copy(_COPY_CSV) as copy:
             for batch in table.to_batches(max_chunksize=200_000):
                 buffer = io.BytesIO()
