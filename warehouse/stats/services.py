@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import operator
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
@@ -112,8 +113,8 @@ class DatabaseStatsService:
                     t.mirror.is_(False)
                 )
             # The primary key's order: read from the index as it comes, no sort.
-            select = _within(
-                select.where(t.project == project, t.dimension.in_(wanted)), since, until
+            select = select.where(
+                t.project == project, t.dimension.in_(wanted), *_days(since, until)
             ).order_by(t.dimension, t.day, t.category)
             found: dict[str, list] = {dimension: [] for dimension in wanted}
             for dimension, day, category, n in self._rows(select):
@@ -125,7 +126,7 @@ class DatabaseStatsService:
         for rows in kept.values():
             # Read by day, the past and then today: a stable sort by category gives the
             # rows by category then day, in a fraction of a sort by both.
-            rows.sort(key=_CATEGORY)
+            rows.sort(key=operator.itemgetter(1))
         return kept
 
     def overall(self, project, *, since=None) -> list:
@@ -136,7 +137,7 @@ class DatabaseStatsService:
                 _total(t.downloads),
                 sa.func.coalesce(_total(t.downloads, t.mirror.is_(False)), 0),
             ).where(t.project == project, t.dimension == "overall")
-            select = _within(select, since, until).group_by(t.day).order_by(t.day)
+            select = select.where(*_days(since, until)).group_by(t.day).order_by(t.day)
             return {"overall": [tuple(row) for row in self._rows(select)]}
 
         # Oldest first: the past (kept in order), then today.
@@ -168,11 +169,7 @@ class DatabaseStatsService:
 
     def _item_texts(self, project, dimension, mirrors, since, until) -> dict[str, str]:
         t = DailyDownloads
-        where = [t.project == project, t.dimension == dimension]
-        if since is not None:
-            where.append(t.day >= since)
-        if until is not None:
-            where.append(t.day < until)
+        where = [t.project == project, t.dimension == dimension, *_days(since, until)]
         if dimension == "overall":
             daily = (
                 sa.select(
@@ -292,10 +289,6 @@ def recent_of(overall: Iterable[tuple], today: datetime.date) -> dict:
     return {"last_day": last_day, "last_week": last_week, "last_month": last_month}
 
 
-def _CATEGORY(row):  # noqa: N802 - a sort key, like operator.itemgetter(1)
-    return row[1]
-
-
 def _total(column, where=None):
     """``sum(column)`` (of the rows ``where`` selects) as bigint: PostgreSQL's sum of bigints
     is numeric, which psycopg returns as Decimal, slow to make by the thousand."""
@@ -303,13 +296,13 @@ def _total(column, where=None):
     return sa.cast(total if where is None else total.filter(where), sa.BigInteger)
 
 
-def _within(select, since, until):
+def _days(since, until) -> list:
+    """The conditions on day of ``[since, until)`` (either end may be open)."""
     t = DailyDownloads
-    if since is not None:
-        select = select.where(t.day >= since)
-    if until is not None:
-        select = select.where(t.day < until)
-    return select
+    return [
+        *([t.day >= since] if since is not None else []),
+        *([t.day < until] if until is not None else []),
+    ]
 
 
 class _Codec(NamedTuple):
