@@ -151,10 +151,12 @@ def api(request):
         return _error(400, f"{exc}.")
     if kind == "overall":
         texts = stats.answer_items(project, "overall", mirrors=None)
-        categories = {None: texts, True: {"with_mirrors"}, False: {"without_mirrors"}}[mirrors]
-        data = [
-            texts[c] for c in ("with_mirrors", "without_mirrors") if c in categories and c in texts
-        ]
+        shown = {
+            None: ("with_mirrors", "without_mirrors"),
+            True: ("with_mirrors",),
+            False: ("without_mirrors",),
+        }[mirrors]
+        data = [texts[category] for category in shown if category in texts]
         return _json(200, kept.keep(_answer(data, project, "overall_downloads")), headers)
     wanted = request.GET.get(API_FILTERS[kind])
     texts = stats.answer_items(project, kind, mirrors=bool(mirrors))
