@@ -87,6 +87,8 @@ def target(app, auth_headers, tmp_path):
 # Found by this test: a letter whose upper case is ASCII passed the name check, and its
 # surrogate key was not a valid header.
 @example(name="ı", accept="", query="")
+# And this: a query string whose percent-escapes are not UTF-8 was a 500.
+@example(name="", accept="", query="%80")
 def test_simple_pages_never_fail(app, target, name, accept, query):
     for path in (f"/simple/{name}/", f"/simple/{target}/", "/simple/"):
         response = app.get(

@@ -88,6 +88,12 @@ def test_format_query_parameter_overrides_accept(webapp, project):
     webapp.get("/simple/foo-bar/?format=json", status=406)
 
 
+def test_a_query_string_that_is_not_utf8_is_400(webapp, project):
+    for path in ("/simple/", "/simple/foo-bar/"):
+        response = webapp.get(f"{path}?format=%80", status=400)
+        assert "The query string is not valid UTF-8." in response.text
+
+
 # Redirects and 404s -----------------------------------------------------------------------
 
 
