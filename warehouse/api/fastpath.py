@@ -16,9 +16,11 @@ whole application on a thread when the answer would block.
 from __future__ import annotations
 
 import time
+import urllib.parse
 
 from webob import BaseRequest
 
+from warehouse.api.common import text_response
 from warehouse.api.simple import dispatch
 from warehouse.compression import compress
 from warehouse.headers import SECURITY_HEADERS, STRICT_TRANSPORT_SECURITY
@@ -50,7 +52,13 @@ class SimpleFastPath:
         ).startswith(_PREFIXES)
 
     def answer(self, environ):
-        """The response to an installer's request, or None for the router to answer."""
+        """The response to an installer's request, or None for the router to answer; for any
+        request whose query string cannot be read, the 400 that says so (every request comes
+        through here first, so no page has to guard its own parameters)."""
+        refused = _unreadable_query(environ)
+        if refused is not None:
+            _add_security_headers(refused.headerlist, environ.get("wsgi.url_scheme") == "https")
+            return refused
         if not self.serves(environ):
             return None
         path = environ["PATH_INFO"]
@@ -81,6 +89,23 @@ class SimpleFastPath:
                 time.perf_counter() - start,
             )
         return response
+
+
+def _unreadable_query(environ):
+    """A 400 for a query string whose bytes, unescaped, are not UTF-8 (``?q=%80``): WebOb
+    raises ``UnicodeDecodeError`` on reading any parameter of it, on every page, a 500.
+    The whole string is checked at once: UTF-8's multi-byte sequences hold no ASCII byte, so
+    it is valid exactly when each name and value between ``&``, ``;`` and ``=`` is."""
+    query = environ.get("QUERY_STRING", "")
+    if query.isascii() and "%" not in query:
+        return None
+    try:
+        urllib.parse.unquote_to_bytes(query.encode("latin-1")).decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text_response(
+            400, "The query string is not valid UTF-8.", [], "text/plain; charset=utf-8"
+        )
+    return None
 
 
 _SECURITY_HEADERS = [(name.lower(), name, value) for name, value in SECURITY_HEADERS.items()]

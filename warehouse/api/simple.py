@@ -242,13 +242,7 @@ def render_project_json(
 def _negotiate(request):
     """The representation to send, or a 406 response."""
     environ = request.environ
-    try:
-        format_param = request.GET.get("format") if environ.get("QUERY_STRING") else None
-    except UnicodeDecodeError:
-        # Percent-escapes of bytes that are not UTF-8 (``?%80``): no parameter can be read.
-        return None, text_response(
-            400, "The query string is not valid UTF-8.", [], "text/plain; charset=utf-8"
-        )
+    format_param = request.GET.get("format") if environ.get("QUERY_STRING") else None
     if format_param:
         # An unescaped "+" in a query string means a space; media types have no spaces.
         format_param = format_param.replace(" ", "+")

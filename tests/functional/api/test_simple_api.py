@@ -88,10 +88,28 @@ def test_format_query_parameter_overrides_accept(webapp, project):
     webapp.get("/simple/foo-bar/?format=json", status=406)
 
 
-def test_a_query_string_that_is_not_utf8_is_400(webapp, project):
-    for path in ("/simple/", "/simple/foo-bar/"):
-        response = webapp.get(f"{path}?format=%80", status=400)
-        assert "The query string is not valid UTF-8." in response.text
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/simple/?format=%80",
+        "/simple/foo-bar/?%80",
+        "/packages/ab/cd/foo-bar-1.0.tar.gz?x=%C3",
+        # Pages behind the router read their parameters with the same WebOb.
+        "/search/?q=%80",
+        "/api/packages/foo-bar/recent?period=%FF",
+        "/project/foo-bar/stats/?range=%80",
+        "/account/login/?next=%C3%28",
+    ],
+)
+def test_a_query_string_that_is_not_utf8_is_400(webapp, project, path):
+    response = webapp.get(path, status=400)
+    assert "The query string is not valid UTF-8." in response.text
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_query_string_in_utf8_is_read(webapp, project):
+    response = webapp.get("/search/?q=%C3%A9t%C3%A9")
+    assert response.status_int == 200
 
 
 # Redirects and 404s -----------------------------------------------------------------------
