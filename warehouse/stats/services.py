@@ -99,7 +99,6 @@ class DatabaseStatsService:
 
     def series_many(self, project, dimensions, *, mirrors, since=None) -> dict[str, list]:
         """:meth:`series` of each of ``dimensions``, read with one query (the page's six)."""
-        dimensions = list(dimensions)
 
         def query(wanted, since, until) -> dict[str, list]:
             t = DailyDownloads
@@ -168,50 +167,11 @@ class DatabaseStatsService:
         }
 
     def _item_texts(self, project, dimension, mirrors, since, until) -> dict[str, str]:
-        t = DailyDownloads
-        where = [t.project == project, t.dimension == dimension, *_days(since, until)]
-        if dimension == "overall":
-            daily = (
-                sa.select(
-                    t.day,
-                    _total(t.downloads).label("with_mirrors"),
-                    sa.func.coalesce(_total(t.downloads, t.mirror.is_(False)), 0).label(
-                        "without_mirrors"
-                    ),
-                )
-                .where(*where)
-                .group_by(t.day)
-                .cte()  # read once for both categories
-            )
-            select = sa.union_all(
-                *(
-                    sa.select(sa.literal(name), _pieces(daily.c.day, daily.c[name]))
-                    for name in ("with_mirrors", "without_mirrors")
-                )
-            )
-        elif mirrors:
-            daily = (
-                sa.select(t.category, t.day, _total(t.downloads).label("n"))
-                .where(*where)
-                .group_by(t.category, t.day)
-                .subquery()
-            )
-            select = sa.select(daily.c.category, _pieces(daily.c.day, daily.c.n)).group_by(
-                daily.c.category
-            )
-        else:
-            # One row a category and day without mirrors: nothing to add up first.
-            select = (
-                sa.select(t.category, _pieces(t.day, t.downloads))
-                .where(*where, t.mirror.is_(False))
-                .group_by(t.category)
-            )
         texts = {}
-        for category, pieces in self._rows(select):
-            if pieces is None:
-                continue
-            head = item_head(category)
-            texts[category] = head + pieces.replace(_SEPARATOR, "}," + head) + "}"
+        for category, pieces in self._rows(_items_query(project, dimension, mirrors, since, until)):
+            if pieces is not None:
+                head = item_head(category)
+                texts[category] = head + pieces.replace(_SEPARATOR, "}," + head) + "}"
         return texts
 
     def _rows(self, select):
@@ -294,6 +254,46 @@ def _total(column, where=None):
     is numeric, which psycopg returns as Decimal, slow to make by the thousand."""
     total = sa.func.sum(column)
     return sa.cast(total if where is None else total.filter(where), sa.BigInteger)
+
+
+def _items_query(project, dimension, mirrors, since, until):
+    """``(category, pieces)`` of :meth:`DatabaseStatsService.answer_items` between ``since``
+    and ``until``: each category's days and counts as text (see :func:`_pieces`)."""
+    t = DailyDownloads
+    where = [t.project == project, t.dimension == dimension, *_days(since, until)]
+    if dimension == "overall":
+        daily = (
+            sa.select(
+                t.day,
+                _total(t.downloads).label("with_mirrors"),
+                sa.func.coalesce(_total(t.downloads, t.mirror.is_(False)), 0).label(
+                    "without_mirrors"
+                ),
+            )
+            .where(*where)
+            .group_by(t.day)
+            .cte()  # read once for both categories
+        )
+        return sa.union_all(
+            *(
+                sa.select(sa.literal(name), _pieces(daily.c.day, daily.c[name]))
+                for name in ("with_mirrors", "without_mirrors")
+            )
+        )
+    if not mirrors:
+        # One row a category and day without mirrors: nothing to add up first.
+        return (
+            sa.select(t.category, _pieces(t.day, t.downloads))
+            .where(*where, t.mirror.is_(False))
+            .group_by(t.category)
+        )
+    daily = (
+        sa.select(t.category, t.day, _total(t.downloads).label("n"))
+        .where(*where)
+        .group_by(t.category, t.day)
+        .subquery()
+    )
+    return sa.select(daily.c.category, _pieces(daily.c.day, daily.c.n)).group_by(daily.c.category)
 
 
 def _days(since, until) -> list:

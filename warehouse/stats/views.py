@@ -241,8 +241,12 @@ def project_page(request):
         )
     page = {
         "project": project,
-        # Every range covers the last 30 days.
-        "recent": recent_of(overall, today),
+        # The rows of a range of 30 days or more hold the recent figures: no second query.
+        "recent": (
+            recent_of(overall, today)
+            if days is None or days >= 30
+            else stats.recent(project.normalized_name)
+        ),
         "range_name": range_name,
         "ranges": list(RANGES),
         "mirrors": mirrors,
