@@ -274,9 +274,10 @@ def parse_only(path: Path) -> None:
         )
 
 
-def _count_worker(url: str, jobs, results, run: str) -> None:
+def _count_worker(url: str, jobs, results, run: str, threads: int) -> None:
     """One worker process, as a Celery worker on the stats queue counts: a batch of objects
-    per job (a count_logs message), merged into as few transactions as memory allows."""
+    per job (a count_logs message), read ``threads`` at a time and merged into as few
+    transactions as memory allows."""
     import contextlib
 
     from warehouse import db
@@ -295,7 +296,7 @@ def _count_worker(url: str, jobs, results, run: str) -> None:
         sources = [
             (f"bench/{run}/{Path(path).name}", lambda path=path: opened(path)) for path in batch
         ]
-        for outcome in ingest.count_all(factory, sources):
+        for outcome in ingest.count_all(factory, sources, threads=threads):
             lines += outcome.lines
     engine.dispose()
     results.put((lines, time.process_time() - cpu))
@@ -329,7 +330,12 @@ def postgres_cpu_seconds(data: Path | None) -> float | None:
 
 
 def ingest_all(
-    url: str, paths: list[Path], workers: int, batch: int, pg_data: Path | None = None
+    url: str,
+    paths: list[Path],
+    workers: int,
+    batch: int,
+    threads: int = 1,
+    pg_data: Path | None = None,
 ) -> None:
     from warehouse import db
 
@@ -344,7 +350,7 @@ def ingest_all(
     load = os.getloadavg()
     t = time.perf_counter()
     procs = [
-        multiprocessing.Process(target=_count_worker, args=(url, jobs, results, run))
+        multiprocessing.Process(target=_count_worker, args=(url, jobs, results, run, threads))
         for _ in range(workers)
     ]
     for proc in procs:
@@ -370,7 +376,8 @@ def ingest_all(
         )
     print(
         f"ingest into PostgreSQL: {total / seconds:,.0f} lines/s wall ({len(paths)} objects, "
-        f"{total:,} lines, {workers} worker process(es), batches of {batch} objects) in "
+        f"{total:,} lines, {workers} worker process(es) of {threads} reading thread(s), batches of {batch} "
+        f"objects) in "
         f"{seconds:.1f} s; the workers used {cpu:.1f} CPU-s ({total / cpu:,.0f} lines/CPU-s); "
         f"{rows:,} rows in stats_daily_downloads"
     )
@@ -396,6 +403,9 @@ def main() -> None:
         "--pg-data", type=Path, help="the local cluster's data directory: report its CPU time"
     )
     parser.add_argument("--batch", type=int, default=5, help="objects per job (count_logs message)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="reading threads per worker (stats_read_threads)"
+    )
     parser.add_argument("--parse-only", action="store_true", help="time the parse of one object")
     args = parser.parse_args()
 
@@ -408,7 +418,7 @@ def main() -> None:
     if not url:
         print("DATABASE_URL not set: the database write was not measured")
         return
-    ingest_all(url, paths, args.workers, args.batch, args.pg_data)
+    ingest_all(url, paths, args.workers, args.batch, args.threads, args.pg_data)
 
 
 if __name__ == "__main__":

@@ -177,6 +177,9 @@ class Settings:
     stats_ncsa_pidfile: str = ""
     stats_rotate_seconds: int = 60
     stats_discover_seconds: int = 300
+    # Threads that read one batch's log objects at once (warehouse.stats.ingest): about a
+    # machine's cores, with one stats worker process per machine.
+    stats_read_threads: int = 2
     # Raw log objects are kept this many days for recounting (0: forever), and the daily
     # aggregates are exported as a dataset under this prefix of the archive each night.
     stats_logs_retention_days: int = 400
@@ -297,6 +300,7 @@ class Settings:
         take("WAREHOUSE_STATS_NCSA_PIDFILE", "stats_ncsa_pidfile")
         take("WAREHOUSE_STATS_ROTATE_SECONDS", "stats_rotate_seconds", int)
         take("WAREHOUSE_STATS_DISCOVER_SECONDS", "stats_discover_seconds", int)
+        take("WAREHOUSE_STATS_READ_THREADS", "stats_read_threads", int)
         take("WAREHOUSE_STATS_LOGS_RETENTION_DAYS", "stats_logs_retention_days", int)
         take("WAREHOUSE_STATS_DATASET_PREFIX", "stats_dataset_prefix")
         take("WAREHOUSE_SCAN_UPLOADS", "scan_uploads", _bool)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import threading
 from pathlib import Path
 
 import click
@@ -35,14 +36,18 @@ def key_for_path(path: Path) -> str:
 
 
 class _Progress:
-    """A binary stream that moves a progress bar by the bytes read from the file."""
+    """A binary stream that moves a progress bar by the bytes read from the file (files are
+    read in threads: one moves the bar at a time)."""
+
+    _moving = threading.Lock()
 
     def __init__(self, stream, bar):
         self.stream, self.bar = stream, bar
 
     def read(self, size=-1):
         data = self.stream.read(size)
-        self.bar.update(len(data))
+        with self._moving:
+            self.bar.update(len(data))
         return data
 
 
@@ -89,7 +94,8 @@ def ingest(paths) -> None:
                 else:
                     sources.append((key_for_path(path), lambda path=path: opened(path)))
             skipped = len(paths) - len(sources)
-            outcomes = list(counting.count_all(context.session_factory, sources))
+            threads = context.settings.stats_read_threads
+            outcomes = list(counting.count_all(context.session_factory, sources, threads=threads))
         for outcome in outcomes:
             if outcome.counted:
                 counted += 1
@@ -196,7 +202,11 @@ def rebuild(since, queue) -> None:
             with click.progressbar(length=len(keys), label="Recounting") as bar:
                 sources = [(key, lambda key=key: stored_lines(store, key)) for key in keys]
                 outcomes = []
-                for outcome in counting.count_all(context.session_factory, sources, since=since):
+                threads = context.settings.stats_read_threads
+                counted = counting.count_all(
+                    context.session_factory, sources, since=since, threads=threads
+                )
+                for outcome in counted:
                     outcomes.append(outcome)
                     bar.update(1)
             forget_counted(context, outcomes)

@@ -23,10 +23,13 @@ objects a batch holds, the fewer rows per line PostgreSQL writes.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import datetime
 import io
+import itertools
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -311,10 +314,12 @@ def count_batch(
     *,
     since: datetime.date | None = None,
     max_rows: int = BATCH_MAX_ROWS,
+    threads: int = 1,
 ) -> list[Outcome]:
-    """Count the objects of ``sources`` in order, merged into one transaction, until their
-    merged rows reach ``max_rows``; the caller commits. Returns an outcome for each source
-    taken (a prefix of ``sources``: the caller passes the rest to the next batch)."""
+    """Count the objects of ``sources`` in order, read ``threads`` at a time and merged into
+    one transaction, until their merged rows reach ``max_rows``; the caller commits. Returns
+    an outcome for each source taken (a prefix of ``sources``: the caller passes the rest to
+    the next batch)."""
     sources = list(sources)
     while True:
         before = counted_keys(session, [key for key, _ in sources])
@@ -323,19 +328,15 @@ def count_batch(
         started = time.perf_counter()
         aggregates = Aggregates()
         read: list[tuple[str, Tally, float, frozenset, frozenset]] = []
-        taken = 0
-        for key, opener in sources:
-            taken += 1
-            if key in before:
-                continue
-            began = time.perf_counter()
-            with opener() as lines:
-                tally = Tally(since=since).feed(lines)
-            projects, days = aggregates.add(tally)
-            tally.forget_keys()  # broken down: only the merged rows are kept
-            read.append((key, tally, time.perf_counter() - began, projects, days))
-            if aggregates.upper_bound() >= max_rows and len(aggregates) >= max_rows:
-                break
+        taken = len(sources)
+        with contextlib.closing(_tallies(sources, before, since, threads)) as tallies:
+            for index, key, tally, seconds in tallies:
+                projects, days = aggregates.add(tally)
+                tally.forget_keys()  # broken down: only the merged rows are kept
+                read.append((key, tally, seconds, projects, days))
+                if aggregates.upper_bound() >= max_rows and len(aggregates) >= max_rows:
+                    taken = index + 1
+                    break
         writing = time.perf_counter()
         meanwhile = record_batch(session, [(key, tally) for key, tally, *_ in read], aggregates)
         if not meanwhile:
@@ -378,6 +379,39 @@ def count_batch(
     return [outcomes[key] for key, _ in sources[:taken]]
 
 
+def _tallies(
+    sources: Sequence[Source], skip: set[str], since: datetime.date | None, threads: int
+) -> Iterator[tuple[int, str, Tally, float]]:
+    """``(index in sources, key, tally, seconds)`` of each source not in ``skip``, in order,
+    read ``threads`` at a time: gunzip and Arrow's parsing and group-bys let go of the GIL,
+    so two threads read about 1.5 times as fast as one on two cores, and one batch read by
+    both cores is one merge instead of two. Closed early, the reads under way are finished
+    and dropped (the next batch reads those objects again)."""
+
+    def read(index: int, key: str, opener) -> tuple[int, str, Tally, float]:
+        began = time.perf_counter()
+        with opener() as lines:
+            tally = Tally(since=since).feed(lines)
+        return index, key, tally, time.perf_counter() - began
+
+    wanted = ((i, key, opener) for i, (key, opener) in enumerate(sources) if key not in skip)
+    if threads <= 1:
+        yield from itertools.starmap(read, wanted)
+        return
+    with concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="stats-read") as pool:
+        under_way = collections.deque(
+            pool.submit(read, *s) for s in itertools.islice(wanted, threads)
+        )
+        try:
+            while under_way:
+                done = under_way.popleft().result()
+                under_way.extend(pool.submit(read, *s) for s in itertools.islice(wanted, 1))
+                yield done
+        finally:
+            for future in under_way:
+                future.cancel()
+
+
 def count(
     session: orm.Session,
     key: str,
@@ -397,13 +431,16 @@ def count_all(
     *,
     since: datetime.date | None = None,
     max_rows: int = BATCH_MAX_ROWS,
+    threads: int = 1,
 ) -> Iterator[Outcome]:
     """Count every source, as many per transaction as ``max_rows`` allows, each batch
     committed before the next is read; the outcomes as their batches commit."""
     remaining = list(sources)
     while remaining:
         with session_factory() as session:
-            outcomes = count_batch(session, remaining, since=since, max_rows=max_rows)
+            outcomes = count_batch(
+                session, remaining, since=since, max_rows=max_rows, threads=threads
+            )
             session.commit()
         remaining = remaining[len(outcomes) :]
         yield from outcomes

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import threading
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
@@ -65,6 +66,9 @@ _IGNORED = None
 _ua_cache: dict[bytes | str, int] = {}
 _agents: list[Agent] = []
 _agent_index: dict[Agent, int] = {}
+# Taken to add an agent: objects are read in threads, and two that meet a new agent at once
+# must give it one index. Reentrant: the Arrow lookup adds through agent_index.
+_agents_lock = threading.RLock()
 
 
 def describe_agent(user_agent: str) -> Agent | None:
@@ -111,19 +115,20 @@ def agent_index(user_agent: bytes | str) -> int:
         return _ua_cache[user_agent]
     except KeyError:
         pass
-    if len(_ua_cache) >= _UA_CACHE_LIMIT:
-        _ua_cache.clear()
-    text = user_agent if isinstance(user_agent, str) else _text(user_agent)
-    agent = describe_agent(text.rstrip("\r\n"))
-    if agent is None:
-        index = -1
-    else:
-        index = _agent_index.get(agent)
-        if index is None:
-            index = _agent_index[agent] = len(_agents)
-            _agents.append(agent)
-    _ua_cache[user_agent] = index
-    return index
+    with _agents_lock:
+        if len(_ua_cache) >= _UA_CACHE_LIMIT:
+            _ua_cache.clear()
+        text = user_agent if isinstance(user_agent, str) else _text(user_agent)
+        agent = describe_agent(text.rstrip("\r\n"))
+        if agent is None:
+            index = -1
+        else:
+            index = _agent_index.get(agent)
+            if index is None:
+                index = _agent_index[agent] = len(_agents)
+                _agents.append(agent)
+        _ua_cache[user_agent] = index
+        return index
 
 
 # The agent strings met by Arrow's counting, and their agent_index(), as Arrow arrays: a
@@ -137,7 +142,11 @@ def _agent_indexes(strings):
     """``agent_index`` of each of the distinct agent ``strings`` (an Arrow array)."""
     known, indexes = _arrow_agents
     found = pc.index_in(strings, value_set=known)
-    if found.null_count:
+    if not found.null_count:
+        return pc.take(indexes, found)
+    with _agents_lock:  # objects are read in threads (ingest.count_batch): one adds at a time
+        known, indexes = _arrow_agents
+        found = pc.index_in(strings, value_set=known)
         new = strings.filter(pc.is_null(found))
         if len(known) + len(new) > _ARROW_AGENTS_LIMIT:
             # Start again from this block's agents (all of them, so none is left unknown).
@@ -148,8 +157,7 @@ def _agent_indexes(strings):
             [indexes, pa.array([agent_index(agent) for agent in new.to_pylist()], pa.int32())]
         )
         _arrow_agents[:] = [known, indexes]
-        found = pc.index_in(strings, value_set=known)
-    return pc.take(indexes, found)
+    return pc.take(indexes, pc.index_in(strings, value_set=known))
 
 
 # Why a line is not counted, the same words whether Arrow or the loop found it.

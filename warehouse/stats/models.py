@@ -31,7 +31,12 @@ DIMENSIONS = (
 # Keys compare byte by byte: the "C" collation sorts and compares without the locale's
 # routines (a quarter of a batch's merge), in the order C.UTF-8 gives UTF-8 anyway.
 KEY_TEXT = sa.Text(collation="C")
-FILLFACTOR = 70
+# Half of each page is left free: a batch adds to every row of the day's pages in one
+# transaction, and each row's new version must fit beside the old one for the update to be
+# heap-only (no index entry, no other page). At 70, 57% of a second pass's updates were
+# not, and cost PostgreSQL twice the CPU (bench/RESULTS.md). The table takes about twice
+# the space of its rows.
+FILLFACTOR = 50
 
 
 class DailyDownloads(Model):

@@ -50,7 +50,8 @@ def count_objects(ctx, keys: list[str], since: datetime.date | None = None) -> l
     ``ingest.BATCH_MAX_ROWS`` allows; then the CDN forgets the pages of their projects."""
     store = logs_store(ctx)
     sources = [(key, lambda key=key: stored_lines(store, key)) for key in keys]
-    outcomes = list(ingest.count_all(ctx.session_factory, sources, since=since))
+    threads = ctx.settings.stats_read_threads
+    outcomes = list(ingest.count_all(ctx.session_factory, sources, since=since, threads=threads))
     forget_counted(ctx, outcomes)
     return outcomes
 

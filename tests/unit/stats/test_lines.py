@@ -115,3 +115,44 @@ def test_days_before_since_are_skipped():
     tally = Tally(since=DAY).feed(lines)
     assert (tally.downloads, tally.skipped) == (1, 1)
     assert {r[2] for r in tally.rows()} == {DAY}
+
+
+def test_threads_meeting_the_same_new_agents_at_once_give_each_one_index(monkeypatch):
+    """Objects of a batch are read in threads (stats_read_threads): an agent two of them
+    meet first at the same moment is described once, and both count it under one index."""
+    import threading
+    import time
+
+    import pyarrow as pa
+
+    from warehouse.stats import lines
+
+    class SlowIndex(dict):
+        def get(self, key, default=None):
+            found = super().get(key, default)
+            time.sleep(0.002)  # the other threads run between the look-up and the addition
+            return found
+
+    # The agents' tables of this test only, empty: every agent is new to them.
+    monkeypatch.setattr(lines, "_ua_cache", {})
+    monkeypatch.setattr(lines, "_agents", [])
+    monkeypatch.setattr(lines, "_agent_index", SlowIndex())
+    monkeypatch.setattr(
+        lines, "_arrow_agents", [pa.array([], pa.binary()), pa.array([], pa.int32())]
+    )
+    strings = pa.array([agents.PIP.encode(), agents.UV.encode(), agents.POETRY.encode()])
+    start = threading.Barrier(4)
+    answers = []
+
+    def look_up():
+        start.wait()
+        answers.append(lines._agent_indexes(strings).to_pylist())
+
+    threads = [threading.Thread(target=look_up) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [[0, 1, 2]] * 4
+    assert [lines._agents[i].installer for i in answers[0]] == ["pip", "uv", "poetry"]
+    assert len(lines._agents) == 3
