@@ -185,6 +185,25 @@ def lock_writes(session: orm.Session) -> None:
     session.connection().exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK})")
 
 
+def in_key_order(table):
+    """The rows of ``table`` sorted by ``_KEY`` as the "C" collation orders it (bytes).
+
+    Each text column is replaced by the rank of its value among the column's distinct values
+    for the sort: a few thousand distinct projects and categories are compared as strings
+    once, and the millions of rows as integers, in under half the time of a sort by the
+    strings themselves."""
+    ranked = {}
+    for name in _KEY:
+        column = table.column(name).combine_chunks()
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            distinct = pc.dictionary_encode(column)
+            ranks = pc.rank(distinct.dictionary, sort_keys="ascending", tiebreaker="first")
+            column = pc.take(ranks, distinct.indices)
+        ranked[name] = column
+    order = pc.sort_indices(pa.table(ranked), sort_keys=[(name, "ascending") for name in _KEY])
+    return table.take(order)
+
+
 def write_rows(session: orm.Session, table, extra: Iterable[tuple] = ()) -> int:
     """Add the rows of the Arrow ``table`` (``project, dimension, day, category, mirror,
     downloads``, each key at most once) and the ``extra`` rows (tuples, keys of their own)
@@ -197,7 +216,7 @@ def write_rows(session: orm.Session, table, extra: Iterable[tuple] = ()) -> int:
         # In the primary key's order (bytes, as the "C" collation compares): new rows then
         # go into the index page after page, not all over it (about half the cost of an
         # insert, and sorted here, on the worker's side, not PostgreSQL's).
-        table = table.sort_by([(name, "ascending") for name in _KEY])
+        table = in_key_order(table)
         with cursor.copy(_COPY_CSV) as copy:
             for batch in table.to_batches(max_chunksize=200_000):
                 buffer = io.BytesIO()

@@ -337,3 +337,39 @@ def test_a_batch_that_dies_before_its_commit_leaves_nothing(clean_database, thre
         ingest.count_batch(session, _sources("logs/a.log", "logs/b.log"))
         session.commit()
         assert _overall(session) == [(False, 6), (True, 2)]
+
+
+def test_rows_are_sorted_in_the_primary_keys_byte_order():
+    """The worker sorts a batch as PostgreSQL's "C" collation orders the primary key (bytes,
+    so 'Z' before 'a' and 'é' after 'z'), through ranks of the distinct strings."""
+    import random
+
+    import pyarrow as pa
+
+    rng = random.Random(5)
+    words = ["a", "Z", "é", "z", "ab", "a b", "Ab", "日本", "null", "", "0.1", "0.10", "0.9"]
+    rows = [
+        (
+            rng.choice(words[:6]),
+            rng.choice(["version", "overall", "country"]),
+            DAY - datetime.timedelta(days=rng.randrange(3)),
+            rng.choice(words),
+            rng.random() < 0.5,
+            n,
+        )
+        for n in range(2_000)
+    ]
+    names = ["project", "dimension", "day", "category", "mirror", "downloads"]
+    table = pa.table(
+        {name: list(column) for name, column in zip(names, zip(*rows, strict=True), strict=True)}
+    )
+    ordered = ingest.in_key_order(table)
+
+    def key(row):
+        project, dimension, day, category, mirror, _ = row
+        return project.encode(), dimension.encode(), day, category.encode(), mirror
+
+    expected = sorted(rows, key=key)
+    got = list(zip(*(ordered.column(name).to_pylist() for name in names), strict=True))
+    assert [key(row) for row in got] == [key(row) for row in expected]
+    assert sorted(got, key=lambda row: row[5]) == sorted(rows, key=lambda row: row[5])
