@@ -24,11 +24,13 @@ def top_categories(
     rows: Iterable[tuple[datetime.date, str, int]], limit: int = MAX_CATEGORIES
 ) -> list[tuple[str, dict[datetime.date, int]]]:
     """The ``limit`` biggest categories by total, the rest added up as "other"."""
-    by_category: dict[str, dict[datetime.date, int]] = defaultdict(dict)
-    totals: dict[str, int] = defaultdict(int)
+    by_category: dict[str, dict[datetime.date, int]] = {}
     for day, category, n in rows:
-        by_category[category][day] = by_category[category].get(day, 0) + n
-        totals[category] += n
+        days = by_category.get(category)
+        if days is None:
+            days = by_category[category] = {}
+        days[day] = days.get(day, 0) + n
+    totals = {category: sum(days.values()) for category, days in by_category.items()}
     ranked = sorted(totals, key=lambda c: (-totals[c], c))
     kept = [(c, by_category[c]) for c in ranked[:limit]]
     rest = ranked[limit:]
@@ -89,6 +91,10 @@ def stacked_chart(
             f'<text x="{LEFT - 6}" y="{gy + 4:.1f}" text-anchor="end" font-size="11" '
             f'fill="#555">{int(ceiling * fraction):,}</text>'
         )
+    # Each stack's edge is the top of one polygon and the bottom of the next: its points
+    # are written once ("x,y" for each day), and the bottom read backwards.
+    xs = [f"{x(i):.1f}," for i in range(days)]
+    edges = [[xs[i] + f"{y(v):.1f}" for i, v in enumerate(stack)] for stack in stacks]
     for index, (label, _) in enumerate(series):
         upper, lower = stacks[index + 1], stacks[index]
         if upper == lower:
@@ -96,10 +102,9 @@ def stacked_chart(
         if days == 1:
             points = [(x(0) - 8, y(upper[0])), (x(0) + 8, y(upper[0]))]
             points += [(x(0) + 8, y(lower[0])), (x(0) - 8, y(lower[0]))]
+            path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
         else:
-            points = [(x(i), y(upper[i])) for i in range(days)]
-            points += [(x(i), y(lower[i])) for i in reversed(range(days))]
-        path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+            path = " ".join(edges[index + 1]) + " " + " ".join(reversed(edges[index]))
         colour = COLOURS[index % len(COLOURS)]
         parts.append(
             f'<polygon points="{path}" fill="{colour}" fill-opacity="0.85">'
@@ -115,8 +120,8 @@ def stacked_chart(
     )
     parts.append("</svg>")
     legend = ['<ul class="stats-legend">']
-    for index, (label, values) in enumerate(series):
-        total = sum(values.get(day, 0) for day in dates)
+    for index, (label, _) in enumerate(series):
+        total = sum(stacks[index + 1]) - sum(stacks[index])
         colour = COLOURS[index % len(COLOURS)]
         legend.append(
             '<li><svg width="10" height="10" aria-hidden="true">'

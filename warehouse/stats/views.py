@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import functools
 import io
 import json
 import urllib.parse
@@ -90,14 +91,16 @@ def _error(status: int, message: str, headers=()) -> Response:
     return _json(status, {"message": message}, [("Cache-Control", "max-age=60, public"), *headers])
 
 
-def _existing_project(request, name: str) -> str | None:
+@functools.cache
+def _project_named():
     from warehouse.packaging.models import Project
 
-    normalized = canonicalize_name(name)
-    found = request.db.scalar(
-        sa.select(Project.normalized_name).where(Project.normalized_name == normalized)
-    )
-    return found
+    name = Project.normalized_name
+    return sa.select(name).where(name == sa.bindparam("name"))
+
+
+def _existing_project(request, name: str) -> str | None:
+    return request.db.scalar(_project_named(), {"name": canonicalize_name(name)})
 
 
 def _mirrors_param(request, default: bool | None) -> bool | None:
