@@ -155,16 +155,9 @@ def measure(env: dict, requests: int) -> None:
     question after the project's next counts (its kept answer forgotten as a batch's commit
     forgets it: today's rows from PostgreSQL, the past from Redis). Wall ms, and the app's
     CPU ms in this process (``time.process_time``, honest on a loaded machine)."""
-    import redis
-    import webtest
-
-    from warehouse.config import configure, wsgi_app
-    from warehouse.settings import Settings
     from warehouse.stats.services import forget_answers
 
-    client = redis.Redis.from_url(env["REDIS_URL"])
-    client.flushdb()
-    app = webtest.TestApp(wsgi_app(configure(Settings.from_env(env))))
+    client, app = _app(env)
     paths = {
         "/api/packages/<p>/recent": "/api/packages/{}/recent",
         "/api/packages/<p>/overall": "/api/packages/{}/overall",
@@ -212,10 +205,85 @@ def measure(env: dict, requests: int) -> None:
     print(f"load average at end: {os.getloadavg()}")
 
 
+def _app(env: dict):
+    """Redis (emptied: every project starts the day unasked) and the web app, in process."""
+    import redis
+    import webtest
+
+    from warehouse.config import configure, wsgi_app
+    from warehouse.settings import Settings
+
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    client.flushdb()
+    return client, webtest.TestApp(wsgi_app(configure(Settings.from_env(env))))
+
+
+# The traffic mix: what people and tools ask the origin for, and how often.
+MIX = (
+    ("/api/packages/{}/recent", 35),
+    ("/api/packages/{}/overall", 20),
+    ("/api/packages/{}/python_minor", 10),
+    ("/api/packages/{}/system", 5),
+    ("/project/{}/stats/", 25),
+    ("/project/{}/stats/?range=all", 5),
+)
+
+
+def traffic(env: dict, requests: int, every: int = 100) -> None:
+    """A day of questions at the origin (no CDN in front), compressed: projects asked by
+    popularity (Zipf over the 100,000 ranks, so the big ones most), paths by ``MIX``, and
+    every ``every`` questions a batch of counts lands (``forget_answers`` for 1,000 projects
+    drawn by the same popularity, as a minute of downloads would touch them). Every project
+    starts the day unasked. Wall ms per path and for the API and the page together."""
+    from warehouse.stats.services import forget_answers
+
+    client, app = _app(env)
+    rng = random.Random(13)
+    ranks = range(100_000)
+    weights = [1 / (rank + 1) for rank in ranks]
+    paths = [path for path, _ in MIX]
+    for name in ("project-99999", "project-99998"):  # connections, templates
+        for path in paths:
+            app.get(path.format(name))
+    client.flushdb()
+    times: dict[str, list[float]] = {path: [] for path in paths}
+    asked = rng.choices(ranks, weights, k=requests)
+    kinds = rng.choices(paths, [weight for _, weight in MIX], k=requests)
+    print(f"load average at start: {os.getloadavg()}")
+    for number, (rank, path) in enumerate(zip(asked, kinds, strict=True)):
+        if number % every == every - 1:
+            forget_answers(client, {f"project-{r}" for r in rng.choices(ranks, weights, k=1000)})
+        started = time.perf_counter()
+        app.get(path.format(f"project-{rank}"))
+        times[path].append((time.perf_counter() - started) * 1000)
+
+    def quantile(values, q):
+        return sorted(values)[max(0, int(len(values) * q) - 1)]
+
+    print("\n| path | requests | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|")
+    groups = {
+        **times,
+        "API, all paths": [t for p, ts in times.items() if p.startswith("/api") for t in ts],
+        "page, 30 days and all": [t for p, ts in times.items() if "stats/" in p for t in ts],
+    }
+    for label, values in groups.items():
+        if values:
+            print(
+                f"| {label} | {len(values)} | {statistics.median(values):.1f} | "
+                f"{quantile(values, 0.95):.1f} | {quantile(values, 0.99):.1f} | "
+                f"{max(values):.1f} |"
+            )
+    distinct = len(set(asked))
+    print(f"{distinct:,} distinct projects asked; load average at end: {os.getloadavg()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="per path and project size")
     parser.add_argument("--stop", action="store_true")
+    parser.add_argument(
+        "--mix", type=int, metavar="N", help="instead: N questions of a day's traffic mix"
+    )
     args = parser.parse_args()
     pg, redis = services(WORK)
     if args.stop:
@@ -245,7 +313,10 @@ def main() -> None:
     )
     size = psql(pg, "SELECT pg_size_pretty(pg_total_relation_size('stats_daily_downloads'))")
     print(f"stats_daily_downloads: ~{int(rows):,} rows, {size.strip()} with indexes")
-    measure(env, args.requests)
+    if args.mix:
+        traffic(env, args.mix)
+    else:
+        measure(env, args.requests)
 
 
 if __name__ == "__main__":

@@ -162,6 +162,9 @@ class Postgres:
             f"-p {self.port}",
             f"-k {self.root / 'sock'}",
             "-c max_connections=200",
+            # Bitmap heap scans read ahead this many pages: a project's year of statistics
+            # lies on ~365 pages, read from disk in about two thirds of the time with it.
+            "-c effective_io_concurrency=64",
         ]
         if self.fast_and_unsafe:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
