@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/stats_reads.py              # start, load once, measure
     .venv/bin/python bench/stats_reads.py --stop       # stop its PostgreSQL and Redis
+    .venv/bin/python bench/stats_reads.py --mix 4000   # a day's traffic mix instead
+    .venv/bin/python bench/stats_reads.py --compact    # closed months rewritten first
 
 It starts its own PostgreSQL and Redis under $BENCH_WORK/stats-reads/ (not the test
 database), loads the projects and the aggregates once (kept for the next runs), then times
@@ -284,6 +286,11 @@ def main() -> None:
     parser.add_argument(
         "--mix", type=int, metavar="N", help="instead: N questions of a day's traffic mix"
     )
+    parser.add_argument(
+        "--compact",
+        action="store_true",
+        help="first rewrite every closed month in key order (warehouse stats compact)",
+    )
     args = parser.parse_args()
     pg, redis = services(WORK)
     if args.stop:
@@ -313,6 +320,14 @@ def main() -> None:
     )
     size = psql(pg, "SELECT pg_size_pretty(pg_total_relation_size('stats_daily_downloads'))")
     print(f"stats_daily_downloads: ~{int(rows):,} rows, {size.strip()} with indexes")
+    if args.compact:
+        started = time.perf_counter()
+        subprocess.run(
+            [str(REPO / ".venv" / "bin" / "warehouse"), "stats", "compact"], env=env, check=True
+        )
+        psql(pg, "VACUUM ANALYZE stats_daily_downloads")
+        size = psql(pg, "SELECT pg_size_pretty(pg_total_relation_size('stats_daily_downloads'))")
+        print(f"compacted in {time.perf_counter() - started:.0f} s: {size.strip()} with indexes")
     if args.mix:
         traffic(env, args.mix)
     else:

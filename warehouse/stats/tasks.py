@@ -8,7 +8,8 @@
   and written with as few transactions as memory allows (see :mod:`warehouse.stats.ingest`);
   ``count_log`` is the batch of one;
 * ``nightly`` (beat, 00:30 UTC): export yesterday's aggregates as a dataset to the archive,
-  and delete raw log objects older than ``stats_logs_retention_days``.
+  delete raw log objects older than ``stats_logs_retention_days``, and on the month's second
+  day send ``compact_month`` for the month that closed (its rows rewritten in key order).
 """
 
 from __future__ import annotations
@@ -181,10 +182,36 @@ def prune_logs(ctx, today: datetime.date, scan_days: int = 7) -> int:
     return removed
 
 
+@app.task(name="warehouse.stats.tasks.compact_month", bind=True)
+def compact_month(self, month: str) -> int:
+    """Rewrite a closed month's rows in key order (see warehouse.stats.compaction)."""
+    from warehouse.stats import compaction
+
+    moved = sum(
+        compaction.compact_month(self.ctx.session_factory, datetime.date.fromisoformat(month))
+    )
+    log.info("stats month compacted", month=month, rows=moved)
+    return moved
+
+
+# The night a month is rewritten: its last day's late logs (minutes late) are in by then.
+COMPACT_ON_DAY = 2
+
+
+def month_to_compact(today: datetime.date) -> str | None:
+    """The month the night of ``today`` rewrites (``YYYY-MM-01``), if any."""
+    if today.day != COMPACT_ON_DAY:
+        return None
+    return (today.replace(day=1) - datetime.timedelta(days=1)).replace(day=1).isoformat()
+
+
 @app.task(name="warehouse.stats.tasks.nightly", bind=True)
 def nightly(self) -> dict:
     today = datetime.datetime.now(datetime.UTC).date()
     exported = export_day(self.ctx, today - datetime.timedelta(days=1))
     removed = prune_logs(self.ctx, today)
-    log.info("stats nightly", exported=exported, removed_logs=removed)
-    return {"exported": exported, "removed_logs": removed}
+    compacting = month_to_compact(today)
+    if compacting:
+        compact_month.delay(compacting)
+    log.info("stats nightly", exported=exported, removed_logs=removed, compacting=compacting)
+    return {"exported": exported, "removed_logs": removed, "compacting": compacting}

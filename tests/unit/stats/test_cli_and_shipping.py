@@ -234,3 +234,22 @@ def test_export_writes_what_was_counted(run, tmp_path, db_session):
     rows = export.read_csv_gz(out / csv_name)
     assert [NOW.date().isoformat(), "sampleproject", "overall", "", "false", "3"] in rows
     assert _overall(db_session) == [(NOW.date(), False, 3)]
+
+
+def test_compact_rewrites_closed_months_and_refuses_others(run, db_session):
+    this_month = NOW.date().replace(day=1)
+    last_month = (this_month - datetime.timedelta(days=1)).replace(day=1)
+    for day, n in ((last_month, 4), (this_month, 2)):
+        db_session.add(
+            DailyDownloads(
+                project="p", dimension="overall", day=day, category="", mirror=False, downloads=n
+            )
+        )
+    db_session.commit()
+    bad = run("stats", "compact", "--month", "2026-13", code=2)
+    assert "'2026-13' is not a month like 2026-11" in bad.output
+    still_open = run("stats", "compact", "--month", f"{this_month:%Y-%m}", code=1)
+    assert f"{this_month:%Y-%m} has not closed yet." in still_open.output
+    done = run("stats", "compact")
+    assert "1 month(s), 1 rows rewritten in key order" in done.output
+    assert _overall(db_session) == [(last_month, False, 4), (this_month, False, 2)]

@@ -1,0 +1,80 @@
+"""Keeping a project's closed days together on disk.
+
+Ingest appends each day's rows as the day goes, so a project's year of aggregates lies on
+~365 pages, one per day, and the day's first question for its history (the API's answers,
+the page's whole range) reads them all: from disk, hundreds of milliseconds. Once a month
+has closed, its rows are rewritten in the primary key's order, a share of the projects at a
+time: afterwards a project's month is a few neighbouring pages, and a year a dozen runs of
+them.
+
+Each share is one transaction that deletes its rows and inserts the same rows back sorted
+(one statement), under the aggregates' write lock (writers take turns: a batch with late
+lines of that month waits instead of colliding). Readers see the old rows or the new ones,
+never neither; counts do not change, so nothing kept of them is forgotten. A share rewritten
+twice is only rewritten again: a run killed midway is simply run again.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+
+from sqlalchemy import orm
+
+from warehouse.stats.ingest import lock_writes
+
+# Shares of the projects (by a hash of the name) rewritten one transaction each: the write
+# lock is held for a share's rows only, and each share is a run of neighbouring pages.
+SHARES = 16
+
+_MOVE = """
+WITH moved AS (
+    DELETE FROM stats_daily_downloads
+    WHERE day >= %(first)s AND day < %(end)s
+        AND (hashtext(project) & 2147483647) %% %(shares)s = %(share)s
+    RETURNING project, dimension, day, category, mirror, downloads
+)
+INSERT INTO stats_daily_downloads (project, dimension, day, category, mirror, downloads)
+SELECT project, dimension, day, category, mirror, downloads FROM moved
+ORDER BY project, dimension, day, category, mirror
+"""
+
+
+def month_of(day: datetime.date) -> datetime.date:
+    return day.replace(day=1)
+
+
+def next_month(month: datetime.date) -> datetime.date:
+    return (month + datetime.timedelta(days=32)).replace(day=1)
+
+
+def closed_months(oldest: datetime.date, today: datetime.date) -> list[datetime.date]:
+    """The months from ``oldest``'s to the last one that has closed before ``today``."""
+    months, month, current = [], month_of(oldest), month_of(today)
+    while month < current:
+        months.append(month)
+        month = next_month(month)
+    return months
+
+
+def compact_share(session: orm.Session, month: datetime.date, share: int) -> int:
+    """Rewrite ``share`` (of ``SHARES``) of ``month``'s rows in key order, in the session's
+    transaction (the caller commits); the rows rewritten."""
+    if month_of(month) >= month_of(datetime.datetime.now(datetime.UTC).date()):
+        raise ValueError(f"{month:%Y-%m} has not closed: only closed months are rewritten")
+    lock_writes(session)
+    cursor = session.connection().connection.driver_connection.cursor()
+    parameters = {"first": month, "end": next_month(month), "shares": SHARES, "share": share}
+    cursor.execute(_MOVE, parameters)
+    return cursor.rowcount
+
+
+def compact_month(session_factory, month: datetime.date) -> Iterator[int]:
+    """Rewrite a closed month's rows in key order, one share per transaction; the rows of
+    each share as it commits."""
+    month = month_of(month)
+    for share in range(SHARES):
+        with session_factory() as session:
+            moved = compact_share(session, month, share)
+            session.commit()
+        yield moved
