@@ -264,6 +264,9 @@ def compact(months) -> None:
                 for rows in compaction.compact_month(context.session_factory, month):
                     moved += rows
                     bar.update(1)
+        if months:
+            click.echo("Rebuilding the primary key (REINDEX CONCURRENTLY)...")
+            compaction.rebuild_key_index(context.session_factory)
         click.echo(f"{len(months)} month(s), {moved:,} rows rewritten in key order")
     finally:
         context.engine.dispose()

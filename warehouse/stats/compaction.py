@@ -11,7 +11,8 @@ Each share is one transaction that deletes its rows and inserts the same rows ba
 (one statement), under the aggregates' write lock (writers take turns: a batch with late
 lines of that month waits instead of colliding). Readers see the old rows or the new ones,
 never neither; counts do not change, so nothing kept of them is forgotten. A share rewritten
-twice is only rewritten again: a run killed midway is simply run again.
+twice is only rewritten again: a run killed midway is simply run again. Then the primary
+key is rebuilt (:func:`rebuild_key_index`), which the reinsertion left twice its size.
 """
 
 from __future__ import annotations
@@ -67,6 +68,17 @@ def compact_share(session: orm.Session, month: datetime.date, share: int) -> int
     parameters = {"first": month, "end": next_month(month), "shares": SHARES, "share": share}
     cursor.execute(_MOVE, parameters)
     return cursor.rowcount
+
+
+def rebuild_key_index(session_factory) -> None:
+    """Rebuild the primary key without blocking readers or writers, after months were
+    rewritten: reinserting a month's rows splits its pages all over (at 23.5M rows it grew
+    from 1.2 to 2.0 GB, and a project's year read from disk took 57-71 ms instead of
+    12-14). Waits for the transactions already running, as REINDEX CONCURRENTLY does."""
+    with session_factory() as session:
+        engine = session.get_bind()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("REINDEX INDEX CONCURRENTLY stats_daily_downloads_pkey")
 
 
 def compact_month(session_factory, month: datetime.date) -> Iterator[int]:

@@ -190,6 +190,7 @@ def compact_month(self, month: str) -> int:
     moved = sum(
         compaction.compact_month(self.ctx.session_factory, datetime.date.fromisoformat(month))
     )
+    compaction.rebuild_key_index(self.ctx.session_factory)
     log.info("stats month compacted", month=month, rows=moved)
     return moved
 

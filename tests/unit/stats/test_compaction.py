@@ -100,8 +100,26 @@ def test_a_closed_month_is_rewritten_in_key_order_and_nothing_else_changes(clean
 
     # Again: the same rows, still together (a run killed midway is run again).
     assert sum(compaction.compact_month(factory, LAST_MONTH)) == sum(moved)
+    compaction.rebuild_key_index(factory)
     with clean_database.connect() as connection:
         assert _rows(connection) == before
+        valid = connection.scalar(
+            sa.text(
+                "SELECT indisvalid AND indisprimary FROM pg_index "
+                "WHERE indexrelid = 'stats_daily_downloads_pkey'::regclass"
+            )
+        )
+        assert valid
+        # The rebuilt key still refuses a second row of a key.
+        with pytest.raises(sa.exc.IntegrityError):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO stats_daily_downloads "
+                    "(project, dimension, day, category, mirror, downloads) "
+                    "VALUES ('alpha', 'version', :day, '1.0', false, 1)"
+                ),
+                {"day": LAST_MONTH},
+            )
 
 
 def test_an_open_month_is_not_rewritten(db_session):
