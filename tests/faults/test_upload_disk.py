@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 
 import pytest
 
@@ -40,6 +41,11 @@ def test_a_full_upload_folder_refuses_uploads_with_503(faulty, tmp_path):
     try:
         with Traffic(faulty, tmp_path, PROJECT, [f"/simple/{PROJECT}/"]) as load:
             refused = [upload(faulty, wheel(tmp_path, PROJECT, size=256 * 1024)) for _ in range(3)]
+            # The background traffic's own uploads meet the full folder too: on a loaded
+            # machine its next upload may come after the three above, so wait for one.
+            deadline = time.monotonic() + 20
+            while not load.refused("upload") and time.monotonic() < deadline:
+                time.sleep(0.1)
     finally:
         filler.unlink()
 
