@@ -78,7 +78,18 @@ def rebuild_key_index(session_factory) -> None:
     with session_factory() as session:
         engine = session.get_bind()
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        # A rebuild killed midway leaves its new copy behind, invalid but still written on
+        # every insert and update: dropped first, so a rerun ends with the key alone.
+        for (leftover,) in connection.exec_driver_sql(_LEFTOVER_COPIES).all():
+            connection.exec_driver_sql(f'DROP INDEX CONCURRENTLY IF EXISTS "{leftover}"')
         connection.exec_driver_sql("REINDEX INDEX CONCURRENTLY stats_daily_downloads_pkey")
+
+
+_LEFTOVER_COPIES = """
+SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid = 'stats_daily_downloads'::regclass AND NOT i.indisvalid
+    AND c.relname LIKE 'stats\\_daily\\_downloads\\_pkey\\_ccnew%%'
+"""
 
 
 def compact_month(session_factory, month: datetime.date) -> Iterator[int]:

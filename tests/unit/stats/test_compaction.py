@@ -138,3 +138,37 @@ def test_closed_months_and_the_night_a_month_is_rewritten():
     assert month_to_compact(datetime.date(2026, 12, 2)) == "2026-11-01"
     assert month_to_compact(datetime.date(2027, 1, 2)) == "2026-12-01"
     assert month_to_compact(datetime.date(2026, 12, 5)) is None
+
+
+def test_a_key_rebuild_killed_midway_leaves_nothing_behind_after_the_next(clean_database):
+    """REINDEX CONCURRENTLY killed midway leaves an invalid copy of the key (``_ccnew``),
+    still written on every insert; the next rebuild drops it."""
+    from warehouse.db import make_session_factory
+
+    with clean_database.begin() as connection:
+        _load_day_after_day(connection)
+    # A copy left invalid, as a killed rebuild leaves it (here: unique on day, which fails).
+    autocommit = clean_database.connect().execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit as connection, pytest.raises(sa.exc.IntegrityError):
+        connection.exec_driver_sql(
+            "CREATE UNIQUE INDEX CONCURRENTLY stats_daily_downloads_pkey_ccnew "
+            "ON stats_daily_downloads (day)"
+        )
+
+    def indexes():
+        with clean_database.connect() as connection:
+            return dict(
+                connection.execute(
+                    sa.text(
+                        "SELECT c.relname, i.indisvalid FROM pg_index i "
+                        "JOIN pg_class c ON c.oid = i.indexrelid "
+                        "WHERE i.indrelid = 'stats_daily_downloads'::regclass"
+                    )
+                ).all()
+            )
+
+    assert indexes()["stats_daily_downloads_pkey_ccnew"] is False
+    compaction.rebuild_key_index(make_session_factory(clean_database))
+    after = indexes()
+    assert "stats_daily_downloads_pkey_ccnew" not in after
+    assert after["stats_daily_downloads_pkey"] is True and all(after.values())
