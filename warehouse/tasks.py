@@ -73,6 +73,8 @@ TASK_QUEUES = {
     "warehouse.stats.tasks.count_logs": "stats",
     "warehouse.stats.tasks.nightly": "stats",
     "warehouse.stats.tasks.compact_month": "stats",
+    "warehouse.stats.tasks.compact_share": "stats",
+    "warehouse.stats.tasks.rebuild_key": "stats",
     "warehouse.storage.tasks.verify_range": VERIFY_QUEUE,
     "warehouse.storage.tasks.verify_slice": VERIFY_QUEUE,
     # An upload's scan that did not finish in the request: its release waits for it.

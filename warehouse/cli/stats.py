@@ -172,8 +172,8 @@ def rebuild(since, queue) -> None:
     Objects counted from files (``warehouse stats ingest``) that are not in the bucket cannot
     be recounted: ship them to logs/ first.
     """
+    from warehouse.stats import compaction, logs
     from warehouse.stats import ingest as counting
-    from warehouse.stats import logs
     from warehouse.stats.models import CountedLog, DailyDownloads, MalformedLine
     from warehouse.stats.services import forget_all_past
     from warehouse.stats.tasks import forget_counted, logs_store, send_batches, stored_lines
@@ -192,6 +192,8 @@ def rebuild(since, queue) -> None:
             ).all()
             session.execute(sa.delete(MalformedLine).where(MalformedLine.log_key.in_(forgotten)))
             session.execute(sa.delete(DailyDownloads).where(DailyDownloads.day >= since))
+            # The recounted days are appended as they come: their months are rewritten anew.
+            compaction.forget_compactions(session, since)
         # Removed days are not served from what the origin kept of them.
         forget_all_past(context.redis)
         not_in_bucket = [k for k in forgotten if not k.startswith(logs.LOGS_PREFIX)]
@@ -241,7 +243,8 @@ def rebuild(since, queue) -> None:
 )
 def compact(months) -> None:
     """Rewrite closed months' rows in the primary key's order, so that a project's month is a
-    few neighbouring pages (beat does the month that closed; this is for the ones before)."""
+    few neighbouring pages (beat does the month that closed; this is for the ones before).
+    Shares already rewritten are skipped: a run killed midway goes on where it stopped."""
     from warehouse.stats import compaction
     from warehouse.stats.models import DailyDownloads
     from warehouse.tasks import TaskContext
@@ -256,18 +259,22 @@ def compact(months) -> None:
         for month in months:
             if compaction.month_of(month) >= compaction.month_of(today):
                 raise click.ClickException(f"{month:%Y-%m} has not closed yet.")
+        with context.session() as session:
+            left = sum(len(compaction.shares_left(session, month)) for month in months)
         moved = 0
-        with click.progressbar(
-            length=len(months) * compaction.SHARES, label="Rewriting shares"
-        ) as bar:
+        with click.progressbar(length=left, label="Rewriting shares") as bar:
             for month in months:
                 for rows in compaction.compact_month(context.session_factory, month):
                     moved += rows
                     bar.update(1)
-        if months:
+        if left:
             click.echo("Rebuilding the primary key (REINDEX CONCURRENTLY)...")
             compaction.rebuild_key_index(context.session_factory)
-        click.echo(f"{len(months)} month(s), {moved:,} rows rewritten in key order")
+        done = len(months) * compaction.SHARES - left
+        click.echo(
+            f"{len(months)} month(s), {moved:,} rows rewritten in key order"
+            + (f" ({done} share(s) were already)" if done else "")
+        )
     finally:
         context.engine.dispose()
 

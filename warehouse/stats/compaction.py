@@ -10,9 +10,12 @@ them.
 Each share is one transaction that deletes its rows and inserts the same rows back sorted
 (one statement), under the aggregates' write lock (writers take turns: a batch with late
 lines of that month waits instead of colliding). Readers see the old rows or the new ones,
-never neither; counts do not change, so nothing kept of them is forgotten. A share rewritten
-twice is only rewritten again: a run killed midway is simply run again. Then the primary
-key is rebuilt (:func:`rebuild_key_index`), which the reinsertion left twice its size.
+never neither; counts do not change, so nothing kept of them is forgotten. The share is
+recorded (``stats_compacted_shares``) in the same transaction: a share is rewritten once,
+and a run killed midway, run again, goes on with the shares not done. Each share is its own
+Celery task (minutes each, well within a queue's visibility timeout at any size), and the
+one that finishes its month sends the rebuild of the primary key (:func:`rebuild_key_index`),
+which the reinsertion leaves up to twice its size.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterator
 
+import sqlalchemy as sa
 from sqlalchemy import orm
 
 from warehouse.stats.ingest import lock_writes
+from warehouse.stats.models import CompactedShare
 
 # Shares of the projects (by a hash of the name) rewritten one transaction each: the write
 # lock is held for a share's rows only, and each share is a run of neighbouring pages.
@@ -58,16 +63,41 @@ def closed_months(oldest: datetime.date, today: datetime.date) -> list[datetime.
     return months
 
 
-def compact_share(session: orm.Session, month: datetime.date, share: int) -> int:
-    """Rewrite ``share`` (of ``SHARES``) of ``month``'s rows in key order, in the session's
-    transaction (the caller commits); the rows rewritten."""
-    if month_of(month) >= month_of(datetime.datetime.now(datetime.UTC).date()):
+def compact_share(session: orm.Session, month: datetime.date, share: int) -> int | None:
+    """Rewrite ``share`` (of ``SHARES``) of ``month``'s rows in key order and record it, in
+    the session's transaction (the caller commits); the rows rewritten, or None if the share
+    was already rewritten."""
+    month = month_of(month)
+    if month >= month_of(datetime.datetime.now(datetime.UTC).date()):
         raise ValueError(f"{month:%Y-%m} has not closed: only closed months are rewritten")
+    if not 0 <= share < SHARES:
+        raise ValueError(f"share {share} is not one of 0..{SHARES - 1}")
+    # Under the lock, the record is read after any other rewrite of this share committed.
     lock_writes(session)
+    if session.get(CompactedShare, (month, share)) is not None:
+        return None
     cursor = session.connection().connection.driver_connection.cursor()
     parameters = {"first": month, "end": next_month(month), "shares": SHARES, "share": share}
     cursor.execute(_MOVE, parameters)
+    session.add(CompactedShare(month=month, share=share, rows=cursor.rowcount))
+    session.flush()
     return cursor.rowcount
+
+
+def shares_left(session: orm.Session, month: datetime.date) -> list[int]:
+    """The shares of ``month`` not rewritten yet."""
+    done = set(
+        session.scalars(
+            sa.select(CompactedShare.share).where(CompactedShare.month == month_of(month))
+        )
+    )
+    return [share for share in range(SHARES) if share not in done]
+
+
+def forget_compactions(session: orm.Session, since: datetime.date) -> None:
+    """The months from ``since``'s on are to be rewritten again (their rows were recounted,
+    so appended in the order they came)."""
+    session.execute(sa.delete(CompactedShare).where(CompactedShare.month >= month_of(since)))
 
 
 def rebuild_key_index(session_factory) -> None:
@@ -93,11 +123,12 @@ WHERE i.indrelid = 'stats_daily_downloads'::regclass AND NOT i.indisvalid
 
 
 def compact_month(session_factory, month: datetime.date) -> Iterator[int]:
-    """Rewrite a closed month's rows in key order, one share per transaction; the rows of
-    each share as it commits."""
-    month = month_of(month)
-    for share in range(SHARES):
+    """Rewrite the shares of a closed month not rewritten yet, one per transaction; the rows
+    of each share as it commits."""
+    with session_factory() as session:
+        left = shares_left(session, month)
+    for share in left:
         with session_factory() as session:
             moved = compact_share(session, month, share)
             session.commit()
-        yield moved
+        yield moved or 0

@@ -105,3 +105,16 @@ class MalformedLine(Model):
     line_number: orm.Mapped[int]
     reason: orm.Mapped[str] = orm.mapped_column(sa.Text)
     line: orm.Mapped[str] = orm.mapped_column(sa.Text)
+
+
+class CompactedShare(Model):
+    """A share of a closed month's projects whose rows were rewritten in key order
+    (:mod:`warehouse.stats.compaction`): written in the same transaction as the rewrite, so
+    a share is rewritten once, however often its task is delivered."""
+
+    __tablename__ = "stats_compacted_shares"
+
+    month: orm.Mapped[datetime.date] = orm.mapped_column(sa.Date, primary_key=True)
+    share: orm.Mapped[int] = orm.mapped_column(sa.SmallInteger, primary_key=True)
+    rows: orm.Mapped[int] = orm.mapped_column(sa.BigInteger)
+    compacted_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)

@@ -9,7 +9,9 @@
   ``count_log`` is the batch of one;
 * ``nightly`` (beat, 00:30 UTC): export yesterday's aggregates as a dataset to the archive,
   delete raw log objects older than ``stats_logs_retention_days``, and on the month's second
-  day send ``compact_month`` for the month that closed (its rows rewritten in key order).
+  day send ``compact_month`` for the month that closed;
+* ``compact_month`` sends a ``compact_share`` per share of the month's projects, each
+  rewriting its rows in key order once, and the last one sends ``rebuild_key``.
 """
 
 from __future__ import annotations
@@ -184,15 +186,42 @@ def prune_logs(ctx, today: datetime.date, scan_days: int = 7) -> int:
 
 @app.task(name="warehouse.stats.tasks.compact_month", bind=True)
 def compact_month(self, month: str) -> int:
-    """Rewrite a closed month's rows in key order (see warehouse.stats.compaction)."""
+    """Send one ``compact_share`` per share of a closed month not rewritten yet (see
+    warehouse.stats.compaction); the tasks sent."""
     from warehouse.stats import compaction
 
-    moved = sum(
-        compaction.compact_month(self.ctx.session_factory, datetime.date.fromisoformat(month))
-    )
-    compaction.rebuild_key_index(self.ctx.session_factory)
-    log.info("stats month compacted", month=month, rows=moved)
+    with self.ctx.session() as session:
+        left = compaction.shares_left(session, datetime.date.fromisoformat(month))
+    for share in left:
+        compact_share.delay(month, share)
+    return len(left)
+
+
+@app.task(name="warehouse.stats.tasks.compact_share", bind=True)
+def compact_share(self, month: str, share: int) -> int | None:
+    """Rewrite one share of a closed month in key order, once however often delivered; the
+    task that rewrites the month's last share sends the key's rebuild."""
+    from warehouse.stats import compaction
+
+    first = datetime.date.fromisoformat(month)
+    with self.ctx.session() as session:
+        moved = compaction.compact_share(session, first, share)
+        # Under the write lock the shares' transactions take turns: exactly one of them
+        # sees its month finished, and its rebuild is sent once it commits.
+        if moved is not None and not compaction.shares_left(session, first):
+            rebuild_key.delay()
+    log.info("stats share compacted", month=month, share=share, rows=moved)
     return moved
+
+
+@app.task(name="warehouse.stats.tasks.rebuild_key", bind=True)
+def rebuild_key(self) -> None:
+    """Rebuild the aggregates' primary key without blocking reads or writes (after a month
+    was rewritten); a rerun after a kill drops the half-built copy first."""
+    from warehouse.stats import compaction
+
+    compaction.rebuild_key_index(self.ctx.session_factory)
+    log.info("stats key rebuilt")
 
 
 # The night a month is rewritten: its last day's late logs (minutes late) are in by then.

@@ -17,7 +17,7 @@ from tests.unit.stats import agents
 from tests.unit.stats.agents import download_line
 from warehouse.cli import main
 from warehouse.stats import export, logs
-from warehouse.stats.models import CountedLog, DailyDownloads
+from warehouse.stats.models import CompactedShare, CountedLog, DailyDownloads
 from warehouse.storage.local import LocalFileStorage
 
 NOW = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
@@ -115,11 +115,18 @@ def test_ship_rotate_then_rebuild_recounts_exactly(run, tmp_path, files_path, db
     expected = [(NOW.date() - datetime.timedelta(days=1), False, 1), (NOW.date(), False, 2)]
     assert _overall(db_session) == expected
 
+    # Months recorded as rewritten in key order: the recounted one must be rewritten anew.
+    this_month = NOW.date().replace(day=1)
+    before = (this_month - datetime.timedelta(days=1)).replace(day=1)
+    db_session.add_all(CompactedShare(month=m, share=0, rows=1) for m in (before, this_month))
+    db_session.commit()
     result = run("stats", "rebuild", "--since", NOW.date().isoformat())
     assert "1 log object(s) recounted" in result.output
     assert _overall(db_session) == expected
     row = db_session.get(CountedLog, key)
     assert row.counted_from == NOW.date()
+    db_session.expire_all()
+    assert db_session.scalars(sa.select(CompactedShare.month)).all() == [before]
 
 
 def test_rebuild_refuses_a_bad_date(run):
@@ -252,4 +259,7 @@ def test_compact_rewrites_closed_months_and_refuses_others(run, db_session):
     assert f"{this_month:%Y-%m} has not closed yet." in still_open.output
     done = run("stats", "compact")
     assert "1 month(s), 1 rows rewritten in key order" in done.output
+    again = run("stats", "compact")
+    assert "1 month(s), 0 rows rewritten in key order (16 share(s) were already)" in again.output
+    assert "Rebuilding" not in again.output
     assert _overall(db_session) == [(last_month, False, 4), (this_month, False, 2)]

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from warehouse.stats import compaction
+from warehouse.stats.models import CompactedShare
 
 TODAY = datetime.datetime.now(datetime.UTC).date()
 THIS_MONTH = TODAY.replace(day=1)
@@ -98,8 +99,14 @@ def test_a_closed_month_is_rewritten_in_key_order_and_nothing_else_changes(clean
         # The open month's rows were not moved.
         assert _where_this_month(connection) == untouched
 
-    # Again: the same rows, still together (a run killed midway is run again).
-    assert sum(compaction.compact_month(factory, LAST_MONTH)) == sum(moved)
+    # Each share is recorded with its rows; run again, nothing is rewritten twice.
+    with factory() as session:
+        assert compaction.shares_left(session, LAST_MONTH) == []
+        recorded = session.execute(
+            sa.select(CompactedShare.share, CompactedShare.rows).order_by(CompactedShare.share)
+        ).all()
+    assert recorded == list(enumerate(moved))
+    assert list(compaction.compact_month(factory, LAST_MONTH)) == []
     compaction.rebuild_key_index(factory)
     with clean_database.connect() as connection:
         assert _rows(connection) == before
@@ -120,6 +127,70 @@ def test_a_closed_month_is_rewritten_in_key_order_and_nothing_else_changes(clean
                 ),
                 {"day": LAST_MONTH},
             )
+
+
+def test_a_run_killed_midway_goes_on_with_the_shares_not_done(clean_database):
+    from warehouse.db import make_session_factory
+
+    with clean_database.begin() as connection:
+        _load_day_after_day(connection)
+    factory = make_session_factory(clean_database)
+    first_run = compaction.compact_month(factory, LAST_MONTH)
+    done = [next(first_run) for _ in range(5)]  # then killed: the generator is dropped
+    first_run.close()
+    with factory() as session:
+        assert compaction.shares_left(session, LAST_MONTH) == list(range(5, compaction.SHARES))
+    rest = list(compaction.compact_month(factory, LAST_MONTH))
+    days = (THIS_MONTH - LAST_MONTH).days
+    assert len(rest) == compaction.SHARES - 5
+    assert sum(done) + sum(rest) == len(PROJECTS) * 40 * days
+
+
+def test_one_task_per_share_each_once_and_the_last_sends_the_key_rebuild(
+    task_context, tmp_path, monkeypatch
+):
+    from warehouse import tasks
+    from warehouse.storage.local import LocalFileStorage
+    from warehouse.stats import tasks as stats_tasks
+
+    ctx = task_context(LocalFileStorage(str(tmp_path)))
+    with ctx.session() as session:
+        _load_day_after_day(session.connection())
+        # A share of last month already rewritten (by the command, say).
+        assert compaction.compact_share(session, LAST_MONTH, 3) is not None
+    shares, rebuilds = [], []
+    monkeypatch.setattr(stats_tasks.compact_share, "delay", lambda *a: shares.append(a))
+    monkeypatch.setattr(stats_tasks.rebuild_key, "delay", lambda: rebuilds.append(True))
+    previous = tasks._context
+    tasks.set_context(ctx)
+    try:
+        month = LAST_MONTH.isoformat()
+        assert stats_tasks.compact_month.apply((month,)).get() == compaction.SHARES - 1
+        assert shares == [(month, s) for s in range(compaction.SHARES) if s != 3]
+        for args in shares[:-1]:
+            assert stats_tasks.compact_share.apply(args).get() is not None
+        assert rebuilds == []
+        # Delivered twice (a worker lost before its acknowledgement): rewritten once.
+        assert stats_tasks.compact_share.apply(shares[0]).get() is None
+        assert stats_tasks.compact_share.apply(shares[-1]).get() is not None
+        assert rebuilds == [True]
+        assert stats_tasks.compact_share.apply(shares[-1]).get() is None
+        assert rebuilds == [True]
+    finally:
+        tasks.set_context(previous)
+    config = tasks.celery_config(ctx.settings)
+    for name in ("compact_month", "compact_share", "rebuild_key"):
+        assert config["task_routes"][f"warehouse.stats.tasks.{name}"] == {"queue": "stats"}
+
+
+def test_a_recount_forgets_the_compaction_of_its_months(db_session):
+    for share in (0, 1):
+        db_session.add(CompactedShare(month=LAST_MONTH, share=share, rows=1))
+    db_session.flush()
+    compaction.forget_compactions(db_session, TODAY)
+    assert compaction.shares_left(db_session, LAST_MONTH) == list(range(2, compaction.SHARES))
+    compaction.forget_compactions(db_session, LAST_MONTH + datetime.timedelta(days=3))
+    assert compaction.shares_left(db_session, LAST_MONTH) == list(range(compaction.SHARES))
 
 
 def test_an_open_month_is_not_rewritten(db_session):
