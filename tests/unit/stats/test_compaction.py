@@ -150,8 +150,8 @@ def test_one_task_per_share_each_once_and_the_last_sends_the_key_rebuild(
     task_context, tmp_path, monkeypatch
 ):
     from warehouse import tasks
-    from warehouse.storage.local import LocalFileStorage
     from warehouse.stats import tasks as stats_tasks
+    from warehouse.storage.local import LocalFileStorage
 
     ctx = task_context(LocalFileStorage(str(tmp_path)))
     with ctx.session() as session:
