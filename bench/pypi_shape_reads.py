@@ -9,7 +9,10 @@ figure is client-side wall time of one HTTP request to gunicorn on 127.0.0.1 (no
   state); PostgreSQL's shared buffers and the OS page cache are NOT dropped (warm disk);
 * warm: the median of --repeat requests right after.
 
-Then the database's size: pg_total_relation_size (heap + TOAST + indexes) of each loaded
+``--after-uploads N``: N times, a new version of --project is uploaded (through the stack's
+uploads app, as bench/upload_at_size.py does) and its pages are asked once right after: the
+first read of a new serial, which no answer kept for the serial can serve (wall ms, p50 and
+max). Then the database's size: pg_total_relation_size (heap + TOAST + indexes) of each loaded
 table, and per file. Search: --queries words through /search/?q=, p50 and p95, and the time
 to reindex one project's search row (the incremental update) in SQL.
 """
@@ -57,6 +60,7 @@ def main() -> None:
     parser.add_argument("--name", default="shape")
     parser.add_argument("--project", default="botocore", help="the big project")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--after-uploads", type=int, default=0, metavar="N")
     args = parser.parse_args()
     root = Path(os.environ.get("BENCH_WORK", "/tmp/bench")) / "warehouse" / args.name
     state = json.loads((root / "stack.json").read_text())
@@ -104,6 +108,9 @@ def main() -> None:
             flush=True,
         )
 
+    if args.after_uploads:
+        after_uploads(state, args.project, args.after_uploads)
+
     timings = []
     for word in SEARCH_WORDS:
         for page in (1, 2):
@@ -147,6 +154,49 @@ def main() -> None:
     print(
         f"{'whole database':16} {'':>12} {database_size / 1e6:10.1f} {database_size / files:11.0f}"
     )
+
+
+def after_uploads(state: dict, project: str, rounds: int) -> None:
+    """The first read of each page right after an upload of ``project`` changed its serial."""
+    import secrets
+    import tempfile
+
+    import requests
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from load_dataset import twine_fields
+    from upload_at_size import grant
+
+    from tests.support.artifacts import make_wheel
+
+    grant(f"postgresql+psycopg://postgres@127.0.0.1:{state['pg_port']}/warehouse", [project])
+    pages = {
+        f"/simple/{project}/": {},
+        f"/simple/{project}/ (JSON)": {"Accept": "application/vnd.pypi.simple.v1+json"},
+        f"/project/{project}/": {},
+        f"/pypi/{project}/json": {},
+    }
+    times: dict[str, list[float]] = {page: [] for page in pages}
+    nonce = int(secrets.token_hex(3), 16)
+    with tempfile.TemporaryDirectory() as scratch, requests.Session() as session:
+        for number in range(rounds):
+            wheel = make_wheel(Path(scratch), project, f"9998.{nonce}.{number}")
+            with wheel.open("rb") as content:
+                answer = session.post(
+                    state["upload_url"],
+                    data=twine_fields(wheel),
+                    files={"content": (wheel.name, content)},
+                    auth=("__token__", state["token"]),
+                    timeout=120,
+                )
+            answer.raise_for_status()
+            for page, headers in pages.items():
+                started = time.perf_counter()
+                session.get(state["url"] + page.split(" ")[0], headers=headers).raise_for_status()
+                times[page].append((time.perf_counter() - started) * 1000)
+    print(f"first read after an upload of {project} ({rounds} uploads), wall ms:")
+    for page, values in times.items():
+        print(f"  {page:40} p50 {statistics.median(values):8.1f}  max {max(values):8.1f}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,15 @@ given time:
 It prints errors per kind (goal: none), the median and p99 of each kind, and the resident
 memory of every long-lived process of the stack one minute in and at the end (goal: flat).
 ``--json PATH`` writes the same figures.
+
+``--at-size`` is issue 16's load test, on a stack whose database holds PyPI's shape
+(``bench/pypi_shape.py`` loaded into make serve's database): the uploads go on as above,
+one client uploads a new project every 10 s and reads the root listing through Varnish until
+it names it (the listing's freshness), and the readers ask for the simple pages and JSON API
+of the index's own projects (drawn from the database) besides the soak's; no logins, pip, uv
+or bandersnatch (a mirror of 700,000 generated projects, whose files have no blobs, is not
+the point). It also prints the CPU the stack spent per request (all its processes, from
+/proc).
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import os
 import random
 import re
 import shutil
@@ -110,6 +120,8 @@ class Soak:
         self.projects = [f"soak-{stamp}-{n:03d}" for n in range(PROJECTS)]
         self.versions: dict[str, int] = defaultdict(int)
         self.versions_lock = threading.Lock()
+        # --at-size: a sample of the index's own projects, for index_reader.
+        self.index_projects: list[str] = []
 
     def running(self) -> bool:
         return time.monotonic() < self.deadline
@@ -194,6 +206,46 @@ class Soak:
                 wheel = requests.compat.urljoin(f"{self.url}/simple/{project}/", urls[-1])
                 self.tally.timed("metadata", session.get, f"{wheel}.metadata", timeout=60)
                 self.tally.timed("file", session.get, wheel, timeout=60)
+
+    def prober(self) -> None:
+        """The root listing's freshness: a new project uploaded, then ``/simple/`` read
+        through Varnish until it names the project; the time from the upload's answer."""
+        with requests.Session() as session:
+            number = 0
+            while self.running():
+                number += 1
+                project = f"{self.projects[0]}-fresh-{number}"
+                self.upload(session, project, kind="upload-new")
+                uploaded = time.monotonic()
+                while self.running():
+                    listing = self.tally.timed(
+                        "root-listing",
+                        session.get,
+                        f"{self.url}/simple/",
+                        headers={"Accept": JSON_ACCEPT},
+                        timeout=60,
+                    )
+                    if listing is not None and f'"{project}"' in listing.text:
+                        self.tally.ok("freshness", time.monotonic() - uploaded)
+                        break
+                    if time.monotonic() - uploaded > 60:
+                        self.tally.fail("freshness", f"{project} not listed after 60 s")
+                        break
+                    time.sleep(0.1)
+                time.sleep(max(0.0, 10 - (time.monotonic() - uploaded)))
+
+    def index_reader(self) -> None:
+        """The index's own projects (PyPI's shape): their simple pages and JSON documents."""
+        kinds = (
+            ("index-simple-json", "/simple/{}/", JSON_ACCEPT),
+            ("index-simple-html", "/simple/{}/", "text/html"),
+            ("index-json-api", "/pypi/{}/json", "application/json"),
+        )
+        with requests.Session() as session:
+            while self.running():
+                kind, path, accept = random.choices(kinds, (2, 2, 1))[0]
+                url = self.url + path.format(random.choice(self.index_projects))
+                self.tally.timed(kind, session.get, url, headers={"Accept": accept}, timeout=60)
 
     def reader(self) -> None:
         """The other read paths: the root listing, the JSON API, search."""
@@ -365,6 +417,31 @@ def memory(labelled: dict[str, int]) -> dict[str, float]:
     return {label: rss for label, pid in labelled.items() if (rss := _rss_mib(pid)) is not None}
 
 
+def cpu_seconds(labelled: dict[str, int]) -> dict[str, float]:
+    """User + system CPU of each process (and of its waited-for children), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for label, pid in labelled.items():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            found[label] = sum(int(f) for f in fields[11:15]) / tick
+    return found
+
+
+def index_sample(env: dict[str, str], size: int = 5000) -> list[str]:
+    """Names of the index's own projects, a random sample (PyPI's shape: 700,000)."""
+    import psycopg
+
+    url = env["DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as connection:
+        return [
+            name
+            for (name,) in connection.execute(
+                "SELECT normalized_name FROM projects TABLESAMPLE SYSTEM (2) LIMIT %s", (size,)
+            )
+        ]
+
+
 # Running it --------------------------------------------------------------------------------------
 
 
@@ -440,6 +517,25 @@ def report(tally: Tally, seconds: float, rss_start: dict, rss_end: dict, clients
     return figures
 
 
+def cpu_report(tally: Tally, start: dict[str, float], end: dict[str, float]) -> dict:
+    """The stack's CPU over the run, by role, and per request answered (every kind but the
+    prober's freshness, which is not a request)."""
+    by_role: dict[str, float] = defaultdict(float)
+    for label in start.keys() & end.keys():
+        by_role[label.split(":")[0]] += end[label] - start[label]
+    requests_done = sum(len(v) for k, v in tally.latencies.items() if k != "freshness")
+    total = sum(by_role.values())
+    print(f"\nstack CPU over the run: {total:.0f} s for {requests_done:,} requests")
+    for role, seconds in sorted(by_role.items(), key=lambda item: -item[1]):
+        print(f"  {role:<12}{seconds:>8.1f} s")
+    per_request = total / requests_done * 1000 if requests_done else float("nan")
+    print(f"  {'per request':<12}{per_request:>8.1f} ms")
+    return {
+        "seconds": {role: round(v, 1) for role, v in by_role.items()},
+        "ms_per_request": round(per_request, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -449,6 +545,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--uploads-per-minute", type=float, default=50)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--at-size", action="store_true", help="issue 16's load test on a PyPI-shaped index"
+    )
     args = parser.parse_args()
     if args.clients < 8:
         raise SystemExit("--clients: at least 8 (one of each kind)")
@@ -459,14 +558,24 @@ def main() -> None:
     tally = Tally()
     with running_stack(args.url):
         # Fixed seats for the slow kinds, the rest split between installers and readers.
-        uploaders, logins = 3, 3
+        uploaders, logins = 3, (0 if args.at_size else 3)
         soak = Soak(args.url, env, tally, deadline=float("inf"), work=work)
-        soak.set_up(logins)
-        rest = args.clients - uploaders - logins - 3  # pip, uv, bandersnatch
-        plan = [(soak.uploader, (args.uploads_per_minute / uploaders,))] * uploaders
-        plan += [(soak.login, (user,)) for user in soak.login_users]
-        plan += [(soak.real_client, ("pip",)), (soak.real_client, ("uv",)), (soak.bandersnatch, ())]
-        plan += [(soak.installer, ())] * (rest - rest // 3) + [(soak.reader, ())] * (rest // 3)
+        soak.set_up(max(logins, 1))
+        if args.at_size:
+            # The prober's new project every 10 s is one of the minute's uploads.
+            soak.index_projects = index_sample(env)
+            rest = args.clients - uploaders - 1
+            per_minute = (args.uploads_per_minute - 6) / uploaders
+            plan = [(soak.uploader, (per_minute,))] * uploaders + [(soak.prober, ())]
+            plan += [(soak.installer, ())] * (rest // 3) + [(soak.reader, ())] * (rest // 3)
+            plan += [(soak.index_reader, ())] * (rest - 2 * (rest // 3))
+        else:
+            rest = args.clients - uploaders - logins - 3  # pip, uv, bandersnatch
+            plan = [(soak.uploader, (args.uploads_per_minute / uploaders,))] * uploaders
+            plan += [(soak.login, (user,)) for user in soak.login_users]
+            plan += [(soak.real_client, (c,)) for c in ("pip", "uv")] + [(soak.bandersnatch, ())]
+            plan += [(soak.installer, ())] * (rest - rest // 3) + [(soak.reader, ())] * (rest // 3)
+        cpu_start = cpu_seconds(stack_processes())
         started = time.monotonic()
         soak.deadline = started + args.minutes * 60
         threads = [threading.Thread(target=target, args=a, daemon=True) for target, a in plan]
@@ -478,7 +587,9 @@ def main() -> None:
         for thread in threads:
             thread.join(max(1, soak.deadline - time.monotonic() + 600))
         rss_end = memory(processes)
+        cpu_end = cpu_seconds(stack_processes())
         figures = report(tally, time.monotonic() - started, rss_start, rss_end, len(plan))
+        figures["cpu"] = cpu_report(tally, cpu_start, cpu_end)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     shutil.rmtree(work, ignore_errors=True)

@@ -32,7 +32,17 @@ from warehouse.packaging.models import (
     release_classifiers,
 )
 from warehouse.scanning.holds import served
-from warehouse.xmlrpc.protocol import Marshalled, dumps_name_int_struct, dumps_rows
+from warehouse.xmlrpc.protocol import (
+    MEMBER_HEAD,
+    MEMBER_MIDDLE,
+    MEMBER_TAIL,
+    STRUCT_CLOSE,
+    STRUCT_OPEN,
+    Marshalled,
+    dumps_name_int_struct,
+    dumps_rows,
+    fits_int,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -126,14 +136,41 @@ def list_packages_with_serial(call: Call) -> Marshalled:
 
 
 def _marshal_packages(session: orm.Session, serial: int) -> bytes:
-    # Straight from the driver, on the snapshot's own connection: SQLAlchemy's per-row
-    # result processing would cost several times the query itself.
+    # Straight from the driver, on the snapshot's own connection. PostgreSQL writes the whole
+    # answer: at 700,000 projects, marshalling it in Python took 0.4-0.8 s of a worker's CPU
+    # on top of the query, where string_agg does it within the query's scan.
     driver_connection = session.connection().connection.driver_connection
     with driver_connection.cursor() as cursor:
-        rows = cursor.execute(
-            "SELECT name, last_serial FROM projects WHERE lifecycle_status IS NULL"
-        ).fetchall()
-    return dumps_name_int_struct(rows)
+        # In binary: the answer comes as the bytes it is, not as hex text to decode.
+        lowest, highest, answer = cursor.execute(
+            _PACKAGES_ANSWER, _PACKAGES_PARTS, binary=True
+        ).fetchone()
+        if lowest is not None and not (fits_int(lowest) and fits_int(highest)):
+            # Serials past 32 bits: marshalled in Python, as xmlrpc.client does such ints.
+            rows = cursor.execute(
+                "SELECT name, last_serial FROM projects WHERE lifecycle_status IS NULL"
+            ).fetchall()
+            return dumps_name_int_struct(rows)
+    return answer
+
+
+# Names need no escaping: the projects_valid_name_check constraint keeps them to ASCII
+# letters, digits, ".", "_" and "-".
+_PACKAGES_ANSWER = """
+SELECT min(last_serial), max(last_serial), convert_to(
+    %(open)s::text
+    || coalesce(string_agg(
+        concat(%(head)s::text, name, %(middle)s::text, last_serial, %(tail)s::text), ''), '')
+    || %(close)s::text, 'UTF8')
+FROM projects WHERE lifecycle_status IS NULL
+"""
+_PACKAGES_PARTS = {
+    "open": STRUCT_OPEN,
+    "head": MEMBER_HEAD,
+    "middle": MEMBER_MIDDLE,
+    "tail": MEMBER_TAIL,
+    "close": STRUCT_CLOSE,
+}
 
 
 def list_packages(call: Call) -> list:

@@ -70,17 +70,34 @@ def dumps_name_int_struct(items: list[tuple[str, int]]) -> bytes:
     For the one big answer (a struct of every project): ``xmlrpc.client`` walks its input
     value by value and would spend most of the call's time budget doing so.
     """
-    if any(not _I4_MIN <= value <= _I4_MAX for _, value in items):
+    if any(not fits_int(value) for _, value in items):
         return dumps_result(dict(items))
     members = "".join(
-        f"<member>\n<name>{_xml_text(name)}</name>\n<value><int>{value}</int></value>\n</member>\n"
+        f"{MEMBER_HEAD}{_xml_text(name)}{MEMBER_MIDDLE}{value}{MEMBER_TAIL}"
         for name, value in items
     )
-    return (
-        "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><struct>\n"
-        + members
-        + "</struct></value>\n</param>\n</params>\n</methodResponse>\n"
-    ).encode("utf-8")
+    return struct_of_members(members.encode("utf-8"))
+
+
+# A ``{name: int}`` struct member: MEMBER_HEAD, the name, MEMBER_MIDDLE, the int, MEMBER_TAIL.
+MEMBER_HEAD = "<member>\n<name>"
+MEMBER_MIDDLE = "</name>\n<value><int>"
+MEMBER_TAIL = "</int></value>\n</member>\n"
+
+
+def fits_int(value: int) -> bool:
+    """Whether ``value`` is an XML-RPC ``<int>`` (32 bits); xmlrpc.client refuses others."""
+    return _I4_MIN <= value <= _I4_MAX
+
+
+# The response whose value is a struct: STRUCT_OPEN, the members, STRUCT_CLOSE.
+STRUCT_OPEN = "<?xml version='1.0'?>\n<methodResponse>\n<params>\n<param>\n<value><struct>\n"
+STRUCT_CLOSE = "</struct></value>\n</param>\n</params>\n</methodResponse>\n"
+
+
+def struct_of_members(members: bytes) -> bytes:
+    """The response whose value is a struct of these members, already marshalled."""
+    return STRUCT_OPEN.encode() + members + STRUCT_CLOSE.encode()
 
 
 def dumps_rows(rows: list[tuple]) -> bytes:

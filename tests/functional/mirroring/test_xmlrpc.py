@@ -16,6 +16,7 @@ from warehouse.db import REDIS_INFO_KEY
 from warehouse.packaging.models import JournalEntry, Project, Role
 from warehouse.settings import RateLimit
 from warehouse.xmlrpc.methods import CHANGELOG_LIMIT
+from warehouse.xmlrpc.protocol import dumps_name_int_struct
 
 
 def serials(db_session) -> list[int]:
@@ -99,6 +100,42 @@ def test_list_packages_with_serial_follows_every_commit(rpc, db_session, redis_c
     # ... so the next commit is seen at once.
     create_release(db_session, alpha, "2.0", files=())
     assert rpc.list_packages_with_serial() == {"Alpha": 4, "beta.two": 3}
+
+
+def test_list_packages_with_serial_written_by_postgresql_is_what_xmlrpc_client_writes(
+    rpc, db_session, redis_client
+):
+    """PostgreSQL writes the answer (string_agg): byte for byte what xmlrpc.client makes of
+    the same dict, in the rows' order; serials past 32 bits go through Python instead."""
+    db_session.info[REDIS_INFO_KEY] = redis_client  # commits move the serial readers see
+    for name in ("Alpha", "beta.two", "Gamma_3", "d-e-l-t-a", "Z"):
+        create_project(db_session, name, versions=["1.0"], files=())
+
+    def rows():
+        db_session.rollback()
+        query = "SELECT name, last_serial FROM projects WHERE lifecycle_status IS NULL"
+        return db_session.execute(sa.text(query)).all()
+
+    expected = xmlrpc.client.dumps(
+        (dict(rows()),), methodresponse=True, allow_none=True, encoding="utf-8"
+    ).encode()
+    call = xmlrpc.client.dumps((), "list_packages_with_serial").encode()
+    assert rpc.post(call).body == expected
+    # Nothing listed is an empty struct (a new serial each time: a new answer).
+    db_session.execute(sa.text("UPDATE projects SET lifecycle_status = 'archived'"))
+    db_session.commit()
+    create_project(db_session, "epsilon", versions=[], files=())
+    db_session.execute(sa.text("UPDATE projects SET lifecycle_status = 'archived'"))
+    db_session.commit()
+    redis_client.flushdb()
+    assert rpc.post(call).body == xmlrpc.client.dumps(({},), methodresponse=True).encode()
+
+    db_session.execute(sa.text("UPDATE projects SET lifecycle_status = NULL"))
+    db_session.execute(sa.text("UPDATE projects SET last_serial = 2147483648 WHERE name = 'Z'"))
+    db_session.commit()
+    create_project(db_session, "zeta", versions=[], files=())
+    assert rpc.post(call).body == dumps_name_int_struct(rows())
+    assert b"<name>Z</name>\n<value><double>2147483648.0</double>" in rpc.post(call).body
 
 
 def test_list_packages_with_serial_uses_the_serial_in_redis(rpc, db_session, redis_client):
