@@ -20,8 +20,9 @@ memory of every long-lived process of the stack one minute in and at the end (go
 
 ``--at-size`` is issue 16's load test, on a stack whose database holds PyPI's shape
 (``bench/pypi_shape.py`` loaded into make serve's database): the uploads go on as above,
-one client uploads a new project every 10 s and reads the root listing through Varnish until
-it names it (the listing's freshness), and the readers ask for the simple pages and JSON API
+one client uploads a new project every 10 s and asks for the root listing through Varnish
+until its serial reaches the project's (the listing's freshness; then it checks the listing
+names the project), and the readers ask for the simple pages and JSON API
 of the index's own projects (drawn from the database) besides the soak's; no logins, pip, uv
 or bandersnatch (a mirror of 700,000 generated projects, whose files have no blobs, is not
 the point). It also prints the CPU the stack spent per request (all its processes, from
@@ -208,8 +209,10 @@ class Soak:
                 self.tally.timed("file", session.get, wheel, timeout=60)
 
     def prober(self) -> None:
-        """The root listing's freshness: a new project uploaded, then ``/simple/`` read
-        through Varnish until it names the project; the time from the upload's answer."""
+        """The root listing's freshness: a new project uploaded, then ``/simple/`` asked
+        through Varnish (HEAD, every 50 ms) until its ``X-PyPI-Last-Serial`` reaches the
+        project's serial; the time from the upload's answer. The listing is then read whole
+        once, to check that it names the project."""
         with requests.Session() as session:
             number = 0
             while self.running():
@@ -217,21 +220,25 @@ class Soak:
                 project = f"{self.projects[0]}-fresh-{number}"
                 self.upload(session, project, kind="upload-new")
                 uploaded = time.monotonic()
+                serial = session.get(f"{self.url}/pypi/{project}/json", timeout=60)
+                if serial.status_code != 200:
+                    self.tally.fail("freshness", f"{project}: JSON API {serial.status_code}")
+                    continue
+                wanted = serial.json()["last_serial"]
                 while self.running():
-                    listing = self.tally.timed(
-                        "root-listing",
-                        session.get,
-                        f"{self.url}/simple/",
-                        headers={"Accept": JSON_ACCEPT},
-                        timeout=60,
-                    )
-                    if listing is not None and f'"{project}"' in listing.text:
+                    head = session.head(f"{self.url}/simple/", timeout=60)
+                    if int(head.headers.get("X-PyPI-Last-Serial", 0)) >= wanted:
                         self.tally.ok("freshness", time.monotonic() - uploaded)
+                        listing = self.tally.timed(
+                            "root-listing", session.get, f"{self.url}/simple/", timeout=60
+                        )
+                        if listing is not None and f">{project}<".encode() not in listing.content:
+                            self.tally.fail("freshness", f"{project}: serial {wanted}, not listed")
                         break
                     if time.monotonic() - uploaded > 60:
                         self.tally.fail("freshness", f"{project} not listed after 60 s")
                         break
-                    time.sleep(0.1)
+                    time.sleep(0.05)
                 time.sleep(max(0.0, 10 - (time.monotonic() - uploaded)))
 
     def index_reader(self) -> None:
