@@ -61,6 +61,10 @@ SERIAL_TTL = 600
 MEMO_TTL = 60
 # Rendered bytes are immutable; the TTL only lets old serials' pages fall out of Redis.
 CONTENT_TTL = 24 * 3600
+# Pages of the whole index (list_packages_with_serial: 61 MB at 700,000 projects) are
+# superseded by any journaled change anywhere, so each serial asked for is a new copy: kept
+# a day, a copy per minute's question would be 88 GB of Redis. Kept minutes, a few at once.
+INDEX_CONTENT_TTL = 300
 LRU_BYTES = 64 * 1024 * 1024
 # After a Redis error, how long this process serves from the database without asking Redis
 # (a failing call can spend seconds in the client's retries).
@@ -420,7 +424,8 @@ class PageCache:
                 if not isinstance(rendered, bytes):
                     return Lookup(current, None, rendered)
                 body = rendered
-                self._store(variant, current, body)
+                ttl = INDEX_CONTENT_TTL if serial_key == INDEX_SERIAL_KEY else CONTENT_TTL
+                self._store(variant, current, body, ttl)
         if current != serial:
             self._publish(serial_key, observed, current)
         self.memo.remember(serial_key, current, generation, read_serial)
@@ -436,10 +441,10 @@ class PageCache:
                 self.lru.put(key, body)
         return body
 
-    def _store(self, variant: str, serial: int, body: bytes) -> None:
+    def _store(self, variant: str, serial: int, body: bytes, ttl: int) -> None:
         key = f"{variant}:{serial}"
         self.lru.put(key, body)
-        self._redis(self.redis.set, key, body, ex=CONTENT_TTL)
+        self._redis(self.redis.set, key, body, ex=ttl)
 
     def _publish(self, serial_key: str, observed: bytes | None, serial: int) -> None:
         self._redis(self.memo.publish, serial_key, observed, serial)
