@@ -528,8 +528,10 @@ def cpu_report(tally: Tally, start: dict[str, float], end: dict[str, float]) -> 
     """The stack's CPU over the run, by role, and per request answered (every kind but the
     prober's freshness, which is not a request)."""
     by_role: dict[str, float] = defaultdict(float)
-    for label in start.keys() & end.keys():
-        by_role[label.split(":")[0]] += end[label] - start[label]
+    # A process born during the run counts whole; one that ended is in its parent's
+    # children's time (gunicorn's master reaps the workers it recycles).
+    for label in end:
+        by_role[label.split(":")[0]] += end[label] - start.get(label, 0.0)
     requests_done = sum(len(v) for k, v in tally.latencies.items() if k != "freshness")
     total = sum(by_role.values())
     print(f"\nstack CPU over the run: {total:.0f} s for {requests_done:,} requests")

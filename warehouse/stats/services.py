@@ -308,8 +308,9 @@ def _items_statement(shape: str, since: bool, until: bool):
 @functools.cache
 def _series_statement(mirrors: bool, since: bool, until: bool) -> str:
     """The query of :meth:`DatabaseStatsService.series_many`: ``(dimension, day, category,
-    downloads)`` of the dimensions ``%(wanted)s``, in the primary key's order (read from the
-    index as it comes, no sort), between ``%(since)s`` and ``%(until)s`` where given."""
+    downloads)`` of the dimensions ``%(wanted)s`` in the primary key's order (by dimension,
+    then day: the caller groups them by dimension), between ``%(since)s`` and ``%(until)s``
+    where given."""
     days = (" AND day >= %(since)s" if since else "") + (" AND day < %(until)s" if until else "")
     where = f"project = %(project)s AND dimension = ANY(%(wanted)s){days}"
     if mirrors:
