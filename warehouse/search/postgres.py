@@ -74,6 +74,11 @@ _DISPLAY = "s.name, s.normalized_name, s.version, s.summary, s.created"
 # words are common) or through the GIN index and a sort (cheap when they are not). The
 # planner underrates the walk's cost per row, so the choice is made from its estimate of
 # the matches (``{heads_order}``: an expression the date index cannot serve forbids the walk).
+# The same holds for the documents' matches (``{documents_order}``), where the planner's own
+# estimate cannot be trusted either: a word in no document or a few is estimated at a
+# default share of the rows (1,139 of 700,000), the walk looks cheap, and it reads and
+# decompresses every document (6 s at 700,000 projects). Those matches are counted first
+# (through the GIN index, up to COUNT_LIMIT), and walked only when there are more.
 _CANDIDATES = f"""
 WITH heads AS MATERIALIZED (
     SELECT s.project_id FROM project_search s
@@ -110,7 +115,7 @@ TEMPLATES = {
     "other_page": f"""{_CANDIDATES}
         SELECT {_DISPLAY} FROM project_search s
         WHERE {{document}} AND s.project_id NOT IN (SELECT project_id FROM strong)
-        ORDER BY s.created DESC, s.normalized_name
+        ORDER BY {{documents_order}} DESC, s.normalized_name
         LIMIT :limit OFFSET :offset
     """,
     # Every match by date, the exact name first. Both parts are cut at the same window, so
@@ -119,7 +124,7 @@ TEMPLATES = {
         SELECT {_DISPLAY} FROM project_search s
         WHERE s.project_id IN (
             (SELECT s.project_id FROM project_search s
-             WHERE {{document}} ORDER BY s.created {{direction}} LIMIT :window)
+             WHERE {{document}} ORDER BY {{documents_order}} {{direction}} LIMIT :window)
             UNION
             (SELECT project_id FROM similar_names)
         )
@@ -160,7 +165,11 @@ TEMPLATES = {
 
 @functools.cache
 def _statement(
-    name: str, filtered: bool, direction: str = "DESC", walk_heads: bool = True
+    name: str,
+    filtered: bool,
+    direction: str = "DESC",
+    walk_heads: bool = True,
+    walk_documents: bool = True,
 ) -> sa.TextClause:
     """The statement ``name``, built once per variant (building and parsing is not free)."""
     document = f"s.document @@ {_DOCUMENT_TSQUERY}"
@@ -171,10 +180,16 @@ def _statement(
             f="AND s.classifier_prefixes @> CAST(:classifiers AS text[])" if filtered else "",
             document=document,
             direction=direction,
-            heads_order="s.created" if walk_heads else "s.created + interval '0 seconds'",
+            heads_order="s.created" if walk_heads else _NO_WALK,
+            documents_order="s.created" if walk_documents else _NO_WALK,
             classified=("s.document @@ CAST(:classifier_terms AS tsquery)" if filtered else "true"),
         )
     )
+
+
+# The date order as an expression the date index cannot serve: PostgreSQL then finds the
+# matches through the GIN index and sorts them, instead of walking the dates.
+_NO_WALK = "s.created + interval '0 seconds'"
 
 
 def _tsquery_term(term: str) -> str:
@@ -276,9 +291,10 @@ class _Run:
     filtered: bool
     direction: str
     walk_heads: bool = True
+    walk_documents: bool = True
 
     def _statement(self, name: str) -> sa.TextClause:
-        return _statement(name, self.filtered, self.direction, self.walk_heads)
+        return _statement(name, self.filtered, self.direction, self.walk_heads, self.walk_documents)
 
     def _rows(self, name: str, **overrides):
         return self.db.execute(self._statement(name), {**self.params, **overrides}).all()
@@ -299,7 +315,15 @@ class _Run:
     def browse(self):
         return _hits(self._rows("browse_page")), self._capped_count("browse")
 
+    def count_documents(self) -> int:
+        """The documents' matches (capped), and whether to walk the dates for them: only
+        when there are at least COUNT_LIMIT (a walk finds a page of common words at once)."""
+        matches = self._capped_count("document")
+        self.walk_documents = matches >= self.params["count_limit"]
+        return matches
+
     def by_relevance(self):
+        matches = self.count_documents()
         rows = self._rows("strong_page")
         if rows:
             strong_total, outside = rows[0].strong_total, rows[0].outside_document
@@ -316,15 +340,15 @@ class _Run:
                     offset=max(0, offset - strong_total),
                 )
             )
-        return items, self.match_count(outside)
+        return items, self.match_count(matches, outside)
 
     def by_date(self):
+        matches = self.count_documents()
         window = self.params["offset"] + self.params["limit"]
-        return _hits(self._rows("date_page", window=window)), self.match_count()
+        return _hits(self._rows("date_page", window=window)), self.match_count(matches)
 
-    def match_count(self, outside_document: int | None = None) -> int:
+    def match_count(self, matches: int, outside_document: int | None = None) -> int:
         """Matches of the words in documents, plus similar names the words miss."""
-        matches = self._capped_count("document")
         if matches >= self.params["count_limit"]:
             return matches
         if outside_document is None:
