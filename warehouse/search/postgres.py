@@ -327,7 +327,12 @@ class _Run:
         rows = self._rows("strong_page")
         if rows:
             strong_total, outside = rows[0].strong_total, rows[0].outside_document
-        else:  # past the strong matches (or none at all): the page needs their number
+        elif not self.params["offset"]:
+            # None at all: no similar name either, so none outside the documents' count.
+            # (Counting them again would repeat the trigram scan of every name: a typo's
+            # search at 700,000 projects took three of them, 45 ms each.)
+            strong_total, outside = 0, 0
+        else:  # past the strong matches: the page needs their number
             strong_total, outside = self._scalar("strong_count"), None
         items = _hits(rows)
         limit, offset = self.params["limit"], self.params["offset"]
