@@ -6,6 +6,7 @@ import datetime
 import functools
 import hashlib
 import json
+import re
 from urllib.parse import quote
 
 import sqlalchemy as sa
@@ -77,8 +78,21 @@ def with_query(request, path: str) -> str:
     return f"{path}?{query}" if query else path
 
 
+# What quote(path, safe="/+") leaves as it is: a path of only these needs no quoting (nearly
+# every stored path). quote() costs ~10 µs a call: a third of a 10,000-file page's render.
+_NEEDS_NO_QUOTING = re.compile(r"[A-Za-z0-9_.~/+-]*")
+
+
 def file_url(base: str, path: str) -> str:
+    if _NEEDS_NO_QUOTING.fullmatch(path):
+        return f"{base}/packages/{path}"
     return f"{base}/packages/{quote(path, safe='/+')}"
+
+
+def iso_utc_text(column):
+    """:func:`iso_utc`'s text, written by PostgreSQL: converting and formatting each file's
+    time in Python was a tenth or more of a big project's page."""
+    return sa.func.to_char(sa.func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
 
 
 def iso_utc(moment: datetime.datetime) -> str:

@@ -21,6 +21,7 @@ from warehouse.api.common import (
     dump_json,
     file_url,
     files_base,
+    iso_utc_text,
     page_response,
     pages,
     project_serial,
@@ -167,9 +168,7 @@ _LISTED_FILE = (
     sa.func.to_char(sa.func.timezone("UTC", File.upload_time), 'YYYY-MM-DD"T"HH24:MI:SS').label(
         "upload_time_text"
     ),
-    sa.func.to_char(
-        sa.func.timezone("UTC", File.upload_time), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
-    ).label("upload_time_iso"),
+    iso_utc_text(File.upload_time).label("upload_time_iso"),
 )
 
 

@@ -8,7 +8,6 @@ rows, not ORM objects, and answered by a tween ahead of Pyramid's routing.
 
 from __future__ import annotations
 
-import datetime
 from html import escape
 from typing import NamedTuple
 
@@ -28,7 +27,7 @@ from warehouse.api.common import (
     etag_matches,
     file_url,
     files_base,
-    iso_utc,
+    iso_utc_text,
     page_response,
     pages,
     project_serial,
@@ -52,7 +51,7 @@ class SimpleFile(NamedTuple):
     path: str
     sha256: str
     size: int
-    upload_time: datetime.datetime
+    upload_time: str  # PEP 700's form, as iso_utc writes it
     requires_python: str | None
     metadata_sha256: str | None
     yanked: bool
@@ -69,7 +68,7 @@ def _project_files(session, project_id: int) -> list[SimpleFile]:
             File.path,
             File.sha256_digest,
             File.size,
-            File.upload_time,
+            iso_utc_text(File.upload_time),
             sa.func.coalesce(File.requires_python, Release.requires_python),
             File.metadata_sha256,
             Release.yanked,
@@ -218,7 +217,7 @@ def render_project_json(
             # PEP 691: a reason string, or true when there is none.
             "yanked": (f.yanked_reason or True) if f.yanked else False,
             "size": f.size,
-            "upload-time": iso_utc(f.upload_time),
+            "upload-time": f.upload_time,
         }
 
     document = {
