@@ -16,7 +16,7 @@ PATHS = [
     "ab/cd/ef/percent%20-1.0.tar.gz",
     "ab/cd/ef/hash#and?query-1.0.tar.gz",
     "ab/cd/ef/caf\u00e9-1.0.tar.gz",
-    "ab/cd/ef/quote\"s-1.0.tar.gz",
+    'ab/cd/ef/quote"s-1.0.tar.gz',
     "",
 ]
 
