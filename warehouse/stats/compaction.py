@@ -94,10 +94,15 @@ def shares_left(session: orm.Session, month: datetime.date) -> list[int]:
     return [share for share in range(SHARES) if share not in done]
 
 
-def forget_compactions(session: orm.Session, since: datetime.date) -> None:
-    """The months from ``since``'s on are to be rewritten again (their rows were recounted,
-    so appended in the order they came)."""
-    session.execute(sa.delete(CompactedShare).where(CompactedShare.month >= month_of(since)))
+def forget_compactions(
+    session: orm.Session, since: datetime.date, until: datetime.date | None = None
+) -> None:
+    """The months of ``since`` to ``until`` (or on) are to be rewritten again: rows were
+    recounted or added there, appended in the order they came."""
+    months = CompactedShare.month >= month_of(since)
+    if until is not None:
+        months &= CompactedShare.month <= month_of(until)
+    session.execute(sa.delete(CompactedShare).where(months))
 
 
 def rebuild_key_index(session_factory) -> None:

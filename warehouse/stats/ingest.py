@@ -233,7 +233,14 @@ def write_rows(session: orm.Session, table, extra: Iterable[tuple] = ()) -> int:
         return 0
     lock_writes(session)
     cursor.execute(_MERGE, {"first": first, "last": last})
-    return cursor.rowcount
+    written = cursor.rowcount
+    if first < datetime.datetime.now(datetime.UTC).date().replace(day=1):
+        # Rows added to a closed month (late lines, a backfill) are out of key order there:
+        # its compaction is to be redone (warehouse stats compact).
+        from warehouse.stats.compaction import forget_compactions
+
+        forget_compactions(session, first, last)
+    return written
 
 
 class CountedMeanwhile(Exception):

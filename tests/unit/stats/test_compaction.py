@@ -193,6 +193,32 @@ def test_a_recount_forgets_the_compaction_of_its_months(db_session):
     assert compaction.shares_left(db_session, LAST_MONTH) == list(range(compaction.SHARES))
 
 
+def test_rows_added_to_a_compacted_month_have_it_compacted_again(clean_database):
+    """Late lines or a backfill append rows to a closed month out of key order: counting
+    them forgets that month's compaction (and only that month's), so `compact` redoes it."""
+    from warehouse.db import make_session_factory
+    from warehouse.stats.ingest import write_rows
+
+    with clean_database.begin() as connection:
+        _load_day_after_day(connection)
+    factory = make_session_factory(clean_database)
+    before_last = (LAST_MONTH - datetime.timedelta(days=1)).replace(day=1)
+    with factory() as session:
+        session.add(CompactedShare(month=before_last, share=0, rows=1))
+        session.commit()
+    list(compaction.compact_month(factory, LAST_MONTH))
+
+    with factory() as session:  # today's counts leave every record alone
+        write_rows(session, None, [("alpha", "version", TODAY, "9.9", False, 1)])
+        session.commit()
+        assert compaction.shares_left(session, LAST_MONTH) == []
+    with factory() as session:  # a late line of last month
+        write_rows(session, None, [("alpha", "version", LAST_MONTH, "9.9", False, 1)])
+        session.commit()
+        assert compaction.shares_left(session, LAST_MONTH) == list(range(compaction.SHARES))
+        assert compaction.shares_left(session, before_last) == list(range(1, compaction.SHARES))
+
+
 def test_an_open_month_is_not_rewritten(db_session):
     with pytest.raises(ValueError, match="has not closed"):
         compaction.compact_share(db_session, THIS_MONTH, 0)
