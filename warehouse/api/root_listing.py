@@ -41,6 +41,7 @@ from sqlalchemy import orm
 
 from warehouse.api.common import dump_json
 from warehouse.api.models import RootListingChunk
+from warehouse.db import driver_connection
 from warehouse.packaging import journal
 from warehouse.packaging.models import Project
 
@@ -233,8 +234,7 @@ class Listing:
 
     def _rows(self, columns: str):
         # A server-side cursor in binary: bytea comes as bytes, a few chunks at a time.
-        connection = self._session.connection().connection.driver_connection
-        with connection.cursor(name="root_listing", binary=True) as cursor:
+        with driver_connection(self._session).cursor(name="root_listing", binary=True) as cursor:
             cursor.execute(
                 f"SELECT {columns} FROM root_listing_chunks WHERE projects > 0 ORDER BY lower_bound"
             )

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 from sqlalchemy import orm
 
+from warehouse.db import driver_connection
 from warehouse.stats.ingest import lock_writes
 from warehouse.stats.models import CompactedShare
 
@@ -76,7 +77,7 @@ def compact_share(session: orm.Session, month: datetime.date, share: int) -> int
     lock_writes(session)
     if session.get(CompactedShare, (month, share)) is not None:
         return None
-    cursor = session.connection().connection.driver_connection.cursor()
+    cursor = driver_connection(session).cursor()
     parameters = {"first": month, "end": next_month(month), "shares": SHARES, "share": share}
     cursor.execute(_MOVE, parameters)
     session.add(CompactedShare(month=month, share=share, rows=cursor.rowcount))

@@ -42,6 +42,7 @@ import structlog
 from pyarrow import csv as pa_csv
 from sqlalchemy import orm
 
+from warehouse.db import driver_connection
 from warehouse.stats.lines import Aggregates, Tally
 from warehouse.stats.models import CountedLog, MalformedLine
 
@@ -210,7 +211,7 @@ def write_rows(session: orm.Session, table, extra: Iterable[tuple] = ()) -> int:
     to the daily aggregates, in the session's transaction; the rows written.
 
     The table goes to PostgreSQL as CSV written by Arrow (no Python object per row)."""
-    cursor = session.connection().connection.driver_connection.cursor()
+    cursor = driver_connection(session).cursor()
     cursor.execute(_STAGE)
     if table is not None:
         # In the primary key's order (bytes, as the "C" collation compares): new rows then

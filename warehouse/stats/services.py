@@ -24,6 +24,7 @@ import structlog
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from zope.interface import implementer
 
+from warehouse.db import driver_connection
 from warehouse.stats.interfaces import IStatsService
 from warehouse.stats.models import DailyDownloads
 
@@ -172,7 +173,7 @@ class DatabaseStatsService:
         """The rows of a driver-level ``statement`` as psycopg's plain tuples: SQLAlchemy's
         row objects cost more than PostgreSQL's answer for a big project's whole history
         (30,000 rows for the page's six series)."""
-        with self.session.connection().connection.driver_connection.cursor() as cursor:
+        with driver_connection(self.session).cursor() as cursor:
             cursor.execute(statement, parameters)
             return cursor.fetchall()
 

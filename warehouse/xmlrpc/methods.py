@@ -19,6 +19,7 @@ from sqlalchemy import orm
 from warehouse.accounts.models import User
 from warehouse.api.cache import INDEX_SERIAL_KEY, PageCache
 from warehouse.api.common import file_url, iso_utc
+from warehouse.db import driver_connection
 from warehouse.packaging import journal
 from warehouse.packaging.models import (
     Classifier,
@@ -139,8 +140,7 @@ def _marshal_packages(session: orm.Session, serial: int) -> bytes:
     # Straight from the driver, on the snapshot's own connection. PostgreSQL writes the whole
     # answer: at 700,000 projects, marshalling it in Python took 0.4-0.8 s of a worker's CPU
     # on top of the query, where string_agg does it within the query's scan.
-    driver_connection = session.connection().connection.driver_connection
-    with driver_connection.cursor() as cursor:
+    with driver_connection(session).cursor() as cursor:
         # In binary: the answer comes as the bytes it is, not as hex text to decode.
         lowest, highest, answer = cursor.execute(
             _PACKAGES_ANSWER, _PACKAGES_PARTS, binary=True
